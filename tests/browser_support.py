@@ -1,0 +1,140 @@
+"""Real-browser helpers: Debian's chromium through Playwright, Voila and JupyterLab servers.
+
+Nothing here is mocked: the servers are real subprocesses on free loopback ports and the
+browser is the system's chromium (Playwright cannot download one here, and need not).
+Widget look-ups go by the labels users see ("Join", placeholder "Your name", the dropdown
+described "Curve"), which are the app's stable contract.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from conftest import ROOT, free_port, require_binary
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def launch_chromium(playwright, **kwargs):
+    """Debian's chromium, or skip (locally) / fail (in CI) when it is missing."""
+    return playwright.chromium.launch(
+        executable_path=require_binary("chromium"), args=CHROMIUM_ARGS, **kwargs
+    )
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait until something listens on 127.0.0.1:port; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+def _stop(proc: subprocess.Popen, log) -> None:
+    # SIGINT, not SIGTERM: Jupyter servers shut their kernels down on an interrupt,
+    # while a bare terminate can leave kernel processes behind.
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()
+
+
+@contextmanager
+def voila_server(
+    notebook: Path, *, env: dict | None = None, log_name: str = "voila.log"
+) -> Iterator[str]:
+    """Serve one notebook with Voila on a free port; yields the page's URL."""
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / log_name, "wb")  # noqa: SIM115 - closed by _stop
+    cmd = [
+        sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+        "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=notebook.parent, env={**os.environ, **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        _stop(proc, log)
+
+
+@contextmanager
+def jupyterlab_server(
+    root: Path, *, env: dict | None = None, log_name: str = "jupyterlab.log"
+) -> Iterator[tuple[str, str]]:
+    """JupyterLab on a free port with a random token; yields (base URL, token)."""
+    port = free_port()
+    token = secrets.token_hex(16)
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / log_name, "wb")  # noqa: SIM115 - closed by _stop
+    cmd = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+        "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc, timeout=90)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        _stop(proc, log)
+
+
+# --- widget look-ups by what the user sees -------------------------------------------------
+
+def button(page, label: str):
+    """An ipywidgets Button by its exact text."""
+    return page.get_by_role("button", name=label, exact=True)
+
+
+def text_box(page, placeholder: str):
+    """An ipywidgets Text or Textarea by its placeholder."""
+    return page.get_by_placeholder(placeholder, exact=True)
+
+
+def dropdown(page, description: str):
+    """The <select> of an ipywidgets Dropdown whose description is `description`."""
+    box = page.locator(".widget-dropdown").filter(
+        has=page.locator("label.widget-label", has_text=description)
+    )
+    return box.locator("select")
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
