@@ -1,0 +1,243 @@
+"""`ecc-lab`: the local relay and the Voila dashboard in one command.
+
+It starts a relay on localhost (or uses the one given by `--relay-url` / `ECC_RELAY_URL`, or
+one already answering at the local address), serves the dashboard notebook with Voila, and
+prints the address to open in two browser tabs, one per peer. Ctrl-C stops both.
+
+The dashboard is the checkout's `notebooks/dashboard.ipynb` when run from a source tree;
+after a plain `pip install` there is no checkout, so the same notebook is generated from
+`DASHBOARD_CELLS` into a temporary folder (a test keeps the two identical).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import webbrowser
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8866  # Voila's usual port
+DEFAULT_RELAY_PORT = 8765
+
+# (cell type, source) of the dashboard notebook; Voila shows the markdown and the app.
+DASHBOARD_CELLS: tuple[tuple[str, str], ...] = (
+    ("markdown", "# ECC Chat Lab\n\n"
+     "Open this page in two tabs (or on two machines): each tab is one peer. Join the same "
+     "room, generate keys, share them, and chat end-to-end encrypted."),
+    ("code", "from ecc_widgets.app import EccApp\n\napp = EccApp()\napp"),
+)
+
+CHECKOUT_DASHBOARD = Path(__file__).resolve().parent.parent / "notebooks" / "dashboard.ipynb"
+
+
+class LabError(RuntimeError):
+    """A start-up problem explained in words (port taken, relay unreachable, ...)."""
+
+
+def dashboard_notebook() -> dict:
+    """The dashboard as an nbformat-4 notebook (plain JSON, no nbformat import needed)."""
+    cells = []
+    for cell_type, source in DASHBOARD_CELLS:
+        cell: dict = {"cell_type": cell_type, "metadata": {}, "source": source}
+        if cell_type == "code":
+            cell.update(execution_count=None, outputs=[])
+        cells.append(cell)
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def write_dashboard(folder: Path) -> Path:
+    path = folder / "dashboard.ipynb"
+    path.write_text(json.dumps(dashboard_notebook(), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(host: str, preferred: int) -> int:
+    if port_is_free(host, preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def relay_health(url: str, timeout: float = 1.0) -> dict | None:
+    """The relay's /healthz answer, or None when nothing answers there."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait(check, proc: subprocess.Popen, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"the {what} exited with code {proc.returncode} while starting")
+        if check():
+            return
+        time.sleep(0.1)
+    raise LabError(f"the {what} did not start within {timeout:.0f}s")
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen | None, sig: int, timeout: float = 15.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecc-lab",
+        description="Start a local relay and serve the ECC Chat Lab dashboard with Voila.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address to serve on (default %(default)s; 0.0.0.0 for the LAN)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="dashboard port (default %(default)s, or a free one if taken)")
+    parser.add_argument("--relay-url", default=os.environ.get("ECC_RELAY_URL"),
+                        help="use this relay instead of starting one (env ECC_RELAY_URL)")
+    parser.add_argument("--relay-port", type=int, default=DEFAULT_RELAY_PORT,
+                        help="port of the relay started here (default %(default)s)")
+    parser.add_argument("--notebook", type=Path, default=None,
+                        help="serve this notebook instead of the dashboard")
+    parser.add_argument("--open", action="store_true",
+                        help="open two browser tabs on the dashboard")
+    return parser
+
+
+def _print(*lines: str) -> None:
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    relay: subprocess.Popen | None = None
+    voila: subprocess.Popen | None = None
+    stopping = False
+
+    def on_sigterm(signum, frame):  # a service manager's stop means the same as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    with tempfile.TemporaryDirectory(prefix="ecc-lab-") as tmp:
+        try:
+            if args.notebook is not None:
+                notebook = args.notebook.resolve()
+                if not notebook.is_file():
+                    raise LabError(f"no notebook at {notebook}")
+            elif CHECKOUT_DASHBOARD.is_file():
+                notebook = CHECKOUT_DASHBOARD
+            else:
+                notebook = write_dashboard(Path(tmp))
+
+            # The relay: the one asked for, one already running here, or a new child.
+            relay_host = "127.0.0.1" if args.host in ("127.0.0.1", "localhost") else args.host
+            if args.relay_url:
+                relay_url = args.relay_url.rstrip("/")
+                if relay_health(relay_url) is None:
+                    _print(f"warning: no relay answers at {relay_url} yet; "
+                           "the dashboard will say so when a peer joins")
+            else:
+                local = f"http://127.0.0.1:{args.relay_port}"
+                if relay_health(local) is not None:
+                    relay_url = local
+                    _print(f"Using the relay already running at {relay_url}")
+                else:
+                    relay_port = pick_port(relay_host, args.relay_port)
+                    relay = subprocess.Popen(
+                        [sys.executable, "-m", "relay", "--host", relay_host,
+                         "--port", str(relay_port)],
+                        start_new_session=True,  # Ctrl-C reaches us; we stop children in order
+                    )
+                    relay_url = f"http://127.0.0.1:{relay_port}"
+                    _wait(lambda: relay_health(relay_url) is not None, relay, "relay", 30)
+
+            port = pick_port(args.host, args.port)
+            voila = subprocess.Popen(
+                [sys.executable, "-m", "voila", str(notebook), "--no-browser",
+                 f"--port={port}", f"--Voila.ip={args.host}", "--Voila.log_level=WARN",
+                 "--VoilaConfiguration.show_tracebacks=True"],
+                cwd=notebook.parent,
+                env={**os.environ, "ECC_RELAY_URL": relay_url},
+                start_new_session=True,
+            )
+            probe_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+            _wait(lambda: _listening(probe_host, port), voila, "Voila server", 60)
+
+            shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
+            address = f"http://{shown_host}:{port}/"
+            _print(
+                "",
+                "ECC Chat Lab is running.",
+                f"  Relay:      {relay_url}" + ("" if relay else " (not started here)"),
+                f"  Dashboard:  {address}",
+                "",
+                "Open the dashboard in two browser tabs: each tab is one peer.",
+                "Press Ctrl-C to stop.",
+            )
+            if args.open:
+                webbrowser.open_new_tab(address)
+                webbrowser.open_new_tab(address)
+
+            while True:  # watch the children; one dying takes the lab down with a reason
+                for proc, what in ((voila, "Voila server"), (relay, "relay")):
+                    if proc is not None and proc.poll() is not None:
+                        raise LabError(f"the {what} stopped (exit code {proc.returncode})")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            stopping = True
+            _print("", "Stopping the dashboard and the relay ...")
+            return 0
+        except LabError as exc:
+            _print(f"ecc-lab: {exc}")
+            return 1
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            # Voila shuts its kernels down on SIGINT; the relay disconnects clients on SIGTERM.
+            _stop(voila, signal.SIGINT)
+            _stop(relay, signal.SIGTERM)
+            if stopping:
+                _print("Stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
