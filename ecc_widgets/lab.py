@@ -28,12 +28,12 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866  # Voila's usual port
 DEFAULT_RELAY_PORT = 8765
 
-# (cell type, source) of the dashboard notebook; Voila shows the markdown and the app.
-DASHBOARD_CELLS: tuple[tuple[str, str], ...] = (
-    ("markdown", "# ECC Chat Lab\n\n"
+# (cell id, cell type, source) of the dashboard notebook; Voila shows the markdown and the app.
+DASHBOARD_CELLS: tuple[tuple[str, str, str], ...] = (
+    ("title", "markdown", "# ECC Chat Lab\n\n"
      "Open this page in two tabs (or on two machines): each tab is one peer. Join the same "
      "room, generate keys, share them, and chat end-to-end encrypted."),
-    ("code", "from ecc_widgets.app import EccApp\n\napp = EccApp()\napp"),
+    ("app", "code", "from ecc_widgets.app import EccApp\n\napp = EccApp()\napp"),
 )
 
 CHECKOUT_DASHBOARD = Path(__file__).resolve().parent.parent / "notebooks" / "dashboard.ipynb"
@@ -46,8 +46,8 @@ class LabError(RuntimeError):
 def dashboard_notebook() -> dict:
     """The dashboard as an nbformat-4 notebook (plain JSON, no nbformat import needed)."""
     cells = []
-    for cell_type, source in DASHBOARD_CELLS:
-        cell: dict = {"cell_type": cell_type, "metadata": {}, "source": source}
+    for cell_id, cell_type, source in DASHBOARD_CELLS:
+        cell: dict = {"cell_type": cell_type, "id": cell_id, "metadata": {}, "source": source}
         if cell_type == "code":
             cell.update(execution_count=None, outputs=[])
         cells.append(cell)
