@@ -1,0 +1,70 @@
+"""The app: every panel over one session model, in a layout that fits a notebook cell
+and fills a Voila page.
+
+    from ecc_widgets.app import EccApp
+    app = EccApp()   # builds its own Session (and finds or starts the local relay on join)
+    app
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from ecc_widgets.panels import (
+    ChatPanel,
+    CurvePanel,
+    JoinPanel,
+    KeysPanel,
+    LogPanel,
+    PeersPanel,
+    RelayView,
+)
+
+# Columns of at least this width, as many as fit: one in a narrow cell, two or three full-page.
+COLUMN = "minmax(min(100%, 440px), 1fr)"
+
+
+class EccApp(widgets.VBox):
+    def __init__(self, session=None, theme: str = "light", **kwargs):
+        super().__init__(**kwargs)
+        self._owns_session = session is None
+        if session is None:
+            from ecc_widgets.session import Session  # the model, built only when needed
+
+            session = Session()
+        self.session = session
+        self.join_panel = JoinPanel(session)
+        self.curve_panel = CurvePanel(session, theme=theme)
+        self.keys_panel = KeysPanel(session, theme=theme)
+        self.peers_panel = PeersPanel(session)
+        self.chat_panel = ChatPanel(session)
+        self.log_panel = LogPanel(session)
+        self.relay_panel = RelayView(session)
+        self.panels = (self.join_panel, self.curve_panel, self.keys_panel, self.peers_panel,
+                       self.chat_panel, self.log_panel, self.relay_panel)
+        self.add_class("ecc-app")
+        self.layout.width = "100%"
+        grid = widgets.GridBox(
+            list(self.panels[1:]),
+            layout=widgets.Layout(grid_template_columns=f"repeat(auto-fit, {COLUMN})",
+                                  grid_gap="10px", width="100%"),
+        )
+        self.children = [
+            widgets.HTML("<h3 style='margin:4px 0'>ECC Chat Lab</h3><small>Elliptic-curve keys, "
+                         "ECDH and an end-to-end encrypted chat you can watch.</small>"),
+            self.join_panel,
+            grid,
+        ]
+
+    def close(self) -> None:
+        """Stop the key playback (and the session, when this app made it), close the widgets."""
+        # Also reached from Widget.__del__, possibly on a half-built app.
+        keys = getattr(self, "keys_panel", None)
+        if keys is not None:
+            keys.stop()
+        close_session = getattr(getattr(self, "session", None), "close", None)
+        if getattr(self, "_owns_session", False) and callable(close_session):
+            close_session()
+        for panel in getattr(self, "panels", ()):
+            panel.close()
+        super().close()

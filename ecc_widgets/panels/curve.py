@@ -1,0 +1,181 @@
+"""Curve: choose a curve, read its parameters, and watch point addition on it."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from ecc_widgets import plots
+from ecc_widgets.crypto import SUPPORTED_CURVES
+from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, Curve, get_curve
+from ecc_widgets.panels.common import MONO, Panel, escape
+
+# The small curve that stands in for a big one, where a picture of the group is impossible.
+TOY_ANALOGUE = "toy-97"
+
+
+def format_int(value: int | None) -> str:
+    if value is None:
+        return "-"
+    if value.bit_length() <= 32:
+        return str(value)
+    text = f"{value:x}"
+    return "0x" + " ".join(text[i:i + 8] for i in range(0, len(text), 8))
+
+
+def parameters_html(curve: Curve) -> str:
+    """The domain parameters as a readable table (long numbers in hex, grouped)."""
+    security = (f"about 2<sup>{curve.security_bits}</sup> operations to break (Pollard rho)"
+                if not curve.toy else "none: every point can be listed by hand")
+    rows = [
+        ("equation", curve.equation),
+        ("p (field prime)", format_int(curve.p)),
+        ("a", format_int(curve.a)),
+        ("b", format_int(curve.b)),
+        ("G (base point)", f"({format_int(curve.gx)},<br>&nbsp;{format_int(curve.gy)})"
+         if curve.gy is not None else f"u = {format_int(curve.gx)}"),
+        ("n (order of G)", format_int(curve.n)),
+        ("h (cofactor)", format_int(curve.h)),
+        ("bits", str(curve.bits)),
+        ("security level", security),
+    ]
+    body = "".join(
+        f'<tr><td style="padding-right:8px; vertical-align:top"><b>{escape(k)}</b></td>'
+        f'<td style="{MONO}; word-break:break-all">'
+        f"{v if k in ('G (base point)', 'security level') else escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+class CurvePanel(Panel):
+    panel = "curve"
+    title = "2. Choose a curve"
+
+    def __init__(self, session, theme: str = "light", **kwargs):
+        super().__init__(session, **kwargs)
+        self.theme = theme
+        names = [*NAMED_CURVES, *TOY_CURVES]
+        start = session.curve if session.curve in names else names[0]
+        self.dropdown = widgets.Dropdown(options=names, value=start, description="Curve")
+        self.note = widgets.HTML()
+        self.parameters = widgets.HTML()
+        self.real_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+        self.real_note = widgets.HTML()
+        self.real_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
+                                        continuous_update=False)
+        self.real_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
+                                        continuous_update=False)
+        self.field_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+        self.field_note = widgets.HTML()
+        self.field_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
+                                         continuous_update=False)
+        self.field_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
+                                         continuous_update=False)
+        self._real_points: list[tuple[float, float]] = []
+        self._model: plots.RealModel | None = None
+        self._toy: Curve | None = None
+        self._field_points: tuple[tuple[int, int], ...] = ()
+        self._quiet = False  # set while sliders are re-ranged, so each plot draws once
+        self.dropdown.observe(self._on_pick, names="value")
+        session.observe(self._on_session_curve, names="curve")
+        for slider in (self.real_p, self.real_q):
+            slider.observe(lambda _: self._draw_real(), names="value")
+        for slider in (self.field_p, self.field_q):
+            slider.observe(lambda _: self._draw_field(), names="value")
+        plots_box = widgets.GridBox(
+            [
+                widgets.VBox([self.real_note, self.real_image, self.real_p, self.real_q]),
+                widgets.VBox([self.field_note, self.field_image, self.field_p, self.field_q]),
+            ],
+            layout=widgets.Layout(grid_template_columns="repeat(auto-fit, minmax(280px, 1fr))",
+                                  grid_gap="8px"),
+        )
+        self.children = [self.header(), self.dropdown, self.note, self.error,
+                         widgets.Accordion([self.parameters], titles=("Parameters",),
+                                           selected_index=0),
+                         plots_box]
+        self._render()
+
+    @property
+    def curve(self) -> Curve:
+        return get_curve(self.dropdown.value)
+
+    def _on_pick(self, change) -> None:
+        name = change["new"]
+        if name in SUPPORTED_CURVES and name != self.session.curve:
+            self.act(self.session.select_curve, name, what=f"Could not select {name}")
+        self._render()
+
+    def _on_session_curve(self, change) -> None:
+        # The model's curve changed elsewhere: follow it, unless a toy curve is being explored.
+        if change["new"] in self.dropdown.options and self.dropdown.value in SUPPORTED_CURVES:
+            self.dropdown.value = change["new"]
+        self._render_note()
+
+    def _render_note(self) -> None:
+        curve, chosen = self.curve, self.session.curve
+        if curve.toy or curve.name != chosen:
+            self.note.value = (f"{escape(curve.name)} is here for exploring; keys are made on "
+                               f"<b>{escape(chosen)}</b>.")
+        else:
+            self.note.value = f"Keys will be made on <b>{escape(curve.name)}</b>."
+
+    def _render(self) -> None:
+        with self._lock:
+            curve = self.curve
+            self._render_note()
+            self.parameters.value = parameters_html(curve)
+            self._setup_real(curve)
+            self._setup_field(curve)
+
+    def _setup_real(self, curve: Curve) -> None:
+        self._model = plots.real_model(curve)
+        self._real_points = plots.real_points(self._model)
+        self._range(((self.real_p, 2), (self.real_q, len(self._real_points) // 3)),
+                    len(self._real_points) - 1)
+        note = ("Over the real numbers: the line through P and Q meets the curve a third "
+                "time; reflecting that point gives P + Q.")
+        if not self._model.exact:
+            note = (f"No picture of {escape(curve.name)}'s own group is possible: its points "
+                    f"are scattered over a {curve.bits}-bit square. Below, the shape of its "
+                    "equation over the reals, and a toy curve that adds points the same way.")
+        self.real_note.value = f"<small>{note}</small>"
+        self._draw_real()
+
+    def _setup_field(self, curve: Curve) -> None:
+        toy = curve if curve.p <= plots.MAX_FIELD_PRIME else TOY_CURVES[TOY_ANALOGUE]
+        self._toy = toy
+        self._field_points = plots.field_points(toy)
+        self._range(((self.field_p, 0), (self.field_q, len(self._field_points) // 2)),
+                    len(self._field_points) - 1)
+        where = ("its points over the prime field" if toy is curve
+                 else f"a toy analogue, {escape(toy.name)}")
+        self.field_note.value = (f"<small>The same addition on {where}: the line wraps "
+                                 "around modulo p.</small>")
+        self._draw_field()
+
+    def _range(self, sliders, last: int) -> None:
+        self._quiet = True
+        try:
+            for slider, start in sliders:
+                slider.max = last
+                slider.value = min(start, last)
+        finally:
+            self._quiet = False
+
+    def _draw_real(self) -> None:
+        if self._quiet or self._model is None or not self._real_points:
+            return
+        P = self._real_points[self.real_p.value]
+        Q = self._real_points[self.real_q.value]
+        try:
+            self.real_image.value = plots.real_addition_png(self._model, P, Q, self.theme)
+        except ValueError as exc:
+            self.show_error(str(exc))
+
+    def _draw_field(self) -> None:
+        if self._quiet or self._toy is None or not self._field_points:
+            return
+        P = self._field_points[self.field_p.value]
+        Q = self._field_points[self.field_q.value]
+        self.field_image.value = plots.field_png(self._toy, P, Q, self.theme)

@@ -1,0 +1,73 @@
+"""Join: your name, a room and (optionally) a relay address."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+from ecc_widgets.panels.common import LEVEL_COLOURS, Panel, badge, escape
+
+CONNECTION_COLOURS = {
+    "connected": LEVEL_COLOURS["success"],
+    "connecting": LEVEL_COLOURS["warning"],
+    "reconnecting": LEVEL_COLOURS["warning"],
+    "disconnected": "#57606a",
+}
+
+
+class JoinPanel(Panel):
+    panel = "join"
+    title = "1. Join a room"
+    watched = ("joined", "connection", "username", "room", "my_id", "relay_url")
+
+    def __init__(self, session, **kwargs):
+        super().__init__(session, **kwargs)
+        self.name_box = widgets.Text(placeholder="Your name", layout=widgets.Layout(width="auto"))
+        self.room_box = widgets.Text(placeholder="Room", layout=widgets.Layout(width="auto"))
+        self.relay_box = widgets.Text(placeholder="Relay (default: local)",
+                                  layout=widgets.Layout(width="auto"))
+        self.join_button = widgets.Button(description="Join", button_style="primary",
+                                          icon="sign-in")
+        self.leave_button = widgets.Button(description="Leave", icon="sign-out")
+        self.status = widgets.HTML()
+        self.join_button.on_click(self._join)
+        self.leave_button.on_click(lambda _: self.act(self.session.leave, what="Leave"))
+        self.children = [
+            self.header(),
+            widgets.HBox([self.name_box, self.room_box, self.relay_box],
+                         layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.HBox([self.join_button, self.leave_button, self.status],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
+            self.error,
+        ]
+        self._render()
+
+    def _join(self, _button=None) -> None:
+        name, room = self.name_box.value.strip(), self.room_box.value.strip()
+        relay = self.relay_box.value.strip() or None
+        if not name or not room:
+            missing = " and ".join(w for w, v in (("your name", name), ("a room", room)) if not v)
+            self.show_error(f"Type {missing} first.")
+            return
+        self.act(self.session.join, name, room, relay, what="Could not join")
+
+    def _render(self) -> None:
+        s = self.session
+        with self._lock:
+            joined = bool(s.joined)
+            for box in (self.name_box, self.room_box, self.relay_box):
+                box.disabled = joined
+            self.join_button.disabled = joined
+            self.leave_button.disabled = not joined
+            if joined:
+                # Show what the model holds (a relay may have normalised the name).
+                self.name_box.value = s.username or self.name_box.value
+                self.room_box.value = s.room or self.room_box.value
+            state = s.connection or "disconnected"
+            words = [badge(state, CONNECTION_COLOURS.get(state))]
+            if joined:
+                words.append(f"as <b>{escape(s.username)}</b> in room <b>{escape(s.room)}</b>")
+                if s.my_id:
+                    words.append(f"(id {escape(s.my_id)})")
+            if s.relay_url:
+                words.append(f"via {escape(s.relay_url)}")
+            self.status.value = " ".join(words)

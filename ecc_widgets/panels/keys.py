@@ -1,0 +1,241 @@
+"""Keys: generate a real key pair, then watch how Q = d x G was computed, step by step.
+
+The session generates the key (``session.generate_keys()``) and hands back the trace of
+the very computation: the private value d, the doubles and adds of Q = d x G, and the same
+walk on a toy curve small enough to draw. This panel only plays that data back. Playback
+runs on a background thread that sets widget values and nothing else, so the kernel never
+waits for it; "instant" shows the end at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import ipywidgets as widgets
+
+from ecc_widgets import ecmath, plots
+from ecc_widgets.curves import get_curve
+from ecc_widgets.panels.common import MONO, Panel, escape, shorten
+
+# Seconds a whole playback takes at each speed; "instant" jumps to the end.
+SPEEDS = {"slow": 20.0, "normal": 6.0, "fast": 2.0, "instant": 0.0}
+FRAME_SECONDS = 0.05  # at most about 20 widget updates a second, however many steps
+
+SECRET_STYLE = "background:#ffebe9; border:2px solid #cf222e; color:#1f2328"
+PUBLIC_STYLE = "background:#dafbe1; border:2px solid #1a7f37; color:#1f2328"
+
+
+def _xy(point):
+    """Affine coordinates, or None for the point at infinity."""
+    return plots._xy(point)
+
+
+def point_text(point, keep: int = 12) -> str:
+    xy = _xy(point)
+    if xy is None:
+        return "O (the point at infinity)"
+    return f"({shorten(xy[0], keep)}, {shorten(xy[1], keep)})"
+
+
+def bits_html(d: int, done: int) -> str:
+    """The bits of d, most significant first; the first ``done`` bits are marked used."""
+    bits = f"{d:b}"
+    used = bits[:done]
+    current = bits[done:done + 1]
+    rest = bits[done + 1:]
+    return (f'<div style="{MONO}; word-break:break-all">'
+            f'<span style="color:#1a7f37; font-weight:bold">{used}</span>'
+            f'<span style="background:#cf222e; color:#ffffff">{current}</span>'
+            f'<span style="color:#8c959f">{rest}</span></div>')
+
+
+def public_hex(trace) -> str:
+    curve = get_curve(trace.curve) if isinstance(trace.curve, str) else trace.curve
+    try:
+        return ecmath.encode_point(curve, trace.public_point).hex()
+    except (ValueError, TypeError, AttributeError):
+        xy = _xy(trace.public_point)
+        return "" if xy is None else f"{xy[0]:x}"
+
+
+def _toy_parts(toy):
+    """(curve, steps) of the toy trace, whatever record holds it, or (None, ())."""
+    if toy is None:
+        return None, ()
+    curve = getattr(toy, "curve", None)
+    if isinstance(curve, str):
+        curve = get_curve(curve)
+    return curve, tuple(getattr(toy, "steps", ()) or ())
+
+
+class KeysPanel(Panel):
+    panel = "keys"
+    title = "3. Generate your keys"
+    watched = ("keygen", "public_jwk", "fingerprint", "curve")
+
+    def __init__(self, session, theme: str = "light", **kwargs):
+        super().__init__(session, **kwargs)
+        self.theme = theme
+        self.generate = widgets.Button(description="Generate keys", button_style="primary",
+                                       icon="key")
+        self.speed = widgets.ToggleButtons(options=list(SPEEDS), value="normal",
+                                           description="Speed",
+                                           style={"button_width": "70px"})
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="Q = d x G",
+                                            bar_style="info")
+        self.step1 = widgets.HTML()
+        self.step2 = widgets.HTML()
+        self.bits = widgets.HTML()
+        self.path_image = widgets.Image(format="png", layout=widgets.Layout(width="100%",
+                                                                            max_width="420px"))
+        self.secret = widgets.HTML()
+        self.public = widgets.HTML()
+        self.generate.on_click(self._generate)
+        self.children = [
+            self.header(),
+            widgets.HBox([self.generate, self.speed],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
+            self.error, self.progress, self.step1, self.step2, self.bits, self.path_image,
+            self.secret, self.public,
+        ]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shown_trace = None
+        self._generating = False
+        self._render()
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _generate(self, _button=None) -> None:
+        self._generating = True  # the model's keygen change is played, not shown at once
+        try:
+            trace = self.act(self.session.generate_keys, what="Could not generate keys")
+        finally:
+            self._generating = False
+        if trace is not None:
+            self.play(trace)
+
+    @property
+    def playing(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop a playback in progress and wait for its thread."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def play(self, trace) -> None:
+        self.stop()
+        self._shown_trace = trace
+        if SPEEDS[self.speed.value] == 0:
+            self._show_final(trace)
+            return
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._play, args=(trace, self._stop),
+                                        name="ecc-keys-playback", daemon=True)
+        self._thread.start()
+
+    def _play(self, trace, stop: threading.Event) -> None:
+        # Only widget values are set here: no display(), no Output context manager.
+        total = max(len(trace.steps), 1)
+        interval = SPEEDS[self.speed.value] / total
+        stride = max(1, math.ceil(FRAME_SECONDS / interval)) if interval else total
+        self._show_start(trace)
+        for index in range(stride, total + stride, stride):
+            if stop.wait(max(interval * stride, 0.0)):
+                return
+            self._show_step(trace, min(index, total))
+        if not stop.is_set():
+            self._show_final(trace)
+
+    # --- views ----------------------------------------------------------------------------
+
+    def _show_start(self, trace) -> None:
+        d = trace.private_value
+        curve = get_curve(trace.curve) if isinstance(trace.curve, str) else trace.curve
+        with self._lock:
+            self.progress.max = max(len(trace.steps), 1)
+            self.progress.value = 0
+            self.progress.bar_style = "info"
+            self.step1.value = (
+                f"<b>Step 1: a random private value d</b> ({d.bit_length()} bits)<br>"
+                f'<span style="{MONO}">d = {escape(shorten(hex(d), 20))}</span><br>'
+                f"<small>d is drawn uniformly from [1, n-1], n being the order of G on "
+                f"{escape(curve.name)}: d = 0 would give the point at infinity, and "
+                "n x G = O, so d and d + n would be the same key. Every d in that range "
+                "gives a different public key, and finding d from Q is the discrete "
+                "logarithm problem.</small>")
+            self.secret.value = ""
+            self.public.value = ""
+            self._show_step(trace, 0)
+
+    def _show_step(self, trace, upto: int) -> None:
+        steps = trace.steps[:upto]
+        doubles = sum(1 for s in steps if s.op == "double")
+        adds = sum(1 for s in steps if s.op == "add")
+        ladder = sum(1 for s in steps if s.op == "ladder")
+        current = steps[-1].point if steps else None
+        counts = f"{doubles} doubles, {adds} adds" + (f", {ladder} ladder steps" if ladder else "")
+        with self._lock:
+            self.progress.value = upto
+            self.step2.value = (
+                f"<b>Step 2: Q = d x G</b>, one bit of d at a time: double, and add G where "
+                f"the bit is 1.<br>{upto} of {len(trace.steps)} operations ({counts})<br>"
+                f'current point <span style="{MONO}">'
+                f"{escape(point_text(current) if steps else 'G')}</span>")
+            done = ladder if ladder else doubles + 1
+            self.bits.value = bits_html(trace.private_value, min(done, trace.private_value
+                                                                 .bit_length()))
+            self._draw_toy(trace, upto)
+
+    def _draw_toy(self, trace, upto: int) -> None:
+        curve, steps = _toy_parts(getattr(trace, "toy", None))
+        if curve is None or not steps or curve.p > plots.MAX_FIELD_PRIME:
+            self.path_image.layout.display = "none"
+            return
+        # The toy walk advances in proportion to the real one.
+        shown = math.ceil(len(steps) * upto / max(len(trace.steps), 1))
+        start = ecmath.Point(curve.gx, curve.gy)
+        path = (start, *(s.point for s in steps[:shown]))
+        self.path_image.layout.display = None
+        self.path_image.value = plots.path_png(curve, path, self.theme)
+
+    def _show_final(self, trace) -> None:
+        self._show_start(trace)
+        self._show_step(trace, len(trace.steps))
+        s = self.session
+        jwk = json.dumps(s.public_jwk, indent=1) if s.public_jwk else "{}"
+        with self._lock:
+            self.progress.bar_style = "success"
+            self.secret.value = (
+                f'<div style="{SECRET_STYLE}; padding:6px; border-radius:6px">'
+                f"<b>Secret: your private key</b> (it never leaves this kernel)<br>"
+                f'<span style="{MONO}; word-break:break-all">d = '
+                f"{escape(hex(trace.private_value))}</span></div>")
+            self.public.value = (
+                f'<div style="{PUBLIC_STYLE}; padding:6px; border-radius:6px">'
+                f"<b>Shareable: your public key</b> Q = d x G<br>"
+                f'<span style="{MONO}; word-break:break-all">hex: '
+                f"{escape(public_hex(trace))}</span><br>"
+                f'<pre style="{MONO}; white-space:pre-wrap; margin:2px 0">{escape(jwk)}</pre>'
+                f'fingerprint: <span style="{MONO}">{escape(s.fingerprint)}</span></div>')
+
+    def _render(self) -> None:
+        # A trace generated elsewhere (a notebook cell calling the model) is shown at once.
+        trace = self.session.keygen
+        if self._generating:
+            return
+        if trace is None:
+            with self._lock:
+                self.step1.value = ("<small>Press <b>Generate keys</b>: a real key pair is "
+                                    "made and its computation replayed here.</small>")
+            return
+        if trace is not self._shown_trace and not self.playing:
+            self._shown_trace = trace
+            self._show_final(trace)
+        elif trace is self._shown_trace and not self.playing and self.secret.value:
+            self._show_final(trace)  # fingerprint or JWK arrived after the trace
