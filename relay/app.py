@@ -1,0 +1,205 @@
+"""The relay's web side: the aiohttp application, its routes, and running it until a signal.
+
+Routes: the Socket.IO endpoint at ``/socket.io/``, ``GET /healthz`` (JSON counts),
+``GET /socket.io/socket.io.js`` (the Socket.IO v4 browser library, as Node's server serves
+it), and with ``--static DIR`` a browser client's files at ``/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from relay.config import Config
+from relay.roster import MemoryRoster
+from relay.server import RelayServer
+
+log = logging.getLogger("relay")
+
+ROOT = Path(__file__).resolve().parent
+# The browser library ships with the relay (socket.io-client 4.8.1, MIT, see
+# relay/static/socket.io-client.LICENSE); a node_modules install is the fallback.
+SOCKETIO_JS_CANDIDATES = (
+    ROOT / "static" / "socket.io.min.js",
+    ROOT.parent / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js",
+    ROOT.parent / "node_modules" / "socket.io-client" / "dist" / "socket.io.js",
+)
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def find_socketio_js(configured: Path | None) -> Path | None:
+    if configured is not None:
+        return configured if configured.is_file() else None
+    return next((p for p in SOCKETIO_JS_CANDIDATES if p.is_file()), None)
+
+
+def origin_checker(allowed: tuple[str, ...]):
+    """Engine.IO's ``cors_allowed_origins``: same origin and localhost, plus ``allowed``.
+
+    ``("*",)`` allows any origin. Clients that send no Origin header (Python, curl) are not
+    affected: browsers are what CORS is about.
+    """
+    if "*" in allowed:
+        return "*"
+    extra = frozenset(o.rstrip("/") for o in allowed)
+
+    def check(origin: str | None, environ: dict | None = None) -> bool:
+        if not origin:
+            return True
+        origin = origin.rstrip("/")
+        if origin in extra:
+            return True
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https"):
+            return False
+        if (parts.hostname or "") in LOCAL_HOSTS:
+            return True
+        host = (environ or {}).get("HTTP_HOST")
+        return bool(host) and parts.netloc == host
+
+    return check
+
+
+def make_roster(config: Config, relay_id: str):
+    if config.redis_url:
+        from relay.redis_roster import RedisRoster  # needs the optional redis package
+        return RedisRoster(config.redis_url, relay_id)
+    return MemoryRoster(relay_id)
+
+
+def client_manager(config: Config):
+    if not config.redis_url:
+        return None
+    import socketio
+    return socketio.AsyncRedisManager(config.redis_url, channel="ecc-relay")
+
+
+def create_app(config: Config, roster=None) -> tuple[web.Application, RelayServer]:
+    relay_id = uuid.uuid4().hex[:12]
+    roster = roster if roster is not None else make_roster(config, relay_id)
+    sio = RelayServer(
+        roster,
+        rate=config.rate,
+        burst=config.burst,
+        probe_timeout=config.probe_timeout,
+        capture=config.capture,
+        cors=origin_checker(config.cors),
+        client_manager=client_manager(config),
+        ping_interval=config.ping_interval,
+        ping_timeout=config.ping_timeout,
+    )
+    if hasattr(roster, "attach"):
+        roster.attach(sio)
+    app = web.Application(client_max_size=1024 * 1024)
+    app["sio"] = sio
+    app["roster"] = roster
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response(await sio.health())
+
+    app.router.add_get("/healthz", healthz)
+
+    socketio_js = find_socketio_js(config.socketio_js)
+    app["socketio_js"] = socketio_js
+    if socketio_js is not None:
+        async def serve_socketio_js(_request: web.Request) -> web.FileResponse:
+            return web.FileResponse(socketio_js, headers={
+                "Content-Type": "application/javascript; charset=utf-8",
+                "Cache-Control": "public, max-age=3600"})
+        app.router.add_get("/socket.io/socket.io.js", serve_socketio_js)
+        app.router.add_get("/socket.io/socket.io.min.js", serve_socketio_js)
+
+    sio.attach(app, socketio_path="socket.io")
+
+    if config.static_dir is not None:
+        static_dir = config.static_dir.resolve()
+        index = static_dir / "index.html"
+
+        async def serve_index(_request: web.Request) -> web.StreamResponse:
+            if index.is_file():
+                return web.FileResponse(index)
+            raise web.HTTPNotFound(text="no index.html in the static folder")
+
+        app.router.add_get("/", serve_index)
+        app.router.add_static("/", static_dir, follow_symlinks=False)
+    return app, sio
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    if config.certfile is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(config.certfile), str(config.keyfile))
+    return ctx
+
+
+async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
+    """Run the relay until SIGTERM or SIGINT; return the exit code."""
+    app, sio = create_app(config)
+    roster = app["roster"]
+    await roster.start()
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    ctx = _ssl_context(config)
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=ctx)
+    try:
+        await site.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
+        await runner.cleanup()
+        await roster.close()
+        return 2
+    scheme = "https" if ctx else "http"
+    port = config.port
+    sockets = getattr(site._server, "sockets", None) or []
+    if sockets:
+        port = sockets[0].getsockname()[1]
+    log.info("relay %s listening on %s://%s:%s%s", sio.relay_id, scheme, config.host, port,
+             f" (rooms shared through Redis at {_redacted(config.redis_url)})"
+             if config.redis_url else "")
+    if app["socketio_js"] is not None:
+        log.info("serving the Socket.IO browser library at /socket.io/socket.io.js")
+    else:
+        log.warning("NO Socket.IO browser library to serve at /socket.io/socket.io.js: pages "
+                    "that load it will fail; pass --socketio-js PATH or run `make install`")
+    if config.static_dir is not None:
+        log.info("serving static files from %s at /", config.static_dir)
+    if config.capture is not None:
+        log.warning("CAPTURING every received event to %s (for tests only)", config.capture)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("shutting down: telling %d clients", len(sio.conns))
+    try:
+        await asyncio.wait_for(sio.close_all(), timeout=5.0)
+    except asyncio.TimeoutError:
+        log.warning("clients did not all close within 5 s; closing anyway")
+    await runner.cleanup()
+    await roster.close()
+    log.info("relay stopped")
+    return 0
+
+
+def _redacted(url: str | None) -> str:
+    """A Redis URL without its password, for the log."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return parts._replace(netloc=netloc).geturl()
+    return url

@@ -1,0 +1,143 @@
+"""Relay settings from the command line, with environment variables as defaults.
+
+Every option has an ``ECC_RELAY_<NAME>`` variable (``--redis-url`` -> ``ECC_RELAY_REDIS_URL``);
+a command-line option wins over the variable, the variable over the built-in default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    redis_url: str | None = None
+    static_dir: Path | None = None
+    cors: tuple[str, ...] = ()          # () = same origin and localhost; ("*",) = any
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    log_level: str = "info"
+    socketio_js: Path | None = None     # the Socket.IO browser library to serve
+    rate: float = 200.0                 # events per second per connection, sustained
+    burst: int = 1000                   # events a connection may send at once
+    capture: Path | None = None         # tests only: append every received event here
+    ping_interval: float = 10.0
+    ping_timeout: float = 10.0
+    probe_timeout: float = 3.0          # how long a name's old holder has to answer a probe
+
+
+def _env(env: Mapping[str, str], name: str, default=None):
+    value = env.get(f"ECC_RELAY_{name}")
+    return value if value not in (None, "") else default
+
+
+def parse_cors(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _positive(kind):
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+        return value
+    return convert
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0..65535")
+    return value
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ecc-relay",
+        description="ECC Chat Lab relay: routes public keys and ciphertext inside rooms "
+                    "(Socket.IO v4, compatible with the seed's browser client).",
+        epilog="Every option can also be set by an environment variable ECC_RELAY_<OPTION> "
+               "(for example ECC_RELAY_PORT=5000, ECC_RELAY_REDIS_URL=redis://...).",
+    )
+    p.add_argument("--host", default=_env(env, "HOST", DEFAULT_HOST),
+                   help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=_port, default=_env(env, "PORT", DEFAULT_PORT),
+                   help="port to listen on (default %(default)s)")
+    p.add_argument("--redis-url", default=_env(env, "REDIS_URL"),
+                   help="share rooms with other relay processes through this Redis")
+    p.add_argument("--static", dest="static_dir", default=_env(env, "STATIC"),
+                   help="serve a browser client's files from this folder at /")
+    p.add_argument("--cors", default=_env(env, "CORS"),
+                   help="allowed origins, comma separated, or '*' for any "
+                        "(default: same origin and localhost)")
+    p.add_argument("--certfile", default=_env(env, "CERTFILE"), help="TLS certificate (wss)")
+    p.add_argument("--keyfile", default=_env(env, "KEYFILE"), help="TLS private key (wss)")
+    p.add_argument("--log-level", default=_env(env, "LOG_LEVEL", "info"),
+                   type=str.lower, choices=LOG_LEVELS)
+    p.add_argument("--socketio-js", default=_env(env, "SOCKETIO_JS"),
+                   help="path of socket.io.js to serve at /socket.io/socket.io.js "
+                        "(default: the socket.io-client package that `make` installs)")
+    p.add_argument("--rate", type=_positive(float), default=_env(env, "RATE", 200.0),
+                   help="events per second a connection may send, sustained "
+                        "(default %(default)s)")
+    p.add_argument("--burst", type=_positive(int), default=_env(env, "BURST", 1000),
+                   help="events a connection may send in a burst (default %(default)s)")
+    return p
+
+
+def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Settings from ``argv`` (default: none) over ``env`` (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    parser = build_parser(env)
+    args = parser.parse_args(list(argv) if argv is not None else [])
+    # defaults taken from the environment are strings: convert them like the options
+    try:
+        port = _port(str(args.port))
+        rate = _positive(float)(str(args.rate))
+        burst = _positive(int)(str(args.burst))
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if args.log_level not in LOG_LEVELS:
+        parser.error(f"log level must be one of {', '.join(LOG_LEVELS)}")
+    if bool(args.certfile) != bool(args.keyfile):
+        parser.error("--certfile and --keyfile go together")
+    static_dir = Path(args.static_dir) if args.static_dir else None
+    if static_dir is not None and not static_dir.is_dir():
+        parser.error(f"--static: {static_dir} is not a folder")
+    for name in ("certfile", "keyfile", "socketio_js"):
+        value = getattr(args, name)
+        if value and not Path(value).is_file():
+            parser.error(f"--{name.replace('_', '-')}: {value} is not a file")
+    capture = _env(env, "CAPTURE")
+    return Config(
+        host=args.host,
+        port=port,
+        redis_url=args.redis_url or None,
+        static_dir=static_dir,
+        cors=parse_cors(args.cors),
+        certfile=Path(args.certfile) if args.certfile else None,
+        keyfile=Path(args.keyfile) if args.keyfile else None,
+        log_level=args.log_level,
+        socketio_js=Path(args.socketio_js) if args.socketio_js else None,
+        rate=rate,
+        burst=burst,
+        capture=Path(capture) if capture else None,
+    )
