@@ -33,18 +33,21 @@ def _xy(point):
 
 
 def point_text(point, keep: int = 12) -> str:
-    xy = _xy(point)
-    if xy is None:
+    x, y = (getattr(point, "x", None), getattr(point, "y", None)) if point is not None else (
+        None, None)
+    if x is None:
         return "O (the point at infinity)"
-    return f"({shorten(xy[0], keep)}, {shorten(xy[1], keep)})"
+    if y is None:  # the Montgomery ladder works on u alone
+        return f"(u = {shorten(x, keep)})"
+    return f"({shorten(x, keep)}, {shorten(y, keep)})"
 
 
-def bits_html(d: int, done: int) -> str:
-    """The bits of d, most significant first; the first ``done`` bits are marked used."""
-    bits = f"{d:b}"
-    used = bits[:done]
-    current = bits[done:done + 1]
-    rest = bits[done + 1:]
+def bits_html(d: int, done: int, width: int = 0) -> str:
+    """The bits of d, most significant first; the first ``done`` are used, the last of
+    them (the bit just processed) highlighted."""
+    bits = f"{d:0{width}b}"
+    before = max(done - 1, 0)
+    used, current, rest = bits[:before], bits[before:done], bits[done:]
     return (f'<div style="{MONO}; word-break:break-all">'
             f'<span style="color:#1a7f37; font-weight:bold">{used}</span>'
             f'<span style="background:#cf222e; color:#ffffff">{current}</span>'
@@ -178,18 +181,20 @@ class KeysPanel(Panel):
         doubles = sum(1 for s in steps if s.op == "double")
         adds = sum(1 for s in steps if s.op == "add")
         ladder = sum(1 for s in steps if s.op == "ladder")
-        current = steps[-1].point if steps else None
+        last = steps[-1] if steps else None
         counts = f"{doubles} doubles, {adds} adds" + (f", {ladder} ladder steps" if ladder else "")
         with self._lock:
             self.progress.value = upto
             self.step2.value = (
                 f"<b>Step 2: Q = d x G</b>, one bit of d at a time: double, and add G where "
                 f"the bit is 1.<br>{upto} of {len(trace.steps)} operations ({counts})<br>"
-                f'current point <span style="{MONO}">'
-                f"{escape(point_text(current) if steps else 'G')}</span>")
-            done = ladder if ladder else doubles + 1
-            self.bits.value = bits_html(trace.private_value, min(done, trace.private_value
-                                                                 .bit_length()))
+                + (f'current point <span style="{MONO}">{escape(shorten(last.multiple, 10))} x G'
+                   f" = {escape(point_text(last.point))}</span>" if last else "current point: O"))
+            # Step.index is the position of the bit just used (0 = least significant).
+            width = max(trace.private_value.bit_length(),
+                        trace.steps[0].index + 1 if trace.steps else 0)
+            done = width - last.index if last else 0
+            self.bits.value = bits_html(trace.private_value, done, width)
             self._draw_toy(trace, upto)
 
     def _draw_toy(self, trace, upto: int) -> None:
@@ -199,8 +204,7 @@ class KeysPanel(Panel):
             return
         # The toy walk advances in proportion to the real one.
         shown = math.ceil(len(steps) * upto / max(len(trace.steps), 1))
-        start = ecmath.Point(curve.gx, curve.gy)
-        path = (start, *(s.point for s in steps[:shown]))
+        path = tuple(s.point for s in steps[:shown])
         self.path_image.layout.display = None
         self.path_image.value = plots.path_png(curve, path, self.theme)
 
