@@ -46,7 +46,8 @@ class RelayClient:
     (re)connection, before anything queued is sent; `on_state(state, problem)` reports
     connection changes, `problem` saying in words what went wrong ("" when nothing did, e.g.
     "relay unreachable at ..." while it keeps retrying); `on_error(text)` reports exceptions
-    raised by the callbacks.
+    raised by the callbacks. `prepare()` runs once, off the loop, before the first connect
+    (e.g. to start a local relay); its failure is reported and connecting goes on.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class RelayClient:
         on_connect: Callable[[str], None] | None = None,
         on_state: Callable[[str, str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        prepare: Callable[[], None] | None = None,
         transports: list[str] | None = None,
         reconnect_delay: float = 0.2,
         reconnect_delay_max: float = 3.0,
@@ -70,6 +72,7 @@ class RelayClient:
         self._on_connect = on_connect
         self._on_state = on_state
         self._on_error = on_error
+        self._prepare = prepare
         self.transports = transports
         self.reconnect_delay = reconnect_delay
         self.reconnect_delay_max = reconnect_delay_max
@@ -199,6 +202,11 @@ class RelayClient:
     async def _supervise(self) -> None:
         """Connect, wait for the connection to end, back off, connect again, until closed."""
         delay = self.reconnect_delay
+        if self._prepare is not None:
+            self._set_state(CONNECTING, "")
+            preparing = asyncio.get_running_loop().run_in_executor(None, self._prepare)
+            if await self._until_stopped(preparing) and preparing.exception() is not None:
+                self._set_state(CONNECTING, _reason(preparing.exception()))
         while not self._stop.is_set():
             if self.state not in (CONNECTING, RECONNECTING):
                 self._set_state(CONNECTING if self.connections == 0 else RECONNECTING, "")
