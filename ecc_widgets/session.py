@@ -244,6 +244,7 @@ class Session(HasTraits):
         self._positions: dict[str, tuple[str, int]] = {}  # message id -> (peer, index)
         self._want_join = False
         self._ever_joined = False
+        self._resume_token = ""
         self._announced_curve = ""
         self._epoch = 0
         self._demo_peers: list[Any] = []
@@ -275,6 +276,7 @@ class Session(HasTraits):
             self.username, self.room, self.relay_url = cleaned["username"], cleaned["roomId"], url
             self._want_join = True
             self._ever_joined = False
+            self._resume_token = ""
             self._set_error("join", "")
             self._log("info", "me", f"joining room {self.room!r} as {self.username!r} via {url}")
             client = self._client
@@ -443,7 +445,8 @@ class Session(HasTraits):
             unique, n = name, 2
             while unique in taken:
                 unique, n = f"{name}-{n}", n + 1
-            demo = DemoPeer(self.room, relay_url=self.relay_url, name=unique, curve=self.curve)
+            demo = DemoPeer(self.room, relay_url=self.relay_url, name=unique, curve=self.curve,
+                            follow=self.username)
             self._demo_peers.append(demo)
             self._log("info", "me", f"summoned the demo peer {unique!r}")
         demo.start()
@@ -478,9 +481,6 @@ class Session(HasTraits):
         with self._lock:
             self._set_error(panel, message)
             self._log("error", panel or "app", message)
-
-    def wait_connected(self) -> None:  # pragma: no cover - documented non-feature
-        raise NotImplementedError("observe `connection` instead: the model never blocks")
 
     def __enter__(self) -> Session:
         return self
@@ -526,6 +526,9 @@ class Session(HasTraits):
             if not self._want_join or self._client is None:
                 return
             payload = {"username": self.username, "roomId": self.room}
+            if self._resume_token:
+                # Lets the relay hand our name over from our own stale socket at once.
+                payload["resumeToken"] = self._resume_token
             room, name = self.room, self.username
             self._emit(protocol.JOIN, payload,
                        callback=lambda ack: self._on_join_ack(ack, room, name))
@@ -545,6 +548,8 @@ class Session(HasTraits):
                 else:
                     self._want_join = False
                 return
+            if isinstance(ack, dict) and isinstance(ack.get("resumeToken"), str):
+                self._resume_token = ack["resumeToken"]
             self.joined = True
             self._ever_joined = True
             self._epoch += 1
@@ -591,7 +596,7 @@ class Session(HasTraits):
         users = {u["username"]: u["socketId"] for u in payload["usersInRoom"]
                  if u["socketId"] != self.my_id}
         users.pop(self.username, None)
-        changed = False
+        changed = arrived = False
         for name, sid in users.items():
             pair = self._pairs.get(name)
             if pair is None:
@@ -607,13 +612,19 @@ class Session(HasTraits):
                                         f"the room")
                 if self.joined:
                     self._reshare(pair)
-                changed = True
+                changed = arrived = True
         for name, pair in self._pairs.items():
             if pair.present and name not in users:
                 pair.present = False
                 changed = True
                 if name == left:
                     self._log("info", name, f"{name} left the room")
+        if arrived and self.joined:
+            # Newcomers missed our earlier announcements (the relay keeps no history).
+            self._announced_curve = ""
+            self._announce_curve()
+            if self._private is not None:
+                self._emit(protocol.KEYS_GENERATED, {})
         if changed:
             self._publish_peers()
             self._flush()
@@ -801,6 +812,7 @@ class Session(HasTraits):
 
     def _derive(self, pair: _Pair) -> None:
         """(Re)compute the pair's message key from our key and theirs, or say why not."""
+        before = pair.key
         pair.key, pair.key_problem = b"", ""
         if pair.public_key is None:
             pair.key_problem = f"no key from {pair.name} yet: share keys first"
@@ -824,6 +836,8 @@ class Session(HasTraits):
             pair.key = crypto.derive_session_key(shared, curve=theirs,
                                                  public_a=self._public_raw,
                                                  public_b=pair.public_raw)
+        if pair.key == before:
+            return
         self._step("Derived shared secret",
                    f"ECDH on {theirs} with {pair.name}, "
                    + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
@@ -999,11 +1013,10 @@ def keygen_trace(private_key: Any) -> KeygenTrace:
     d = crypto.private_value(private_key)
     expected = crypto.public_bytes(private_key)
     if curve == "X25519":
-        point, steps = ecmath.x25519_ladder_trace(d)
-        computed = point if isinstance(point, bytes) else int(point).to_bytes(32, "little")
+        point, steps = ecmath.x25519_ladder_trace(d)   # clamps d as RFC 7748 does
     else:
         point, steps = ecmath.scalar_mult_trace(get_curve(curve), d)
-        computed = ecmath.encode_point(get_curve(curve), point)
+    computed = ecmath.encode_point(get_curve(curve), point)
     if computed != expected:
         raise ValueError(f"Q = d x G on {curve} gave {computed.hex()[:16]}..., the library "
                          f"{expected.hex()[:16]}...")
