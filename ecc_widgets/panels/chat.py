@@ -93,7 +93,7 @@ class ChatPanel(Panel):
         if not text.strip():
             return
         if not self.to.value:
-            self.show_error("Pick a peer to write to first (nobody is in the room yet?).")
+            self.complain("Pick a peer to write to first (nobody is in the room yet?).")
             return
         sent = self.act(self.session.send, self.to.value, text, what="Could not send")
         if sent is not None:
@@ -102,12 +102,14 @@ class ChatPanel(Panel):
     def _render(self) -> None:
         peers = self.session.peers
         with self._lock:
-            options = [(f"{p.name} ({pid[:6]})", pid) for pid, p in peers.items()]
+            options = [(p.name if p.name == pid else f"{p.name} ({pid})", pid)
+                       for pid, p in peers.items()]
             if list(self.to.options) != options:
                 current = self.to.value
                 self.to.options = options
-                if current in peers:
-                    self.to.value = current
+                # Keep the peer being written to; otherwise pick the first one.
+                if options:
+                    self.to.value = current if current in peers else options[0][1]
             self._render_conversation()
 
     def _render_conversation(self) -> None:

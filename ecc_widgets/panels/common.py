@@ -16,6 +16,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ecc_widgets.session import SessionError
+
 LEVEL_COLOURS = {
     "info": "#0969da",
     "success": "#1a7f37",
@@ -101,23 +103,29 @@ class Panel(widgets.VBox):
             f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ {escape(text)}</div>' if text else ""
         )
 
-    def act(self, action: Callable[..., Any], *args: Any, what: str = "") -> Any:
-        """Run a session action; its failure is shown here in words (and the model logs it).
+    def complain(self, text: str) -> None:
+        """A problem found by the panel itself: said here and in the activity log."""
+        report = getattr(self.session, "report_error", None)
+        if callable(report):
+            report(self.panel, text)  # sets errors[panel], which this panel shows
+        if self.error.value == "" or text not in self.error.value:
+            self.show_error(text)
 
-        The session records its own errors in ``errors[panel]`` and the log; an exception
-        that escapes it (bad input caught before the model) is still shown here, so no
-        failure is silent and none reaches the kernel as a traceback.
+    def act(self, action: Callable[..., Any], *args: Any, what: str = "") -> Any:
+        """Run a session action; a failure is shown here in words and in the log.
+
+        The model records its own refusals (``SessionError``) in ``errors[panel]`` and the
+        log, and this panel shows them; anything else that escapes is reported the same
+        way, so no failure is silent and none reaches the kernel as a traceback.
         """
-        self.show_error("")
         try:
             return action(*args)
+        except SessionError as exc:
+            if str(exc) not in self.error.value:
+                self.show_error(str(exc))
         except Exception as exc:  # noqa: BLE001 - every failure becomes words in the panel
-            message = f"{what}: {exc}" if what else str(exc)
-            self.show_error(message)
-            report = getattr(self.session, "report_error", None)
-            if callable(report):
-                report(self.panel, message)
-            return None
+            self.complain(f"{what}: {exc}" if what else str(exc))
+        return None
 
     def _render(self) -> None:  # pragma: no cover - every panel overrides it
         raise NotImplementedError

@@ -171,7 +171,7 @@ class CurvePanel(Panel):
         try:
             self.real_image.value = plots.real_addition_png(self._model, P, Q, self.theme)
         except ValueError as exc:
-            self.show_error(str(exc))
+            self.complain(f"Cannot draw this addition: {exc}")
 
     def _draw_field(self) -> None:
         if self._quiet or self._toy is None or not self._field_points:

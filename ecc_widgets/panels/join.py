@@ -46,7 +46,7 @@ class JoinPanel(Panel):
         relay = self.relay_box.value.strip() or None
         if not name or not room:
             missing = " and ".join(w for w, v in (("your name", name), ("a room", room)) if not v)
-            self.show_error(f"Type {missing} first.")
+            self.complain(f"Type {missing} first.")
             return
         self.act(self.session.join, name, room, relay, what="Could not join")
 

@@ -63,6 +63,12 @@ def public_hex(trace) -> str:
         return "" if xy is None else f"{xy[0]:x}"
 
 
+def scalar_of(trace) -> int:
+    """The scalar the steps walk through: X25519 clamps its 32 random bytes first."""
+    ladder = trace.steps and trace.steps[0].op == "ladder"
+    return ecmath.clamp_x25519(trace.private_value) if ladder else trace.private_value
+
+
 def _toy_parts(toy):
     """(curve, steps) of the toy trace, whatever record holds it, or (None, ())."""
     if toy is None:
@@ -160,6 +166,16 @@ class KeysPanel(Panel):
     def _show_start(self, trace) -> None:
         d = trace.private_value
         curve = get_curve(trace.curve) if isinstance(trace.curve, str) else trace.curve
+        why = (f"d is drawn uniformly from [1, n-1], n being the order of G on "
+               f"{escape(curve.name)}: d = 0 would give the point at infinity, and "
+               "n x G = O, so d and d + n would be the same key. Every d in that range "
+               "gives a different public key, and finding d from Q is the discrete "
+               "logarithm problem.")
+        if curve.form == "montgomery":
+            why = ("X25519 draws 32 random bytes and clamps them: the low 3 bits are "
+                   "cleared (a multiple of the cofactor 8, so small-subgroup points give "
+                   "nothing away) and bit 254 is set (every key takes the same number of "
+                   "ladder steps). Finding d from Q is the discrete logarithm problem.")
         with self._lock:
             self.progress.max = max(len(trace.steps), 1)
             self.progress.value = 0
@@ -167,11 +183,7 @@ class KeysPanel(Panel):
             self.step1.value = (
                 f"<b>Step 1: a random private value d</b> ({d.bit_length()} bits)<br>"
                 f'<span style="{MONO}">d = {escape(shorten(hex(d), 20))}</span><br>'
-                f"<small>d is drawn uniformly from [1, n-1], n being the order of G on "
-                f"{escape(curve.name)}: d = 0 would give the point at infinity, and "
-                "n x G = O, so d and d + n would be the same key. Every d in that range "
-                "gives a different public key, and finding d from Q is the discrete "
-                "logarithm problem.</small>")
+                f"<small>{why}</small>")
             self.secret.value = ""
             self.public.value = ""
             self._show_step(trace, 0)
@@ -191,10 +203,10 @@ class KeysPanel(Panel):
                 + (f'current point <span style="{MONO}">{escape(shorten(last.multiple, 10))} x G'
                    f" = {escape(point_text(last.point))}</span>" if last else "current point: O"))
             # Step.index is the position of the bit just used (0 = least significant).
-            width = max(trace.private_value.bit_length(),
-                        trace.steps[0].index + 1 if trace.steps else 0)
+            scalar = scalar_of(trace)
+            width = max(scalar.bit_length(), trace.steps[0].index + 1 if trace.steps else 0)
             done = width - last.index if last else 0
-            self.bits.value = bits_html(trace.private_value, done, width)
+            self.bits.value = bits_html(scalar, done, width)
             self._draw_toy(trace, upto)
 
     def _draw_toy(self, trace, upto: int) -> None:

@@ -35,9 +35,14 @@ class PeerCard(widgets.VBox):
                        what="Could not share your key")
 
     def _verify(self, change) -> None:
-        if not self._updating:
-            self.panel.act(self.panel.session.set_verified, self.peer_id, change["new"],
-                           what="Could not change verification")
+        if self._updating:
+            return
+        session = self.panel.session
+        self.panel.act(session.set_verified, self.peer_id, change["new"],
+                       what="Could not change verification")
+        peer = session.peers.get(self.peer_id)
+        if peer is not None:
+            self.update(peer)  # a refused change puts the box back as the model has it
 
     def update(self, peer) -> None:
         self.name_label.value = f"{peer.name}" + (" (legacy client)" if peer.legacy else "")

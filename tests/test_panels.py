@@ -1,0 +1,193 @@
+"""Headless tests of the panels over a real session model (no browser, no relay):
+set values, click buttons, check the model and the widgets' state."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+
+import ipywidgets as widgets
+import pytest
+
+from ecc_widgets import crypto, ecmath
+from ecc_widgets.app import EccApp
+from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
+from ecc_widgets.panels.common import escape
+from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from walk(child)
+
+
+def find(root, cls, **attrs):
+    found = [w for w in walk(root) if isinstance(w, cls)
+             and all(getattr(w, k, None) == v for k, v in attrs.items())]
+    assert found, f"no {cls.__name__} with {attrs}"
+    return found
+
+
+def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def app():
+    session = Session()
+    application = EccApp(session)
+    yield application
+    application.close()
+    session.close()
+
+
+def test_labels_users_and_tests_rely_on(app):
+    for label in ("Join", "Generate keys", "Send", "Summon demo peer"):
+        assert len(find(app, widgets.Button, description=label)) == 1
+    for placeholder in ("Your name", "Room", "Message", "Relay (default: local)"):
+        assert len(find(app, widgets.Text, placeholder=placeholder)) == 1
+    curve = find(app, widgets.Dropdown, description="Curve")[0]
+    assert set(curve.options) == set(NAMED_CURVES) | set(TOY_CURVES)
+    find(app, widgets.Dropdown, description="To")
+
+
+def test_escaping_every_widget_shows_a_hostile_name_as_text(app):
+    s = app.session
+    s.peers = {"p1": Peer(id="p1", name=EVIL, curve="P-256", public_jwk={}, fingerprint="",
+                          safety_number="", statuses=frozenset({"joined"}), verified=False,
+                          legacy=False)}
+    msg = ChatMessage(id="m1", peer_id="p1", direction="in", plaintext=EVIL, ciphertext="AA==",
+                      nonce="AA==", tag="AA==", associated_data=EVIL, time=time.time(),
+                      status="received", reason=EVIL, legacy=False, verified=False)
+    s.conversations = {"p1": (msg,)}
+    s.log = (LogEntry(time=time.time(), level="info", source=EVIL, text=f"{EVIL} joined"),)
+    s.relay_view = ({"event": "user-joined", "direction": "in", "time": time.time(),
+                     "payload": {"username": EVIL}},)
+    s.errors = {"chat": EVIL}
+    app.chat_panel.wire.value = True
+    shown_as_html, shown_as_text = 0, 0
+    for w in walk(app):
+        if isinstance(w, widgets.HTML):
+            assert EVIL not in w.value, f"raw markup in {w!r}"
+            shown_as_html += html.escape(EVIL) in w.value
+        elif isinstance(w, (widgets.Label, widgets.Text)) and EVIL in w.value:
+            shown_as_text += 1  # Label and Text show their value as text, never markup
+    # chat (name, message, reason, AD, error), log, relay view, ...
+    assert shown_as_html >= 4
+    assert shown_as_text >= 1  # the peer card's name Label
+    assert escape(EVIL) == html.escape(EVIL)
+
+
+def test_join_without_a_name_says_so_in_the_join_panel(app):
+    app.join_panel.room_box.value = "lab"
+    find(app, widgets.Button, description="Join")[0].click()
+    assert "your name" in app.join_panel.error.value
+    assert not app.session.joined
+
+
+def test_model_errors_reach_their_panel(app):
+    app.session.errors = {"keys": "the curve is not supported", "peers": "no such peer"}
+    assert "the curve is not supported" in app.keys_panel.error.value
+    assert "no such peer" in app.peers_panel.error.value
+    assert app.chat_panel.error.value == ""
+    app.session.errors = {}
+    assert app.keys_panel.error.value == ""
+
+
+def test_send_without_a_peer_is_refused_in_words(app):
+    app.chat_panel.message.value = "hello?"
+    assert "Pick a peer" in app.chat_panel.error.value
+    assert app.chat_panel.message.value == "hello?"  # kept, so nothing typed is lost
+
+
+def test_curve_dropdown_selects_key_curves_and_explores_toys(app):
+    panel = app.curve_panel
+    panel.dropdown.value = "P-384"
+    assert app.session.curve == "P-384"
+    assert "0x" in panel.parameters.value and "security level" in panel.parameters.value
+    assert "No picture" in panel.real_note.value  # 384-bit: only the shape and a toy
+    before = bytes(panel.field_image.value)
+    panel.dropdown.value = "toy-17"
+    assert app.session.curve == "P-384"  # toy curves are for exploring, not for keys
+    assert "exploring" in panel.note.value
+    assert bytes(panel.field_image.value) != before
+    assert panel.field_p.max == len(ecmath_points("toy-17")) - 1
+    real, field = bytes(panel.real_image.value), bytes(panel.field_image.value)
+    panel.field_q.value = 3
+    assert bytes(panel.field_image.value).startswith(b"\x89PNG")
+    assert bytes(panel.field_image.value) != field
+    assert bytes(panel.real_image.value) == real  # only the plot whose inputs changed
+
+
+def ecmath_points(name):
+    from ecc_widgets.curves import points
+
+    return points(get_curve(name))
+
+
+def test_model_curve_change_moves_the_dropdown(app):
+    app.session.select_curve("secp256k1")
+    assert app.curve_panel.dropdown.value == "secp256k1"
+
+
+def shown_jwk(keys_panel) -> dict:
+    text = html.unescape(keys_panel.public.value)
+    start = text.index("{")
+    return json.loads(text[start:text.index("</pre>", start)])
+
+
+@pytest.mark.parametrize("curve", ["P-256", "X25519"])
+def test_generate_keys_instant_shows_the_keys_used(app, curve):
+    app.curve_panel.dropdown.value = curve
+    panel = app.keys_panel
+    panel.speed.value = "instant"
+    find(app, widgets.Button, description="Generate keys")[0].click()
+    trace = app.session.keygen
+    assert trace is not None and not panel.playing
+    assert panel.progress.value == panel.progress.max == len(trace.steps)
+    assert hex(trace.private_value) in panel.secret.value
+    assert shown_jwk(panel) == app.session.public_jwk
+    assert app.session.fingerprint in panel.public.value
+    # The public key on screen is d x G for the d on screen, and it is the session's key.
+    public = crypto.public_key_from_jwk(app.session.public_jwk)
+    expected = ecmath.scalar_mult(get_curve(curve), trace.private_value)
+    assert crypto.public_bytes(public) == ecmath.encode_point(get_curve(curve), expected)
+    assert crypto.public_bytes(public).hex() in panel.public.value
+
+
+def test_generate_keys_plays_back_without_blocking(app):
+    panel = app.keys_panel
+    panel.speed.value = "fast"
+    panel.generate.click()
+    trace = app.session.keygen
+    assert panel.playing or panel.progress.value == len(trace.steps)
+    seen = set()
+    wait_until(lambda: seen.add(panel.progress.value) or not panel.playing, timeout=15,
+               what="the playback to finish")
+    assert len(seen) > 2, "the progress bar should move through the steps"
+    assert panel.progress.value == len(trace.steps)
+    assert hex(trace.private_value) in panel.secret.value
+    assert "doubles" in panel.step2.value and "adds" in panel.step2.value
+    assert bytes(panel.path_image.value).startswith(b"\x89PNG")  # the toy walk, drawn
+
+
+def test_a_new_generation_stops_the_old_playback(app):
+    panel = app.keys_panel
+    panel.speed.value = "slow"
+    panel.generate.click()
+    first = panel._thread
+    assert panel.playing, "the click returns while the playback runs on its own thread"
+    panel.speed.value = "instant"
+    panel.generate.click()
+    assert first is not None and not first.is_alive()
+    assert hex(app.session.keygen.private_value) in panel.secret.value
