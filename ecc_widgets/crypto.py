@@ -50,6 +50,7 @@ __all__ = [
     "public_key_from_jwk",
     "ecdh",
     "ecdh_jwk",
+    "hkdf_sha256",
     "derive_session_key",
     "seed_message_key",
     "encrypt",
@@ -361,6 +362,18 @@ def _as_bytes(value: object, what: str) -> bytes:
     return bytes(value)
 
 
+def hkdf_sha256(ikm: bytes, *, salt: bytes = b"", info: bytes = b"", length: int = KEY_SIZE,
+                ) -> bytes:
+    """RFC 5869 HKDF with SHA-256 (an empty salt means HashLen zero bytes, as the RFC says)."""
+    ikm = _as_bytes(ikm, "ikm")
+    salt = _as_bytes(salt, "salt")
+    info = _as_bytes(info, "info")
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 255 * 32:
+        raise ValueError("HKDF-SHA256 length must be in [1, 8160]")
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt or None,
+                info=info).derive(ikm)
+
+
 def derive_session_key(shared_secret: bytes, *, curve: str, public_a: bytes,
                        public_b: bytes, length: int = KEY_SIZE) -> bytes:
     """HKDF-SHA256 session key.  ``info`` binds the protocol version, the curve and both
@@ -374,7 +387,7 @@ def derive_session_key(shared_secret: bytes, *, curve: str, public_a: bytes,
     info = b"ecc-chat-lab session key v%d" % PROTOCOL_VERSION
     for part in (name, *keys):  # length-prefixed, so no two inputs give the same info
         info += len(part).to_bytes(2, "big") + part
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
+    return hkdf_sha256(secret, info=info, length=length)
 
 
 def seed_message_key(shared_secret: bytes) -> bytes:
