@@ -100,6 +100,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--burst", type=_positive(int), default=_env(env, "BURST", 1000),
                    help="events a connection may send in a burst (default %(default)s)")
+    p.add_argument("--probe-timeout", type=_positive(float),
+                   default=_env(env, "PROBE_TIMEOUT", 3.0),
+                   help="seconds the old holder of a user name has to answer before a "
+                        "reconnecting client takes the name over (default %(default)s)")
     return p
 
 
@@ -113,6 +117,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         port = _port(str(args.port))
         rate = _positive(float)(str(args.rate))
         burst = _positive(int)(str(args.burst))
+        probe_timeout = _positive(float)(str(args.probe_timeout))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if args.log_level not in LOG_LEVELS:
@@ -140,4 +145,5 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         rate=rate,
         burst=burst,
         capture=Path(capture) if capture else None,
+        probe_timeout=probe_timeout,
     )

@@ -387,8 +387,10 @@ class RelayServer(socketio.AsyncServer):
                 del sock.receive  # back to the class's method
 
     async def _evict(self, holder: Member) -> None:
-        if holder.sid in self.conns:
+        conn = self.conns.get(holder.sid)
+        if conn is not None:
             await self.disconnect(holder.sid)
+            await self.close_transport(conn.eio_sid)  # it may be half-open: do not wait
         elif holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
             await self.disconnect(holder.sid)  # the manager asks the owning relay
         else:
@@ -397,6 +399,14 @@ class RelayServer(socketio.AsyncServer):
                 member, rest = removed
                 await self.to_room(member.room, P.USER_LEFT,
                                    P.user_left(member.username, member.sid, _roster(rest)))
+
+    async def close_transport(self, eio_sid: str) -> None:
+        try:
+            sock = self.eio._get_socket(eio_sid)
+        except KeyError:
+            return
+        await sock.close(wait=False)
+        sock.queue.put_nowait(None)  # the writer sends the CLOSE packet, then the socket ends
 
     async def on_leave(self, conn: Connection, payload: Any) -> dict:
         P.validate(P.LEAVE, payload)
