@@ -378,7 +378,12 @@ def derive_session_key(shared_secret: bytes, *, curve: str, public_a: bytes,
                        public_b: bytes, length: int = KEY_SIZE) -> bytes:
     """HKDF-SHA256 session key.  ``info`` binds the protocol version, the curve and both
     public keys, sorted so that both peers derive the same key whoever is "a"; a relay that
-    swaps a public key therefore changes the key, and the messages stop decrypting."""
+    swaps a public key therefore changes the key, and the messages stop decrypting.
+
+    Exactly (for other implementations): salt empty (HashLen zero bytes), and
+    info = b"ecc-chat-lab session key v1" || u16(len(curve)) || curve
+    || u16(len(k1)) || k1 || u16(len(k2)) || k2, with u16 big-endian, curve the canonical
+    name in ASCII ("P-256") and k1 <= k2 the two ``public_bytes`` compared bytewise."""
     secret = _as_bytes(shared_secret, "shared_secret")
     if not secret:
         raise ValueError("shared_secret is empty")
