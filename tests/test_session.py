@@ -1,0 +1,412 @@
+"""Sessions talking through a real relay process: keys, messages, restarts, attacks, legacy.
+
+Crafted traffic (tampered, replayed, wrong-curve, seed-protocol) comes from plain
+python-socketio clients, which send exactly what a hostile or old client would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import socketio
+from conftest import RelayProcess
+
+from ecc_widgets import crypto, protocol
+from ecc_widgets.session import (
+    DOWNGRADE,
+    LEGACY_NOTE,
+    REORDERED,
+    REPLAYED,
+    TAMPERED,
+    WRONG_CURVE,
+    Session,
+    SessionError,
+    associated_data,
+)
+
+TIMEOUT = 15.0
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT, what: str = "") -> None:
+    """Poll the model until `predicate()` holds; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+def texts(session: Session, peer: str, direction: str) -> list[str]:
+    return [m.plaintext for m in session.conversations.get(peer, ())
+            if m.direction == direction and m.status != "rejected"]
+
+
+def secure_pair(a: Session, b: Session, room: str, url: str, curve: str = "P-256") -> None:
+    """Join both, pick `curve`, generate keys, and share a's key (b answers by itself)."""
+    a.join("alice", room, url)
+    b.join("bob", room, url)
+    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
+    for s in (a, b):
+        s.select_curve(curve)
+        s.generate_keys()
+    a.share_key("bob")
+    wait_until(lambda: "secure" in a.peers["bob"].statuses
+               and "secure" in b.peers["alice"].statuses, what="a secure pair")
+
+
+@pytest.fixture(scope="module")
+def shared_relay() -> Iterator[RelayProcess]:
+    server = RelayProcess().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Session, Session]]:
+    a, b = Session(start_relay=False), Session(start_relay=False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+class RawPeer:
+    """A plain python-socketio client that records what it receives."""
+
+    def __init__(self, url: str, name: str, room: str):
+        self.name = name
+        self.events: list[tuple[str, dict]] = []
+        self.sio = socketio.Client(reconnection=False, handle_sigint=False)
+        self.sio.on("*", lambda event, data=None: self.events.append((event, data)))
+        self.sio.connect(url, wait_timeout=5)
+        ack = self.sio.call(protocol.JOIN, {"username": name, "roomId": room}, timeout=5)
+        assert ack["ok"], ack
+        self.sid = ack["socketId"]
+
+    def received(self, event: str) -> list[dict]:
+        return [data for name, data in self.events if name == event]
+
+    def emit(self, event: str, payload: dict) -> dict:
+        return self.sio.call(event, payload, timeout=5)
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+# ----------------------------------------------------------------------------- the happy path
+
+@pytest.mark.parametrize("curve", ["P-256", "P-521", "secp256k1", "X25519"])
+def test_two_sessions_exchange_keys_and_messages(shared_relay, pair, curve):
+    a, b = pair
+    room = f"room-{curve}"
+    secure_pair(a, b, room, shared_relay.url, curve)
+    assert a.joined and b.joined and a.connection == "connected"
+    assert a.my_id and b.my_id and a.my_id != b.my_id
+    bob, alice = a.peers["bob"], b.peers["alice"]
+    assert bob.curve == alice.curve == curve
+    assert {"joined", "keys generated", "key received", "secure"} <= bob.statuses
+    assert "curve mismatch" not in bob.statuses and not bob.legacy
+    assert bob.fingerprint == b.fingerprint and alice.fingerprint == a.fingerprint
+    assert bob.safety_number == alice.safety_number != ""
+    assert bob.public_jwk == b.public_jwk
+
+    sent = [a.send("bob", f"hello {i} from alice on {curve} ✓") for i in range(3)]
+    replies = [b.send("alice", "hi alice"), b.send("alice", "x" * 5000)]
+    wait_until(lambda: len(texts(b, "alice", "in")) == 3 and len(texts(a, "bob", "in")) == 2,
+               what="messages both ways")
+    assert texts(b, "alice", "in") == [m.plaintext for m in sent]
+    assert texts(a, "bob", "in") == [m.plaintext for m in replies]
+    received = next(m for m in b.conversations["alice"] if m.direction == "in")
+    assert received.id == sent[0].id and received.verified and received.status == "received"
+    assert (received.ciphertext, received.nonce, received.tag) == \
+        (sent[0].ciphertext, sent[0].nonce, sent[0].tag)
+    assert json.loads(received.associated_data) == {
+        "v": 1, "room": room, "from": "alice", "to": "bob", "curve": curve, "seq": 1}
+    wait_until(lambda: all(m.status == "sent" for m in a.conversations["bob"]
+                           if m.direction == "out"), what="acknowledgements")
+    # what the relay carried for us, as the "relay view" shows it
+    carried = [e for e in b.relay_view if e["event"] == protocol.RECEIVE_MESSAGE]
+    assert carried[0]["payload"]["encryptedMessage"] == sent[0].ciphertext
+    assert carried[0]["payload"]["from"] == "alice"
+    # peers' processing steps reach the log
+    assert any(e.source == "alice" and "Encrypted message" in e.text for e in b.log)
+
+
+def test_relay_restart_loses_and_duplicates_nothing(pair):
+    relay = RelayProcess().start()
+    try:
+        a, b = pair
+        secure_pair(a, b, "restart", relay.url)
+        for i in range(10):
+            a.send("bob", f"a{i}")
+            b.send("alice", f"b{i}")
+        wait_until(lambda: len(texts(b, "alice", "in")) >= 3, what="the first messages")
+        connections = []
+        a.observe(lambda change: connections.append(change["new"]), names="connection")
+        relay.restart()  # same port, empty relay: both must rejoin and re-send
+        for i in range(10, 20):
+            a.send("bob", f"a{i}")
+            b.send("alice", f"b{i}")
+        wait_until(lambda: len(texts(b, "alice", "in")) >= 20
+                   and len(texts(a, "bob", "in")) >= 20, timeout=30, what="every message")
+        wait_until(lambda: all(m.status == "sent" for s, p in ((a, "bob"), (b, "alice"))
+                               for m in s.conversations[p] if m.direction == "out"),
+                   what="every acknowledgement")
+        assert texts(b, "alice", "in") == [f"a{i}" for i in range(20)]
+        assert texts(a, "bob", "in") == [f"b{i}" for i in range(20)]
+        assert not any(m.status == "rejected" for m in b.conversations["alice"])
+        assert "reconnecting" in connections and connections[-1] == "connected"
+        assert "secure" in a.peers["bob"].statuses and "key changed" not in a.peers["bob"].statuses
+    finally:
+        relay.stop()
+
+
+# ----------------------------------------------------------------------------- attacks
+
+def test_tampered_replayed_and_wrong_curve_messages_are_rejected(shared_relay, pair):
+    alice, _ = pair
+    alice.join("alice", "attacks", shared_relay.url)
+    mallory = RawPeer(shared_relay.url, "mallory", "attacks")
+    try:
+        wait_until(lambda: "mallory" in alice.peers, what="mallory in the roster")
+        alice.generate_keys()
+        key = crypto.generate_private_key("P-256")
+        mallory.emit(protocol.SHARE_PUBLIC_KEY, {
+            "publicKey": crypto.public_key_to_jwk(key), "targetSocketId": alice.my_id,
+            "isReply": False, "v": 1, "curve": "P-256"})
+        wait_until(lambda: mallory.received(protocol.RECEIVE_PUBLIC_KEY), what="the answer")
+        answer = mallory.received(protocol.RECEIVE_PUBLIC_KEY)[0]
+        assert answer["isReply"] is True and answer["v"] == 1 and "d" not in answer["publicKey"]
+        theirs = crypto.public_key_from_jwk(answer["publicKey"])
+        session_key = crypto.derive_session_key(
+            crypto.ecdh(key, theirs), curve="P-256", public_a=crypto.public_bytes(key),
+            public_b=crypto.public_bytes(theirs))
+
+        def message(seq: int, text: str, *, curve: str = "P-256", message_id: str = "") -> dict:
+            ad = associated_data(room="attacks", sender="mallory", receiver="alice",
+                                 curve=curve, seq=seq)
+            sealed = crypto.encrypt(session_key, text.encode(), associated_data=ad)
+            return {"encryptedMessage": crypto.b64encode(sealed.ciphertext),
+                    "iv": crypto.b64encode(sealed.nonce), "tag": crypto.b64encode(sealed.tag),
+                    "targetSocketId": alice.my_id, "v": 1, "id": message_id or uuid.uuid4().hex,
+                    "seq": seq, "curve": curve}
+
+        def conversation() -> tuple:
+            return alice.conversations.get("mallory", ())
+
+        first = message(1, "genuine")
+        tampered = message(2, "pay 10 euros")
+        raw = bytearray(crypto.b64decode(tampered["encryptedMessage"]))
+        raw[4] ^= 0x01
+        tampered["encryptedMessage"] = crypto.b64encode(bytes(raw))
+        seed_style = {k: first[k] for k in ("encryptedMessage", "iv", "tag", "targetSocketId")}
+        sends = [
+            first,                                   # accepted
+            dict(first),                             # same id: a re-send, dropped quietly
+            {**first, "id": uuid.uuid4().hex},       # same seq, new id: a replay
+            tampered,                                # one bit flipped
+            message(3, "wrong curve", curve="P-384"),
+            message(100, "far ahead"),               # accepted
+            message(30, "far behind"),               # older than the window allows
+            seed_style,                              # v1 peer suddenly without version
+            message(101, "still fine"),              # accepted: nothing broke
+        ]
+        for payload in sends:
+            assert mallory.emit(protocol.SEND_MESSAGE, payload)["ok"]
+        wait_until(lambda: len(conversation()) == 8, what="eight conversation entries")
+        got = [(m.status, m.plaintext, m.reason.split(":")[0]) for m in conversation()]
+        assert got == [
+            ("received", "genuine", ""),
+            ("rejected", "", REPLAYED),
+            ("rejected", "", TAMPERED),
+            ("rejected", "", WRONG_CURVE),
+            ("received", "far ahead", ""),
+            ("rejected", "", f"{REORDERED} past the window"),
+            ("rejected", "", DOWNGRADE),
+            ("received", "still fine", ""),
+        ]
+        assert all(m.verified for m in conversation() if m.status == "received")
+        assert any("duplicate of message #1" in e.text for e in alice.log)
+        for reason in (REPLAYED, TAMPERED, WRONG_CURVE, DOWNGRADE):
+            assert any(e.level == "error" and reason in e.text for e in alice.log), reason
+        assert alice.connection == "connected"
+    finally:
+        mallory.close()
+
+
+def test_private_key_never_reaches_the_relay(tmp_path, pair):
+    capture = tmp_path / "relay-capture.jsonl"
+    relay = RelayProcess(env={"ECC_RELAY_CAPTURE": str(capture)}).start()
+    try:
+        a, b = pair
+        secure_pair(a, b, "secrets", relay.url, "X25519")
+        a.send("bob", "first")
+        b.send("alice", "second")
+        wait_until(lambda: texts(b, "alice", "in") and texts(a, "bob", "in"), what="messages")
+        b.select_curve("P-521")  # a second key pair per side, on another curve
+        a.select_curve("P-521")
+        a.generate_keys()
+        b.generate_keys()
+        a.share_key("bob")
+        wait_until(lambda: "secure" in a.peers["bob"].statuses
+                   and a.peers["bob"].curve == "P-521", what="P-521 keys")
+        a.send("bob", "third")
+        wait_until(lambda: len(texts(b, "alice", "in")) == 2, what="the third message")
+        secrets = []
+        for s in (a, b):
+            private = s._private
+            jwk = crypto.private_key_to_jwk(private)
+            d = crypto.private_value(private)
+            secrets += [jwk["d"], f"{d:x}", str(d), crypto.b64encode(
+                d.to_bytes((d.bit_length() + 7) // 8, "big"))]
+        wait_until(lambda: capture.exists()
+                   and capture.read_text().count(f'"{protocol.SEND_MESSAGE}"') >= 3,
+                   what="the capture")
+    finally:
+        relay.stop()
+    seen = capture.read_text()
+    # The capture is real: it holds our public keys and ciphertext ...
+    assert a.public_jwk["x"] in seen and b.public_jwk["x"] in seen
+    assert a.conversations["bob"][0].ciphertext in seen
+    # ... and no form of either private key, nor any plaintext.
+    for secret in secrets:
+        assert secret not in seen
+    for text in ("first", "second", "third"):
+        assert text not in seen
+
+
+# ----------------------------------------------------------------------------- legacy peers
+
+def test_seed_protocol_peer_chats_with_a_session(shared_relay, pair):
+    session, _ = pair
+    session.join("alice", "seed-room", shared_relay.url)
+    seed = RawPeer(shared_relay.url, "browser", "seed-room")
+    try:
+        wait_until(lambda: "browser" in session.peers, what="the seed peer in the roster")
+        session.generate_keys()
+        # exactly what the seed's browser sent: no version, a Web Crypto JWK
+        seed.emit(protocol.CURVE_SELECTED, {"curve": "P-256"})
+        seed.emit(protocol.KEYS_GENERATED, {})
+        key = crypto.generate_private_key("P-256")
+        jwk = {**crypto.public_key_to_jwk(key), "ext": True, "key_ops": []}
+        seed.emit(protocol.SHARE_PUBLIC_KEY, {"publicKey": jwk, "targetSocketId": session.my_id,
+                                              "isReply": False})
+        wait_until(lambda: seed.received(protocol.RECEIVE_PUBLIC_KEY), what="the answer")
+        theirs = crypto.public_key_from_jwk(seed.received(protocol.RECEIVE_PUBLIC_KEY)[0]
+                                            ["publicKey"])
+        message_key = crypto.seed_message_key(crypto.ecdh(key, theirs))
+        wait_until(lambda: "secure" in session.peers["browser"].statuses, what="secure")
+        peer = session.peers["browser"]
+        assert peer.legacy and peer.curve == "P-256"
+
+        sealed = crypto.encrypt(message_key, b"hello from the seed")
+        seed.emit(protocol.SEND_MESSAGE, {
+            "encryptedMessage": crypto.b64encode(sealed.ciphertext),
+            "iv": crypto.b64encode(sealed.nonce), "tag": crypto.b64encode(sealed.tag),
+            "targetSocketId": session.my_id})
+        wait_until(lambda: session.conversations.get("browser"), what="the seed's message")
+        got = session.conversations["browser"][0]
+        assert (got.plaintext, got.status, got.legacy) == ("hello from the seed", "received",
+                                                           True)
+        assert got.reason == LEGACY_NOTE and not got.verified and got.associated_data == ""
+
+        reply = session.send("browser", "hello, old browser")
+        assert reply.legacy
+        wait_until(lambda: seed.received(protocol.RECEIVE_MESSAGE), what="the reply")
+        wire = seed.received(protocol.RECEIVE_MESSAGE)[0]
+        # the seed's format only: nothing a Web Crypto client would not expect
+        assert set(wire) == {"encryptedMessage", "iv", "tag", "from", "fromSocketId",
+                             "timestamp"}
+        plain = crypto.decrypt(message_key, crypto.b64decode(wire["encryptedMessage"]),
+                               crypto.b64decode(wire["iv"]), crypto.b64decode(wire["tag"]))
+        assert plain.decode() == "hello, old browser"
+
+        # the same IV again (a relay replaying the seed's message) is caught
+        seed.emit(protocol.SEND_MESSAGE, {
+            "encryptedMessage": crypto.b64encode(sealed.ciphertext),
+            "iv": crypto.b64encode(sealed.nonce), "tag": crypto.b64encode(sealed.tag),
+            "targetSocketId": session.my_id})
+        wait_until(lambda: len(session.conversations["browser"]) == 3, what="the replay")
+        assert session.conversations["browser"][2].reason.startswith(REPLAYED)
+    finally:
+        seed.close()
+
+
+# ----------------------------------------------------------------------------- flags, errors
+
+def test_key_change_is_flagged_until_verified(shared_relay, pair):
+    a, b = pair
+    secure_pair(a, b, "key-change", shared_relay.url)
+    a.set_verified("bob", True)
+    assert a.peers["bob"].verified
+    old = a.peers["bob"].fingerprint
+    b.generate_keys()  # b shares the new key with alice by itself (they had a session)
+    wait_until(lambda: "key changed" in a.peers["bob"].statuses, what="the key change")
+    bob = a.peers["bob"]
+    assert not bob.verified and bob.fingerprint != old and "secure" in bob.statuses
+    assert "key changed" in a.errors["peers"]
+    a.send("bob", "still talking")
+    wait_until(lambda: texts(b, "alice", "in") == ["still talking"], what="the message")
+    a.set_verified("bob", True)
+    assert "key changed" not in a.peers["bob"].statuses and a.peers["bob"].verified
+
+
+def test_curve_mismatch_is_flagged_not_used(shared_relay, pair):
+    a, b = pair
+    a.join("alice", "mismatch", shared_relay.url)
+    b.join("bob", "mismatch", shared_relay.url)
+    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
+    a.select_curve("P-256")
+    b.select_curve("P-384")
+    a.generate_keys()
+    b.generate_keys()
+    a.share_key("bob")
+    wait_until(lambda: "key received" in a.peers["bob"].statuses
+               and "key received" in b.peers["alice"].statuses, what="both keys")
+    for s, other in ((a, "bob"), (b, "alice")):
+        assert {"curve mismatch"} <= s.peers[other].statuses
+        assert "secure" not in s.peers[other].statuses
+        with pytest.raises(SessionError, match="curve mismatch"):
+            s.send(other, "hello?")
+    assert "curve mismatch" in a.errors["chat"]
+
+
+def test_name_taken_and_unreachable_relay_are_errors_in_words(shared_relay, pair):
+    a, b = pair
+    a.join("same", "names", shared_relay.url)
+    wait_until(lambda: a.joined, what="the first join")
+    b.join("same", "names", shared_relay.url)
+    wait_until(lambda: "join" in b.errors, what="the refusal")
+    assert "same" in b.errors["join"] and "taken" in b.errors["join"]
+    assert not b.joined and b.connection == "connected"
+    b.join("other", "names", shared_relay.url)  # a second try with another name works
+    wait_until(lambda: b.joined, what="the second join")
+    assert "join" not in b.errors
+
+    from conftest import free_port
+    lonely = Session(start_relay=False)
+    try:
+        lonely.join("x", "y", f"http://127.0.0.1:{free_port()}")
+        wait_until(lambda: "join" in lonely.errors, what="unreachable")
+        assert "relay unreachable" in lonely.errors["join"]
+        assert lonely.connection == "connecting" and not lonely.joined
+    finally:
+        lonely.close()
+
+
+def test_close_leaves_no_thread_behind(shared_relay):
+    before = {t.ident for t in threading.enumerate()}
+    a, b = Session(start_relay=False), Session(start_relay=False)
+    secure_pair(a, b, "threads", shared_relay.url)
+    a.send("bob", "bye")
+    wait_until(lambda: texts(b, "alice", "in"), what="the message")
+    assert len(threading.enumerate()) > len(before)
+    a.close()
+    b.close()
+    assert {t.ident for t in threading.enumerate()} == before
+    assert a.connection == "disconnected" and not a.joined
