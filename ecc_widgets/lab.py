@@ -20,17 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import webbrowser
 from pathlib import Path
 
+from ecc_widgets.localrelay import DEFAULT_PORT as DEFAULT_RELAY_PORT
+from ecc_widgets.localrelay import relay_health
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866  # Voila's usual port
-DEFAULT_RELAY_PORT = 8765
 
 # (cell id, cell type, source) of the dashboard notebook; Voila shows the markdown and the app.
 DASHBOARD_CELLS: tuple[tuple[str, str, str], ...] = (
-    ("title", "markdown", "# ECC Chat Lab\n\n"
+    ("title", "markdown",
      "Open this page in two tabs (or on two machines): each tab is one peer. Join the same "
      "room, generate keys, share them, and chat end-to-end encrypted."),
     ("app", "code", "from ecc_widgets.app import EccApp\n\napp = EccApp()\napp"),
@@ -83,15 +84,6 @@ def pick_port(host: str, preferred: int) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def relay_health(url: str, timeout: float = 1.0) -> dict | None:
-    """The relay's /healthz answer, or None when nothing answers there."""
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=timeout) as resp:
-            return json.loads(resp.read())
-    except (OSError, ValueError):
-        return None
 
 
 def _wait(check, proc: subprocess.Popen, what: str, timeout: float) -> None:

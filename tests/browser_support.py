@@ -9,6 +9,7 @@ described "Curve"), which are the app's stable contract.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -116,8 +117,12 @@ def jupyterlab_server(
 # --- widget look-ups by what the user sees -------------------------------------------------
 
 def button(page, label: str):
-    """An ipywidgets Button by its exact text."""
-    return page.get_by_role("button", name=label, exact=True)
+    """An ipywidgets Button (or toggle button) by its exact text.
+
+    A button with an icon has the icon font's glyph in its accessible name, hence the
+    leading non-word characters allowed before the label.
+    """
+    return page.get_by_role("button", name=re.compile(rf"^\W*{re.escape(label)}\s*$"))
 
 
 def text_box(page, placeholder: str):
@@ -134,7 +139,19 @@ def dropdown(page, description: str):
 
 
 def screenshot(page, name: str) -> Path:
+    """The whole app, not only the viewport: Voila and JupyterLab scroll inside an inner
+    element, so the viewport is stretched to the tallest scrolling content for the shot."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))"
+    )
+    if size and height > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(height, 6000)})
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        if size:
+            page.set_viewport_size(size)
     return path

@@ -1,0 +1,139 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright.
+
+1. The Voila dashboard, opened in two pages (two peers), through the real UI: join one room,
+   pick P-384, generate keys, share them, chat both ways; then the relay restarts under them
+   and the conversation carries on, nothing lost and nothing shown twice.
+2. Notebook 03 in JupyterLab: run every cell, then finish a chat with the demo peer.
+
+Screenshots land in test-artifacts/ (kept by CI as artifacts, ignored by git).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+from browser_support import (
+    button,
+    dropdown,
+    launch_chromium,
+    screenshot,
+    text_box,
+    voila_server,
+)
+from conftest import ROOT, RelayProcess, require_binary
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
+# Kernels start, import the app and build it: generous, since CI shares two cores.
+APP_READY_MS = 90_000
+NETWORK_MS = 45_000
+
+
+def join(page, name: str, room: str) -> None:
+    text_box(page, "Your name").fill(name)
+    text_box(page, "Room").fill(room)
+    button(page, "Join").click()
+    expect_joined(page, name, room)
+
+
+def expect_joined(page, name: str, room: str) -> None:
+    status = page.locator(".widget-html", has_text=f"as {name} in room {room}")
+    expect(status).to_be_visible(timeout=NETWORK_MS)
+    expect(status.get_by_text(re.compile(r"^connected$"))).to_be_visible(timeout=NETWORK_MS)
+
+
+def peer_card(page, name: str):
+    """The card of one peer in the peers panel (it holds that peer's "Share key" button)."""
+    return page.locator(".widget-vbox").filter(
+        has=page.locator(".widget-label", has_text=re.compile(rf"^{re.escape(name)}"))
+    ).filter(has=button(page, "Share key")).last
+
+
+def send(page, text: str) -> None:
+    text_box(page, "Message").fill(text)
+    button(page, "Send").click()
+
+
+def conversation(page):
+    """The conversation view of the chat panel (newest message first)."""
+    return page.locator(".widget-html").filter(has=page.locator("div[style*='pre-wrap']"))
+
+
+def expect_message(page, text: str) -> None:
+    """`text` shown exactly once in the page's conversation, as plain text."""
+    shown = conversation(page).locator("div[style*='pre-wrap']", has_text=text)
+    expect(shown).to_have_count(1, timeout=NETWORK_MS)
+
+
+def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
+    require_binary("chromium")
+    relay = RelayProcess().start()
+    room = f"browser-{secrets.token_hex(3)}"
+    try:
+        with voila_server(DASHBOARD, env={"ECC_RELAY_URL": relay.url},
+                          log_name="voila-dashboard.log") as url, \
+                playwright_api.sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                alice, bob = context.new_page(), context.new_page()
+                for page in (alice, bob):
+                    page.goto(url)
+                for page in (alice, bob):
+                    expect(text_box(page, "Your name")).to_be_editable(timeout=APP_READY_MS)
+
+                join(alice, "alice", room)
+                join(bob, "bob", room)
+                expect(peer_card(alice, "bob")).to_be_visible(timeout=NETWORK_MS)
+                expect(peer_card(bob, "alice")).to_be_visible(timeout=NETWORK_MS)
+
+                for page in (alice, bob):
+                    dropdown(page, "Curve").select_option("P-384")
+                    expect(page.get_by_text("Keys will be made on P-384")).to_be_visible()
+                    button(page, "instant").click()
+                    button(page, "Generate keys").click()
+                for page, other in ((alice, "bob"), (bob, "alice")):
+                    expect(peer_card(page, other).get_by_text("keys generated")).to_be_visible(
+                        timeout=NETWORK_MS)
+
+                # Alice shares; Bob's session answers with its own key, as the seed did.
+                button(peer_card(alice, "bob"), "Share key").click()
+                for page, other in ((alice, "bob"), (bob, "alice")):
+                    card = peer_card(page, other)
+                    expect(card.get_by_text("secure", exact=True)).to_be_visible(
+                        timeout=NETWORK_MS)
+                    expect(card.get_by_text("curve: P-384")).to_be_visible()
+
+                send(alice, "Hello Bob, this is Alice on P-384")
+                expect_message(bob, "Hello Bob, this is Alice on P-384")
+                send(bob, "Hi Alice <b>not bold</b>")
+                expect_message(alice, "Hi Alice <b>not bold</b>")  # shown as text, not markup
+                screenshot(alice, "dashboard-alice.png")
+                screenshot(bob, "dashboard-bob.png")
+
+                relay.restart()
+                expect_joined(alice, "alice", room)
+                expect_joined(bob, "bob", room)
+                send(alice, "Still there after the restart?")
+                expect_message(bob, "Still there after the restart?")
+                send(bob, "Yes, same keys, same room")
+                expect_message(alice, "Yes, same keys, same room")
+                # Nothing lost, nothing shown twice.
+                for page, texts in ((bob, ["Hello Bob, this is Alice on P-384",
+                                           "Still there after the restart?"]),
+                                    (alice, ["Hi Alice <b>not bold</b>",
+                                             "Yes, same keys, same room"])):
+                    for text in texts:
+                        expect_message(page, text)
+                screenshot(alice, "dashboard-alice-after-restart.png")
+                screenshot(bob, "dashboard-bob-after-restart.png")
+            finally:
+                browser.close()
+    finally:
+        relay.stop()
