@@ -70,7 +70,7 @@ def origin_checker(allowed: tuple[str, ...]):
 def make_roster(config: Config, relay_id: str):
     if config.redis_url:
         from relay.redis_roster import RedisRoster  # needs the optional redis package
-        return RedisRoster(config.redis_url, relay_id)
+        return RedisRoster(config.redis_url, relay_id, heartbeat_ttl=config.heartbeat_ttl)
     return MemoryRoster(relay_id)
 
 
@@ -78,7 +78,9 @@ def client_manager(config: Config):
     if not config.redis_url:
         return None
     import socketio
-    return socketio.AsyncRedisManager(config.redis_url, channel="ecc-relay")
+
+    from relay.server import FastJson
+    return socketio.AsyncRedisManager(config.redis_url, channel="ecc-relay", json=FastJson)
 
 
 def create_app(config: Config, roster=None) -> tuple[web.Application, RelayServer]:

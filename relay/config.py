@@ -34,6 +34,7 @@ class Config:
     ping_interval: float = 10.0
     ping_timeout: float = 10.0
     probe_timeout: float = 3.0          # how long a name's old holder has to answer a probe
+    heartbeat_ttl: float = 10.0         # with Redis: a relay silent this long is gone
 
 
 def _env(env: Mapping[str, str], name: str, default=None):
@@ -104,6 +105,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    default=_env(env, "PROBE_TIMEOUT", 3.0),
                    help="seconds the old holder of a user name has to answer before a "
                         "reconnecting client takes the name over (default %(default)s)")
+    p.add_argument("--heartbeat-ttl", type=_positive(float),
+                   default=_env(env, "HEARTBEAT_TTL", 10.0),
+                   help="with --redis-url: seconds after which a silent relay counts as gone "
+                        "and its users are removed (default %(default)s)")
     return p
 
 
@@ -118,6 +123,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         rate = _positive(float)(str(args.rate))
         burst = _positive(int)(str(args.burst))
         probe_timeout = _positive(float)(str(args.probe_timeout))
+        heartbeat_ttl = _positive(float)(str(args.heartbeat_ttl))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if args.log_level not in LOG_LEVELS:
@@ -146,4 +152,5 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         burst=burst,
         capture=Path(capture) if capture else None,
         probe_timeout=probe_timeout,
+        heartbeat_ttl=heartbeat_ttl,
     )

@@ -391,14 +391,19 @@ class RelayServer(socketio.AsyncServer):
         if conn is not None:
             await self.disconnect(holder.sid)
             await self.close_transport(conn.eio_sid)  # it may be half-open: do not wait
-        elif holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
+            return
+        if holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
             await self.disconnect(holder.sid)  # the manager asks the owning relay
-        else:
-            removed = await self.roster.remove(holder.sid)
-            if removed is not None:
-                member, rest = removed
-                await self.to_room(member.room, P.USER_LEFT,
-                                   P.user_left(member.username, member.sid, _roster(rest)))
+            for _ in range(50):
+                if await self.roster.member(holder.sid) is None:
+                    return
+                await asyncio.sleep(0.02)
+        # the owner is gone (or silent): take the socket out of the roster ourselves
+        removed = await self.roster.remove(holder.sid)
+        if removed is not None:
+            member, rest = removed
+            await self.to_room(member.room, P.USER_LEFT,
+                               P.user_left(member.username, member.sid, _roster(rest)))
 
     async def close_transport(self, eio_sid: str) -> None:
         try:

@@ -1,0 +1,183 @@
+"""Two relay processes on one real redis-server: one roster, one conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from conftest import RelayProcess
+from test_relay import JWK, Peer, eventually, message, run
+
+from ecc_widgets import protocol as P
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def relays(redis_server):
+    started = []
+    try:
+        for _ in range(2):
+            started.append(RelayProcess("--redis-url", redis_server.url,
+                                        "--heartbeat-ttl", "1.5",
+                                        "--probe-timeout", "0.5").start())
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def names(payload) -> list[str]:
+    return [u["username"] for u in payload["usersInRoom"]]
+
+
+def test_clients_on_two_relays_share_a_room(relays):
+    one, two = relays
+
+    async def scenario():
+        alice = await Peer(one.url).connect()
+        bob = await Peer(two.url).connect()
+        carol = await Peer(two.url).connect()
+        try:
+            await alice.join("alice", "lab")
+            ack = await bob.join("bob", "lab")
+            assert names(ack) == ["alice", "bob"]
+            joined = await alice.wait_for(P.USER_JOINED, lambda p: p["username"] == "bob")
+            assert joined[0]["usersInRoom"] == [{"socketId": alice.sid, "username": "alice"},
+                                                {"socketId": bob.sid, "username": "bob"}]
+            assert one.health()["users"] == two.health()["users"] == 2
+            assert one.health()["rooms"] == 1
+
+            # a name is unique across relays: alice on relay one still answers
+            taken = await carol.call(P.JOIN, {"username": "alice", "roomId": "lab"})
+            assert taken["ok"] is False and "already taken" in taken["error"]
+
+            await alice.call(P.CURVE_SELECTED, {"curve": "P-256"})
+            assert (await bob.wait_for(P.PEER_CURVE_SELECTED))[0]["from"] == "alice"
+            await alice.call(P.SHARE_PUBLIC_KEY, {"publicKey": JWK, "targetSocketId": bob.sid,
+                                                  "isReply": False, "v": 1})
+            got = await bob.wait_for(P.RECEIVE_PUBLIC_KEY)
+            assert got[0]["fromSocketId"] == alice.sid and got[0]["v"] == 1
+            await bob.emit(P.SHARE_PUBLIC_KEY, {"publicKey": JWK, "targetSocketId": alice.sid,
+                                                "isReply": True})
+            assert (await alice.wait_for(P.RECEIVE_PUBLIC_KEY))[0]["isReply"] is True
+
+            # both ways, in order, nothing lost
+            for seq in range(200):
+                await alice.emit(P.SEND_MESSAGE, message(bob.sid, seq=seq))
+                await bob.emit(P.SEND_MESSAGE, message(alice.sid, seq=seq))
+            to_bob = await bob.wait_for(P.RECEIVE_MESSAGE, count=200)
+            to_alice = await alice.wait_for(P.RECEIVE_MESSAGE, count=200)
+            assert [m["seq"] for m in to_bob] == list(range(200))
+            assert [m["seq"] for m in to_alice] == list(range(200))
+            assert {m["fromSocketId"] for m in to_bob} == {alice.sid}
+
+            # the room check crosses relays too
+            await carol.join("carol", "elsewhere")
+            ack = await carol.call(P.SEND_MESSAGE, message(alice.sid))
+            assert ack["ok"] is False and "in your room" in ack["error"]
+
+            bob_sid = bob.sid
+            await bob.close()
+            left = await alice.wait_for(P.USER_LEFT)
+            assert left[0]["socketId"] == bob_sid and names(left[0]) == ["alice"]
+            assert eventually(lambda: one.health()["users"] == 2)   # alice and carol
+        finally:
+            for peer in (alice, bob, carol):
+                await peer.close()
+    run(scenario())
+
+
+def test_a_relay_that_dies_has_its_users_removed(relays):
+    one, two = relays
+
+    async def scenario():
+        alice = await Peer(one.url).connect()
+        bob = await Peer(two.url).connect()
+        try:
+            await alice.join("alice", "lab")
+            await bob.join("bob", "lab")
+            await alice.wait_for(P.USER_JOINED, lambda p: p["username"] == "bob")
+            two.proc.send_signal(signal.SIGKILL)   # no goodbye: only the heartbeat tells
+            two.proc.wait(10)
+            left = await alice.wait_for(P.USER_LEFT, timeout=15)
+            assert left[0]["username"] == "bob" and names(left[0]) == ["alice"]
+            assert one.health()["users"] == 1
+            # bob comes back through the surviving relay under the same name
+            again = await Peer(one.url).connect()
+            assert names(await again.join("bob", "lab")) == ["alice", "bob"]
+            await again.close()
+        finally:
+            await alice.close()
+            await bob.close()
+    run(scenario())
+
+
+def test_a_relay_stopped_cleanly_tells_the_rooms_at_once(relays):
+    one, two = relays
+
+    async def scenario():
+        alice = await Peer(one.url).connect()
+        bob = await Peer(two.url).connect()
+        try:
+            await alice.join("alice", "lab")
+            ack = await bob.join("bob", "lab")
+            assert two.stop() == 0
+            left = await alice.wait_for(P.USER_LEFT, timeout=5)
+            assert left[0]["username"] == "bob"
+            # a reconnecting client with its resume token takes its name at once
+            again = await Peer(one.url).connect()
+            await again.join("bob", "lab", resumeToken=ack["resumeToken"])
+            await again.close()
+        finally:
+            await alice.close()
+            await bob.close()
+    run(scenario())
+
+
+def test_a_name_held_on_a_dead_relay_passes_to_a_reconnecting_client(redis_server):
+    # a long heartbeat: the dead relay still looks alive, so the probe has to decide
+    one = RelayProcess("--redis-url", redis_server.url, "--heartbeat-ttl", "30",
+                       "--probe-timeout", "0.5").start()
+    two = RelayProcess("--redis-url", redis_server.url, "--heartbeat-ttl", "30").start()
+
+    async def scenario():
+        alice = await Peer(one.url).connect()
+        bob = await Peer(two.url).connect()
+        try:
+            await alice.join("alice", "lab")
+            await bob.join("bob", "lab")
+            bob_sid = bob.sid
+            two.proc.send_signal(signal.SIGKILL)
+            two.proc.wait(10)
+            again = await Peer(one.url).connect()
+            ack = await again.join("bob", "lab")
+            assert names(ack) == ["alice", "bob"]
+            left = await alice.wait_for(P.USER_LEFT)
+            assert left[0]["socketId"] == bob_sid
+            await again.close()
+        finally:
+            await alice.close()
+            await bob.close()
+    try:
+        run(scenario())
+    finally:
+        one.stop()
+        two.stop()
+
+
+def test_orders_survive_concurrent_joins_across_relays(relays):
+    one, two = relays
+
+    async def scenario():
+        peers = [await Peer((one, two)[i % 2].url).connect() for i in range(6)]
+        try:
+            acks = await asyncio.gather(*(p.call(P.JOIN, {"username": "same", "roomId": "race"})
+                                          for p in peers))
+            assert sum(a["ok"] for a in acks) == 1   # exactly one wins the name
+            assert one.health()["users"] == 1
+        finally:
+            for p in peers:
+                await p.close()
+    run(scenario())
