@@ -1,0 +1,130 @@
+"""`ecc-lab`: a real relay and a real Voila server as child processes, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import nbformat
+import psutil
+import pytest
+from conftest import ROOT, free_port, wait_for_http
+
+from ecc_widgets import lab
+
+DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
+
+
+def test_checkout_dashboard_is_the_notebook_ecc_lab_generates():
+    # After a plain `pip install` there is no notebooks/ folder: ecc-lab writes the dashboard
+    # from DASHBOARD_CELLS, so the file in the checkout must not drift from it.
+    on_disk = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    cells = [(c["id"], c["cell_type"], "".join(c["source"])) for c in on_disk["cells"]]
+    assert cells == list(lab.DASHBOARD_CELLS)
+    assert any("EccApp()" in source for _, _, source in lab.DASHBOARD_CELLS)
+
+
+def test_generated_dashboard_is_a_valid_notebook(tmp_path):
+    path = lab.write_dashboard(tmp_path)
+    nbformat.validate(nbformat.read(path, as_version=4))
+
+
+def test_missing_notebook_is_refused_in_words(tmp_path, capsys):
+    assert lab.main(["--notebook", str(tmp_path / "nope.ipynb")]) == 1
+    assert "no notebook at" in capsys.readouterr().out
+
+
+def test_pick_port_falls_back_to_a_free_one():
+    port = free_port()
+    assert lab.pick_port("127.0.0.1", port) == port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        other = lab.pick_port("127.0.0.1", port)
+    assert other != port and other > 0
+
+
+class LabProcess:
+    """`python -m ecc_widgets.lab` with its output read line by line on a thread."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        clean = {k: v for k, v in os.environ.items() if k != "ECC_RELAY_URL"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ecc_widgets.lab", *args], cwd=ROOT,
+            env={**clean, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, needle: str, timeout: float = 90) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"ecc-lab never printed {needle!r}; got {self.seen}") \
+                    from None
+            self.seen.append(line)
+            if needle in line:
+                return line
+
+    def stop(self) -> int:
+        """Ctrl-C, as a user in the terminal would press it."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(60)
+
+
+def _listening(port: int) -> bool:
+    return any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+               for c in psutil.net_connections("tcp"))
+
+
+@pytest.mark.slow
+def test_ecc_lab_starts_relay_and_dashboard_and_ctrl_c_stops_both():
+    port, relay_port = free_port(), free_port()
+    lab_proc = LabProcess("--port", str(port), "--relay-port", str(relay_port))
+    try:
+        line = lab_proc.wait_for("Dashboard:")
+        address = line.split("Dashboard:")[1].strip()
+        assert address == f"http://localhost:{port}/"
+        health = wait_for_http(f"http://127.0.0.1:{relay_port}/healthz")
+        assert health["ok"] is True
+        # Voila runs the dashboard notebook for this request: the page comes back rendered.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as resp:
+            page = resp.read().decode()
+        assert resp.status == 200 and "each tab is one peer" in page
+        children = psutil.Process(lab_proc.proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "-m relay" in names and "voila" in names and "ipykernel" in names
+    finally:
+        code = lab_proc.stop()
+    assert code == 0
+    lab_proc.wait_for("Stopped.")
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    assert not _listening(port) and not _listening(relay_port)
+
+
+@pytest.mark.slow
+def test_ecc_lab_uses_a_given_relay_and_leaves_it_running(relay):
+    port = free_port()
+    lab_proc = LabProcess("--port", str(port), env={"ECC_RELAY_URL": relay.url})
+    try:
+        relay_line = lab_proc.wait_for("Relay:")
+        assert relay.url in relay_line and "not started here" in relay_line
+        lab_proc.wait_for("Dashboard:")
+    finally:
+        assert lab_proc.stop() == 0
+    assert relay.health()["ok"] is True  # not ours to stop
