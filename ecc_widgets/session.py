@@ -238,6 +238,7 @@ class Session(HasTraits):
         self._lock = threading.RLock()
         self._client: RelayClient | None = None
         self._private: Any = None         # our private key object: never leaves this object
+        self._keys_dropped = False        # keys were dropped for a new curve: re-share new ones
         self._public_raw = b""
         self._pairs: dict[str, _Pair] = {}
         self._outbox: OrderedDict[str, _Outgoing] = OrderedDict()
@@ -309,6 +310,7 @@ class Session(HasTraits):
         with self._lock:
             if canonical != self.curve and self._private is not None:
                 self._private, self._public_raw = None, b""
+                self._keys_dropped = True
                 self.public_jwk, self.fingerprint, self.keygen = {}, "", None
                 self._log("warning", "me", f"keys dropped: they were for {self.curve}, "
                                            f"now {canonical} is chosen")
@@ -331,7 +333,8 @@ class Session(HasTraits):
             raise self._fail("keys", f"the educational maths disagrees with the library: "
                                      f"{exc}") from None
         with self._lock:
-            changed = self._private is not None
+            changed = self._private is not None or self._keys_dropped
+            self._keys_dropped = False
             self._private = key
             self._public_raw = crypto.public_bytes(key)
             self.keygen = trace
@@ -342,7 +345,8 @@ class Session(HasTraits):
                       f"{'new ' if changed else ''}key pair on {curve}: Q = d x G computed in "
                       f"{len(trace.steps)} steps, equal to the library's public key")
             self._step("Generated key pair", f"{curve}, fingerprint {self.fingerprint}")
-            self._emit(protocol.KEYS_GENERATED, {})
+            if self.joined:  # otherwise the join announces it
+                self._emit(protocol.KEYS_GENERATED, {})
             self._rederive_all()
             # Answer keys received before we had one; re-share a changed key with peers
             # we had a session with, so they can flag the change and answer.
@@ -681,6 +685,7 @@ class Session(HasTraits):
         if legacy and not pair.legacy:
             self._log("warning", name, f"{name} speaks the seed protocol: {LEGACY_NOTE}")
         pair.public_key, pair.public_raw = public, raw
+        pair.announced_curve = curve
         pair.public_jwk = dict(p["publicKey"])
         pair.legacy = legacy
         pair.keys_generated = True
@@ -777,8 +782,9 @@ class Session(HasTraits):
         event = str(p.get("event") or "")
         panel = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
                  protocol.KEYS_GENERATED: "keys", protocol.SHARE_PUBLIC_KEY: "peers",
-                 protocol.SEND_MESSAGE: "chat"}.get(event, "join")
-        self._set_error(panel, f"relay: {p['error']}")
+                 protocol.SEND_MESSAGE: "chat"}.get(event)
+        if panel is not None:
+            self._set_error(panel, f"relay: {p['error']}")
         self._log("error", "relay", f"{event or 'event'} refused: {p['error']}")
 
     def _on_relay_shutdown(self, p: dict) -> None:
@@ -948,8 +954,9 @@ class Session(HasTraits):
                 statuses.add("secure")
             if pair.key_changed:
                 statuses.add("key changed")
-            curve = (crypto.curve_of(pair.public_key) if pair.public_key is not None
-                     else pair.announced_curve)
+            # the latest word: an announcement after the key means a new key is coming
+            curve = pair.announced_curve or (crypto.curve_of(pair.public_key)
+                                             if pair.public_key is not None else "")
             peers[name] = Peer(
                 id=name, name=name, curve=curve, public_jwk=dict(pair.public_jwk),
                 fingerprint=crypto.fingerprint(pair.public_raw) if pair.public_raw else "",

@@ -1,0 +1,75 @@
+"""The demo peer: a student alone walks through the whole exchange with it."""
+
+from __future__ import annotations
+
+import threading
+
+from test_session import texts, wait_until
+
+from ecc_widgets import crypto
+from ecc_widgets.session import Session
+
+
+def test_demo_peer_completes_the_flow(relay):
+    before = {t.ident for t in threading.enumerate()}
+    student = Session(start_relay=False)
+    try:
+        student.join("student", "alone", relay.url)
+        student.select_curve("secp256k1")
+        wait_until(lambda: student.joined, what="the join")
+        demo = student.summon_demo_peer()
+        assert demo.session.relay_url == relay.url
+        # it joins, takes our curve and generates keys by itself
+        wait_until(lambda: "keys generated" in student.peers.get("demo-peer", _NO_PEER).statuses,
+                   what="the demo peer's keys")
+        assert student.peers["demo-peer"].curve == "secp256k1"
+        student.generate_keys()
+        student.share_key("demo-peer")
+        wait_until(lambda: "secure" in student.peers["demo-peer"].statuses, what="secure")
+        sent = student.send("demo-peer", "hello demo")
+        wait_until(lambda: texts(student, "demo-peer", "in"), what="the reply")
+        reply = texts(student, "demo-peer", "in")[0]
+        # it decrypted what we sent, and saw the same ciphertext, nonce and tag
+        assert "'hello demo'" in reply
+        assert sent.ciphertext in reply and sent.nonce in reply and sent.tag in reply
+        answer = next(m for m in student.conversations["demo-peer"] if m.direction == "in")
+        assert answer.verified and not answer.legacy
+        # its processing steps show up in our log
+        assert any(e.source == "demo-peer" and "Encrypted message" in e.text
+                   for e in student.log)
+
+        # the student changes curve: the demo peer follows, and a new exchange works
+        student.select_curve("X25519")
+        wait_until(lambda: student.peers["demo-peer"].curve == "X25519", what="following")
+        student.generate_keys()
+        student.share_key("demo-peer")
+        wait_until(lambda: "secure" in student.peers["demo-peer"].statuses
+                   and student.peers["demo-peer"].public_jwk.get("crv") == "X25519",
+                   what="secure on X25519")
+        student.send("demo-peer", "again")
+        wait_until(lambda: len(texts(student, "demo-peer", "in")) == 2, what="second reply")
+        assert "'again'" in texts(student, "demo-peer", "in")[1]
+        assert crypto.public_key_from_jwk(student.peers["demo-peer"].public_jwk)
+    finally:
+        student.close()
+    # closing the student closes the demo peer and both client threads
+    assert {t.ident for t in threading.enumerate()} == before
+
+
+def test_two_demo_peers_get_distinct_names(relay):
+    student = Session(start_relay=False)
+    try:
+        student.join("student", "crowd", relay.url)
+        wait_until(lambda: student.joined, what="the join")
+        first, second = student.summon_demo_peer(), student.summon_demo_peer()
+        assert (first.name, second.name) == ("demo-peer", "demo-peer-2")
+        wait_until(lambda: {"demo-peer", "demo-peer-2"} <= set(student.peers), what="both")
+    finally:
+        student.close()
+
+
+class _NoPeer:
+    statuses = frozenset()
+
+
+_NO_PEER = _NoPeer()
