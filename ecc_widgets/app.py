@@ -20,6 +20,12 @@ from ecc_widgets.panels import (
     RelayView,
 )
 
+# HTML widgets inherit the form controls' tall line height; text panels read better tighter.
+STYLE = """<style>
+.ecc-app .widget-html-content { line-height: 1.45; }
+.ecc-app .ecc-panel { border-radius: 6px; }
+</style>"""
+
 # Columns of at least this width, as many as fit: one in a narrow cell, two or three full-page.
 COLUMN = "minmax(min(100%, 440px), 1fr)"
 
@@ -50,8 +56,8 @@ class EccApp(widgets.VBox):
                                   grid_gap="10px", width="100%"),
         )
         self.children = [
-            widgets.HTML("<h3 style='margin:4px 0'>ECC Chat Lab</h3><small>Elliptic-curve keys, "
-                         "ECDH and an end-to-end encrypted chat you can watch.</small>"),
+            widgets.HTML(STYLE + "<h3 style='margin:4px 0'>ECC Chat Lab</h3><small>Elliptic-curve "
+                         "keys, ECDH and an end-to-end encrypted chat you can watch.</small>"),
             self.join_panel,
             grid,
         ]

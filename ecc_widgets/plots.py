@@ -56,7 +56,8 @@ def _palette(theme: str) -> dict[str, str]:
 
 def _new_figure(theme: str, width: float = 5.0, height: float = 4.0):
     colours = _palette(theme)
-    fig = Figure(figsize=(width, height), dpi=100, facecolor=colours["face"])
+    fig = Figure(figsize=(width, height), dpi=100, facecolor=colours["face"],
+                 layout="constrained")
     ax = fig.add_subplot(1, 1, 1, facecolor=colours["face"])
     for spine in ax.spines.values():
         spine.set_color(colours["grid"])
@@ -72,8 +73,9 @@ def _title(ax, text: str, colours: dict[str, str]) -> None:
 
 def _legend(ax, colours: dict[str, str]) -> None:
     if ax.get_legend_handles_labels()[0]:
-        legend = ax.legend(loc="upper left", fontsize=7, facecolor=colours["face"],
-                           edgecolor=colours["grid"])
+        # Below the axes, so it never hides a point.
+        legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=4, fontsize=7,
+                           facecolor=colours["face"], edgecolor=colours["grid"])
         for text in legend.get_texts():
             text.set_color(colours["ink"])
 
@@ -226,7 +228,6 @@ def real_addition_figure(model: RealModel, P: tuple[float, float], Q: tuple[floa
     ax.set_xlim(low, high)
     _title(ax, f"{model.note}\n{caption}", colours)
     _legend(ax, colours)
-    fig.tight_layout()
     return fig
 
 
@@ -293,7 +294,6 @@ def field_figure(curve: Curve, P=None, Q=None, theme: str = "light") -> Figure:
     ax.set_ylim(-1, curve.p)
     _title(ax, caption, colours)
     _legend(ax, colours)
-    fig.tight_layout()
     return fig
 
 
@@ -325,7 +325,6 @@ def path_figure(curve: Curve, path: tuple, theme: str = "light") -> Figure:
     ax.set_ylim(-1, curve.p)
     _title(ax, f"{curve.name}: {len(path)} operations so far", colours)
     _legend(ax, colours)
-    fig.tight_layout()
     return fig
 
 

@@ -19,7 +19,9 @@ def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
     who = me if message.direction == "out" else peer_name
     marks = []
     if message.verified:
-        marks.append('<span title="verified peer">🔒</span>')
+        # Font Awesome's lock (loaded with the widgets), then the word for a screen reader.
+        marks.append(f'<span style="color:{LEVEL_COLOURS["success"]}" title="verified peer">'
+                     '<i class="fa fa-lock"></i> verified</span>')
     if message.legacy:
         marks.append(badge("legacy", "#9a6700"))
     if message.status == "rejected":

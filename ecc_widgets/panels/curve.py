@@ -38,10 +38,13 @@ def parameters_html(curve: Curve) -> str:
         ("bits", str(curve.bits)),
         ("security level", security),
     ]
+    # Numbers in a monospace font that may break anywhere; words as ordinary text.
     body = "".join(
         f'<tr><td style="padding-right:8px; vertical-align:top"><b>{escape(k)}</b></td>'
-        f'<td style="{MONO}; word-break:break-all">'
-        f"{v if k in ('G (base point)', 'security level') else escape(v)}</td></tr>"
+        + (f"<td>{v}</td>" if k == "security level" else
+           f'<td style="{MONO}; word-break:break-all">'
+           f"{v if k == 'G (base point)' else escape(v)}</td>")
+        + "</tr>"
         for k, v in rows
     )
     return f"<table>{body}</table>"

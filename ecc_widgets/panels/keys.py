@@ -163,7 +163,7 @@ class KeysPanel(Panel):
 
     # --- views ----------------------------------------------------------------------------
 
-    def _show_start(self, trace) -> None:
+    def _show_start(self, trace, at: int = 0) -> None:
         d = trace.private_value
         curve = get_curve(trace.curve) if isinstance(trace.curve, str) else trace.curve
         why = (f"d is drawn uniformly from [1, n-1], n being the order of G on "
@@ -178,7 +178,6 @@ class KeysPanel(Panel):
                    "ladder steps). Finding d from Q is the discrete logarithm problem.")
         with self._lock:
             self.progress.max = max(len(trace.steps), 1)
-            self.progress.value = 0
             self.progress.bar_style = "info"
             self.step1.value = (
                 f"<b>Step 1: a random private value d</b> ({d.bit_length()} bits)<br>"
@@ -186,7 +185,7 @@ class KeysPanel(Panel):
                 f"<small>{why}</small>")
             self.secret.value = ""
             self.public.value = ""
-            self._show_step(trace, 0)
+            self._show_step(trace, at)
 
     def _show_step(self, trace, upto: int) -> None:
         steps = trace.steps[:upto]
@@ -221,8 +220,7 @@ class KeysPanel(Panel):
         self.path_image.value = plots.path_png(curve, path, self.theme)
 
     def _show_final(self, trace) -> None:
-        self._show_start(trace)
-        self._show_step(trace, len(trace.steps))
+        self._show_start(trace, at=len(trace.steps))
         s = self.session
         jwk = json.dumps(s.public_jwk, indent=1) if s.public_jwk else "{}"
         with self._lock:

@@ -77,7 +77,8 @@ class PeersPanel(Panel):
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
-        self.summon = widgets.Button(description="Summon demo peer", icon="user-plus")
+        self.summon = widgets.Button(description="Summon demo peer", icon="user-plus",
+                                     layout=widgets.Layout(width="auto"))
         self.summon.on_click(lambda _: self.act(self.session.summon_demo_peer,
                                                 what="Could not summon the demo peer"))
         self.empty = widgets.HTML("<small>Nobody else here yet. Open a second tab, or summon "
