@@ -150,7 +150,7 @@ def _canonical(curve: str) -> str:
     try:
         name = get_curve(curve).name
     except (KeyError, TypeError) as exc:
-        raise InvalidKeyError(str(exc).strip('"')) from None
+        raise InvalidKeyError(exc.args[0] if exc.args else str(exc)) from None
     if name not in SUPPORTED_CURVES:
         raise InvalidKeyError(
             f"{name} is not usable for real keys; supported: {', '.join(SUPPORTED_CURVES)}")

@@ -215,7 +215,8 @@ NAMED_CURVES: dict[str, Curve] = {c.name: c for c in _NAMED}
 # ---------------------------------------------------------------- small-number helpers
 
 def is_prime(n: int) -> bool:
-    """Deterministic Miller-Rabin for n < 3.3e24, probabilistic beyond (64 fixed bases)."""
+    """Miller-Rabin with the first 20 primes as bases: exact for n < 3.3e24; beyond that a
+    strong probable-prime test (enough to check published curve parameters)."""
     if not isinstance(n, int) or n < 2:
         return False
     small = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)

@@ -566,7 +566,7 @@ def ecdh(curve: str, private_value: int, public_point: bytes) -> bytes:
     try:
         c = get_curve(curve)
     except (KeyError, TypeError) as exc:
-        raise ValueError(str(exc).strip('"')) from None
+        raise ValueError(exc.args[0] if exc.args else str(exc)) from None
     private_value = _scalar(private_value)
     Q = decode_point(c, public_point)
     if c.form == "montgomery":
