@@ -128,7 +128,8 @@ def ensure_local_relay(url: str | None = None, *, timeout: float = 30.0) -> str:
             # Lost a race (port taken by another starter) or failed; the winner may still be
             # starting, so keep polling /healthz a little before giving up.
             died_at = time.monotonic()
-        if died_at is not None and time.monotonic() - died_at > 5.0:
+        # A loser dies only once the winner has bound the port, so the winner answers soon.
+        if died_at is not None and time.monotonic() - died_at > 2.0:
             break
         time.sleep(0.1)
     tail = _tail(log_path(urlsplit(url).port or 80))
