@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 import time
 
 import ipywidgets as widgets
@@ -191,3 +192,22 @@ def test_a_new_generation_stops_the_old_playback(app):
     panel.generate.click()
     assert first is not None and not first.is_alive()
     assert hex(app.session.keygen.private_value) in panel.secret.value
+
+
+def test_keys_made_elsewhere_are_shown_and_dropped_keys_disappear(app):
+    panel = app.keys_panel
+    trace = app.session.generate_keys()  # a notebook cell calling the model directly
+    assert hex(trace.private_value) in panel.secret.value
+    assert shown_jwk(panel) == app.session.public_jwk
+    app.curve_panel.dropdown.value = "P-521"  # the model drops keys made for P-256
+    assert app.session.keygen is None
+    assert panel.secret.value == "" and panel.public.value == ""
+    assert "P-521" in panel.step1.value
+
+
+def test_closing_the_app_stops_the_playback_thread(app):
+    app.keys_panel.speed.value = "slow"
+    app.keys_panel.generate.click()
+    assert app.keys_panel.playing
+    app.close()
+    assert not [t for t in threading.enumerate() if t.name == "ecc-keys-playback"]

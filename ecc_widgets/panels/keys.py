@@ -238,18 +238,31 @@ class KeysPanel(Panel):
                 f'<pre style="{MONO}; white-space:pre-wrap; margin:2px 0">{escape(jwk)}</pre>'
                 f'fingerprint: <span style="{MONO}">{escape(s.fingerprint)}</span></div>')
 
+    def _clear(self) -> None:
+        with self._lock:
+            self.progress.value = 0
+            self.progress.bar_style = "info"
+            self.step1.value = ("<small>Press <b>Generate keys</b>: a real key pair is made on "
+                                f"{escape(self.session.curve)} and its computation replayed "
+                                "here.</small>")
+            for box in (self.step2, self.bits, self.secret, self.public):
+                box.value = ""
+            self.path_image.layout.display = "none"
+
     def _render(self) -> None:
-        # A trace generated elsewhere (a notebook cell calling the model) is shown at once.
-        trace = self.session.keygen
         if self._generating:
-            return
+            return  # the button plays the new trace itself
+        trace = self.session.keygen
         if trace is None:
-            with self._lock:
-                self.step1.value = ("<small>Press <b>Generate keys</b>: a real key pair is "
-                                    "made and its computation replayed here.</small>")
-            return
-        if trace is not self._shown_trace and not self.playing:
+            # No keys (none yet, or dropped for a new curve): show none, so that the keys
+            # on screen are always the keys in use.
+            self.stop()
+            self._shown_trace = None
+            self._clear()
+        elif trace is not self._shown_trace:
+            # Keys generated elsewhere (a notebook cell calling the model): shown at once.
+            self.stop()
             self._shown_trace = trace
             self._show_final(trace)
-        elif trace is self._shown_trace and not self.playing and self.secret.value:
-            self._show_final(trace)  # fingerprint or JWK arrived after the trace
+        elif not self.playing and self.secret.value:
+            self._show_final(trace)  # the JWK or fingerprint arrived after the trace
