@@ -498,3 +498,52 @@ def test_library_keys_match_the_educational_maths(name, data):
     else:
         assert ecmath.encode_point(name, ecmath.scalar_mult(name, d)) == crypto.public_bytes(key)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
+
+
+# ---------------------------------------------------------------- robustness
+
+def test_vector_files_hold_every_expected_record():
+    # an empty parametrization would skip silently; count what the tests above rely on
+    def count(f):
+        out = {}
+        for r in load_vectors(f):
+            out[r["section"]] = out.get(r["section"], 0) + 1
+        return out
+
+    assert count("rfc5903_ecdh.txt") == {"P-256": 1, "P-384": 1, "P-521": 1}
+    assert count("rfc7748_x25519.txt") == {"function": 2, "iterated": 2, "diffie-hellman": 1,
+                                           "low-order": 7}
+    assert count("rfc5869_hkdf.txt") == {"A.1": 1, "A.2": 1, "A.3": 1}
+    assert count("gcm_aes256.txt") == {"spec": 4, "cavp": 4}
+
+
+jwk_values = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=100),
+                       st.sampled_from(["EC", "OKP", "P-256", "X25519", "secp256k1",
+                                        "AAAA", "_-_-", "=" * 4]),
+                       st.lists(st.integers(), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(jwk=st.dictionaries(st.sampled_from(["kty", "crv", "x", "y", "d", "ext"]), jwk_values))
+def test_arbitrary_jwks_never_raise_anything_but_invalid_key_error(jwk):
+    for parse in (crypto.public_key_from_jwk, crypto.private_key_from_jwk):
+        try:
+            key = parse(jwk)
+        except InvalidKeyError:
+            continue
+        assert crypto.curve_of(key) == jwk["crv"]  # random input parsed: only a real key
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.binary(min_size=32, max_size=32), y=st.binary(min_size=32, max_size=32))
+def test_random_coordinates_are_refused_or_really_on_the_curve(x, y):
+    from ecc_widgets import ecmath
+
+    jwk = ec_jwk("P-256", x, y)
+    try:
+        key = crypto.public_key_from_jwk(jwk)
+    except InvalidKeyError:
+        with pytest.raises(ValueError):
+            ecmath.decode_point("P-256", b"\x04" + x + y)
+        return
+    assert ecmath.on_curve("P-256", ecmath.decode_point("P-256", crypto.public_bytes(key)))
