@@ -19,6 +19,7 @@ from ecc_widgets.panels import (
     PeersPanel,
     RelayView,
 )
+from ecc_widgets.panels.common import close_tree
 
 # HTML widgets inherit the form controls' tall line height; text panels read better tighter.
 STYLE = """<style>
@@ -73,4 +74,4 @@ class EccApp(widgets.VBox):
             close_session()
         for panel in getattr(self, "panels", ()):
             panel.close()
-        super().close()
+        close_tree(self)

@@ -211,3 +211,10 @@ def test_closing_the_app_stops_the_playback_thread(app):
     assert app.keys_panel.playing
     app.close()
     assert not [t for t in threading.enumerate() if t.name == "ecc-keys-playback"]
+
+
+def test_a_closed_app_no_longer_follows_the_model(app):
+    app.close()
+    app.session.errors = {"keys": "after close"}  # must not raise nor touch closed widgets
+    assert app.keys_panel.error.value == ""
+    assert all(w.comm is None for w in walk(app))

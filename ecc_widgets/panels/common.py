@@ -64,6 +64,13 @@ def shorten(value: object, keep: int = 16) -> str:
     return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
 
 
+def close_tree(widget: widgets.Widget) -> None:
+    """Close a widget and everything inside it (a Box closes only itself)."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    widgets.Widget.close(widget)
+
+
 class Panel(widgets.VBox):
     """A Box linked to the session model; ``_render`` redraws it from the model's traits.
 
@@ -85,9 +92,22 @@ class Panel(widgets.VBox):
         self.layout.border = "1px solid #d0d7de"
         self.layout.padding = "6px 10px"
         self.layout.min_width = "0"
-        session.observe(self._on_errors, names="errors")
+        self._observers: list[tuple[Callable, list[str]]] = []
+        self.watch(self._on_errors, "errors")
         if self.watched:
-            session.observe(self._on_change, names=list(self.watched))
+            self.watch(self._on_change, *self.watched)
+
+    def watch(self, handler: Callable, *names: str) -> None:
+        """Observe session traits until this panel is closed."""
+        self.session.observe(handler, names=list(names))
+        self._observers.append((handler, list(names)))
+
+    def close(self) -> None:
+        # A closed panel stops listening, so the model never drives dead widgets.
+        for handler, names in getattr(self, "_observers", ()):
+            self.session.unobserve(handler, names=names)
+        self._observers = []
+        close_tree(self)
 
     def header(self) -> widgets.HTML:
         return widgets.HTML(f"<b>{escape(self.title)}</b>")

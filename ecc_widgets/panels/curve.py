@@ -80,7 +80,7 @@ class CurvePanel(Panel):
         self._field_points: tuple[tuple[int, int], ...] = ()
         self._quiet = False  # set while sliders are re-ranged, so each plot draws once
         self.dropdown.observe(self._on_pick, names="value")
-        session.observe(self._on_session_curve, names="curve")
+        self.watch(self._on_session_curve, "curve")
         for slider in (self.real_p, self.real_q):
             slider.observe(lambda _: self._draw_real(), names="value")
         for slider in (self.field_p, self.field_q):

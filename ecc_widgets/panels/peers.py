@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import MONO, Panel, badge, escape
+from ecc_widgets.panels.common import MONO, Panel, badge, close_tree, escape
 
 STATUS_ORDER = ("joined", "keys generated", "key received", "secure", "key changed",
                 "curve mismatch")
@@ -93,7 +93,7 @@ class PeersPanel(Panel):
         with self._lock:
             # Cards are kept per peer id, so a toggle in use is never rebuilt under the cursor.
             for gone in set(self.cards) - set(peers):
-                self.cards.pop(gone).close()
+                close_tree(self.cards.pop(gone))
             for peer_id, peer in peers.items():
                 card = self.cards.get(peer_id)
                 if card is None:
