@@ -163,3 +163,14 @@ def test_demo_peer_answers_through_the_widgets(relay):
     finally:
         app.close()
         app.session.close()
+
+
+def test_a_peer_who_leaves_loses_its_card(relay, two_apps):
+    alice, bob = two_apps
+    join(alice, "alice", "lab", relay.url)
+    join(bob, "bob", "lab", relay.url)
+    card_for(alice, "bob")
+    find(bob, widgets.Button, description="Leave")[0].click()
+    wait_until(lambda: not alice.peers_panel.cards, what="bob's card removed")
+    assert alice.chat_panel.to.options == ()
+    assert not bob.join_panel.join_button.disabled  # bob may join again

@@ -218,3 +218,27 @@ def test_a_closed_app_no_longer_follows_the_model(app):
     app.session.errors = {"keys": "after close"}  # must not raise nor touch closed widgets
     assert app.keys_panel.error.value == ""
     assert all(w.comm is None for w in walk(app))
+
+
+def test_conversation_marks_verified_rejected_and_legacy_messages(app):
+    s = app.session
+    s.peers = {"bob": Peer(id="bob", name="bob", curve="P-256")}
+    now = time.time()
+    s.conversations = {"bob": (
+        ChatMessage(id="1", peer_id="bob", direction="in", plaintext="all good", time=now,
+                    status="received", verified=True, ciphertext="Y2lwaGVy"),
+        ChatMessage(id="2", peer_id="bob", direction="in", plaintext="", time=now,
+                    status="rejected", reason="tampered: the tag does not match"),
+        ChatMessage(id="3", peer_id="bob", direction="in", plaintext="old client", time=now,
+                    status="received", legacy=True, reason="legacy peer: no associated data"),
+        ChatMessage(id="4", peer_id="bob", direction="out", plaintext="mine", time=now,
+                    status="sent"),
+    )}
+    shown = app.chat_panel.conversation.value
+    assert shown.index("mine") < shown.index("all good")  # newest first
+    assert "fa-lock" in shown and "verified" in shown
+    assert "rejected" in shown and "tampered: the tag does not match" in shown
+    assert "legacy" in shown and "no associated data" in shown
+    assert "Y2lwaGVy" not in shown  # the wire is hidden until asked for
+    app.chat_panel.wire.value = True
+    assert "Y2lwaGVy" in app.chat_panel.conversation.value
