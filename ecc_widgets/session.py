@@ -249,6 +249,7 @@ class Session(HasTraits):
         self._announced_curve = ""
         self._epoch = 0
         self._demo_peers: list[Any] = []
+        self._timer: threading.Timer | None = None   # a delayed re-join
         self._closed = False
 
     # ------------------------------------------------------------------ actions
@@ -476,6 +477,11 @@ class Session(HasTraits):
         with self._lock:
             self._closed = True
             client, self._client = self._client, None
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join()
         if client is not None:
             client.close()
         self.connection = DISCONNECTED
@@ -574,9 +580,11 @@ class Session(HasTraits):
             if client is self._client and client is not None and not client.closed:
                 client.call_soon(self._send_join)
 
-        timer = threading.Timer(delay, later)
-        timer.daemon = True
-        timer.start()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(delay, later)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _on_event(self, event: str, payload: Any) -> None:
         with self._lock:
@@ -877,17 +885,24 @@ class Session(HasTraits):
         """Send every unacknowledged message whose peer is here, in order."""
         if not self.joined or self._client is None:
             return
+        stale = []
         for out in self._outbox.values():
             pair = self._pairs.get(out.peer)
             if pair is None or not pair.present or out.epoch == self._epoch:
                 continue
             if pair.key != out.key:
-                continue  # sealed under a key the peer no longer has: stays unsent
+                stale.append(out.id)  # sealed under a key that is no longer the pair's
+                continue
             out.epoch, out.sent_to = self._epoch, pair.sid
             payload = {**out.payload, "targetSocketId": pair.sid}
             self._emit(protocol.SEND_MESSAGE, payload,
                        callback=lambda ack, mid=out.id, sid=pair.sid: self._on_sent(mid, sid,
                                                                                      ack))
+        for message_id in stale:
+            del self._outbox[message_id]
+            self._update_message(message_id, status="rejected",
+                                 reason="not sent: the keys changed before it could be "
+                                        "delivered; send it again")
 
     def _on_sent(self, message_id: str, sid: str, ack: Any) -> None:
         with self._lock:

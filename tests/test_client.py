@@ -69,11 +69,15 @@ def test_client_joins_gets_acks_and_events(relay, recorder):
         client.start()
 
 
-def test_client_reconnects_after_relay_restart(recorder):
+@pytest.mark.parametrize("how", ["graceful", "crash"])
+def test_client_reconnects_after_relay_restart(recorder, how):
     relay = RelayProcess().start()
     client = recorder.client(relay.url, reconnect_delay=0.05).start()
     try:
         wait_until(lambda: recorder.connects, what="the first connection")
+        if how == "crash":
+            relay.proc.kill()
+            relay.proc.wait()
         relay.restart()
         wait_until(lambda: len(recorder.connects) == 2, timeout=30, what="the reconnection")
         assert recorder.connects[0] != recorder.connects[1]

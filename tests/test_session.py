@@ -137,7 +137,8 @@ def test_two_sessions_exchange_keys_and_messages(shared_relay, pair, curve):
     assert any(e.source == "alice" and "Encrypted message" in e.text for e in b.log)
 
 
-def test_relay_restart_loses_and_duplicates_nothing(pair):
+@pytest.mark.parametrize("how", ["graceful", "crash"])
+def test_relay_restart_loses_and_duplicates_nothing(pair, how):
     relay = RelayProcess().start()
     try:
         a, b = pair
@@ -148,6 +149,9 @@ def test_relay_restart_loses_and_duplicates_nothing(pair):
         wait_until(lambda: len(texts(b, "alice", "in")) >= 3, what="the first messages")
         connections = []
         a.observe(lambda change: connections.append(change["new"]), names="connection")
+        if how == "crash":  # no goodbye: the connections just break
+            relay.proc.kill()
+            relay.proc.wait()
         relay.restart()  # same port, empty relay: both must rejoin and re-send
         for i in range(10, 20):
             a.send("bob", f"a{i}")
