@@ -176,7 +176,7 @@ class RedisRoster:
             await self.redis.publish(PROBE_CHANNEL, json.dumps(
                 {"op": "probe", "id": probe_id, "relay": holder.relay_id, "sid": holder.sid,
                  "timeout": timeout}))
-            return await asyncio.wait_for(answer, timeout + 2.0)
+            return await asyncio.wait_for(answer, timeout + 1.0)
         except asyncio.TimeoutError:
             return False  # its relay did not answer in time: as good as gone
         finally:

@@ -189,6 +189,8 @@ class RelayServer(socketio.AsyncServer):
         if isinstance(data, str) and data[:1] == "2":
             await self._on_event_packet(eio_sid, data)
             return
+        if isinstance(data, str) and data[:1] == "3":
+            return  # an ACK: the relay never asks clients for one, so there is nothing to match
         if isinstance(data, bytes) or data[:1] in ("5", "6"):
             # binary events are not part of the protocol; attachments are ignored
             sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
@@ -231,7 +233,7 @@ class RelayServer(socketio.AsyncServer):
             return
         try:
             decoded = loads(data[end:])
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             if self.capture:
                 self.capture.write(sid, None, raw=data)
             await self._reply(conn, ack_id, "?", P.ack_error("malformed packet: not JSON"))
@@ -501,13 +503,12 @@ class RelayServer(socketio.AsyncServer):
             await self._send_raw(conn.eio_sid, notice)
         for conn in conns:
             await self._leave_room(conn)
-        sockets = list(self.eio.sockets.values())
+        sockets = [s for s in self.eio.sockets.values() if not s.closed]
         for sock in sockets:
             sock.queue.put_nowait(None)   # the writer sends what is queued, then closes
-        # give writers a moment to flush the notice, then close what is left
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline and any(s.queue.qsize() for s in sockets):
-            await asyncio.sleep(0.02)
+        if sockets:  # give writers a moment to flush the notice, then close what is left
+            await asyncio.wait([asyncio.ensure_future(s.queue.join()) for s in sockets],
+                               timeout=2.0)
         for sock in sockets:
             with contextlib.suppress(Exception):  # closing anyway
                 await sock.close(wait=False, abort=True)
