@@ -226,6 +226,8 @@ class Session(HasTraits):
     peers = Dict()
     conversations = Dict()
     log = Tuple()
+    # every event as the relay carried it: {"time", "direction" ("out" to the relay, "in"
+    # from it), "event", "payload"}; the newest MAX_VIEW
     relay_view = Tuple()
     errors = Dict()
 
@@ -590,7 +592,7 @@ class Session(HasTraits):
         with self._lock:
             if self._closed:
                 return
-            self._view("received", event, payload)
+            self._view("in", event, payload)
             handler = self._HANDLERS.get(event)
             if handler is None:
                 self._log("warning", "relay", f"unknown event {event!r} ignored")
@@ -926,7 +928,7 @@ class Session(HasTraits):
     def _emit(self, event: str, payload: dict, callback: Callable | None = None) -> None:
         if self._client is None:
             return
-        self._view("sent", event, payload)
+        self._view("out", event, payload)
         self._client.emit(event, payload, callback=callback)
 
     def _step(self, step: str, details: str) -> None:
