@@ -132,7 +132,9 @@ def test_two_sessions_exchange_keys_and_messages(shared_relay, pair, curve):
     # what the relay carried for us, as the "relay view" shows it
     carried = [e for e in b.relay_view if e["event"] == protocol.RECEIVE_MESSAGE]
     assert carried[0]["payload"]["encryptedMessage"] == sent[0].ciphertext
-    assert carried[0]["payload"]["from"] == "alice"
+    assert carried[0]["payload"]["from"] == "alice" and carried[0]["direction"] == "in"
+    assert any(e["direction"] == "out" and e["event"] == protocol.SEND_MESSAGE
+               and e["payload"]["id"] == sent[0].id for e in a.relay_view)
     # peers' processing steps reach the log
     assert any(e.source == "alice" and "Encrypted message" in e.text for e in b.log)
 
@@ -282,6 +284,33 @@ def test_private_key_never_reaches_the_relay(tmp_path, pair):
         assert secret not in seen
     for text in ("first", "second", "third"):
         assert text not in seen
+
+
+def test_invalid_keys_are_refused_in_words(shared_relay, pair):
+    alice, _ = pair
+    alice.join("alice", "bad-keys", shared_relay.url)
+    mallory = RawPeer(shared_relay.url, "mallory", "bad-keys")
+    try:
+        wait_until(lambda: "mallory" in alice.peers, what="mallory in the roster")
+        alice.generate_keys()
+        good = crypto.public_key_to_jwk(crypto.generate_private_key("P-256"))
+        off_curve = {**good, "y": good["x"]}  # (x, x) is not on P-256
+        mallory.emit(protocol.SHARE_PUBLIC_KEY, {"publicKey": off_curve,
+                                                 "targetSocketId": alice.my_id, "v": 1})
+        wait_until(lambda: "peers" in alice.errors, what="the refusal")
+        assert "invalid key from mallory" in alice.errors["peers"]
+        assert "not on P-256" in alice.errors["peers"]
+        mallory.emit(protocol.SHARE_PUBLIC_KEY, {"publicKey": good, "curve": "P-384",
+                                                 "targetSocketId": alice.my_id, "v": 1})
+        wait_until(lambda: "share says P-384" in alice.errors["peers"], what="the mismatch")
+        # nothing was accepted, nothing answered, and alice carries on
+        assert "key received" not in alice.peers["mallory"].statuses
+        assert not mallory.received(protocol.RECEIVE_PUBLIC_KEY)
+        mallory.emit(protocol.SHARE_PUBLIC_KEY, {"publicKey": good, "curve": "P-256",
+                                                 "targetSocketId": alice.my_id, "v": 1})
+        wait_until(lambda: "secure" in alice.peers["mallory"].statuses, what="a good key")
+    finally:
+        mallory.close()
 
 
 # ----------------------------------------------------------------------------- legacy peers
