@@ -1,0 +1,69 @@
+"""Relay settings: options, environment variables, and clear errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relay import config
+from relay.app import origin_checker
+from relay.server import TokenBucket
+
+
+def test_defaults():
+    c = config.load([], env={})
+    assert (c.host, c.port, c.redis_url, c.cors, c.log_level) == ("127.0.0.1", 5000, None,
+                                                                   (), "info")
+    assert c.capture is None and c.static_dir is None and c.certfile is None
+
+
+def test_environment_then_options(tmp_path):
+    env = {"ECC_RELAY_HOST": "0.0.0.0", "ECC_RELAY_PORT": "6001",
+           "ECC_RELAY_REDIS_URL": "redis://r:6379/1", "ECC_RELAY_CORS": "https://a.x, https://b.x",
+           "ECC_RELAY_LOG_LEVEL": "DEBUG", "ECC_RELAY_STATIC": str(tmp_path),
+           "ECC_RELAY_RATE": "50", "ECC_RELAY_CAPTURE": str(tmp_path / "c.jsonl")}
+    c = config.load([], env=env)
+    assert (c.host, c.port, c.redis_url, c.log_level, c.rate) == \
+        ("0.0.0.0", 6001, "redis://r:6379/1", "debug", 50.0)
+    assert c.cors == ("https://a.x", "https://b.x") and c.static_dir == Path(tmp_path)
+    assert c.capture == tmp_path / "c.jsonl"
+    c = config.load(["--port", "7000", "--cors", "*"], env=env)
+    assert c.port == 7000 and c.cors == ("*",)
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["--port", "70000"], {}, "outside 0..65535"),
+    ([], {"ECC_RELAY_PORT": "http"}, "not a port number"),
+    (["--rate", "0"], {}, "must be greater than zero"),
+    (["--certfile", "x.pem"], {}, "--certfile and --keyfile go together"),
+    (["--static", "/no/such/folder"], {}, "is not a folder"),
+    (["--log-level", "loud"], {}, "invalid choice"),
+])
+def test_bad_settings_exit_with_a_clear_message(argv, env, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        config.load(argv, env=env)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_origins():
+    check = origin_checker(())
+    environ = {"HTTP_HOST": "relay.example:5000"}
+    assert check(None, environ)
+    assert check("http://relay.example:5000", environ)
+    assert check("http://localhost:8866", environ) and check("http://127.0.0.1:1", environ)
+    assert check("http://[::1]:8888", environ)
+    assert not check("http://evil.example", environ)
+    assert not check("http://localhost.evil.example", environ)
+    assert not check("file://localhost", environ)
+    assert origin_checker(("*",)) == "*"
+    assert origin_checker(("https://class.example/",))("https://class.example", environ)
+
+
+def test_token_bucket():
+    bucket = TokenBucket(rate=10, burst=3, now=0.0)
+    assert [bucket.take(now=0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(now=0.05) is False      # half a token
+    assert bucket.take(now=0.1) is True
+    assert [bucket.take(now=100.0) for _ in range(4)] == [True, True, True, False]
