@@ -272,6 +272,9 @@ class Session(HasTraits):
             raise self._fail("join", str(exc)) from None
         old = None
         with self._lock:
+            if self._want_join and (cleaned["username"], cleaned["roomId"], url) == \
+                    (self.username, self.room, self.relay_url) and self._client is not None:
+                return  # already in (or on the way into) this room: nothing to redo
             if self._client is not None and (self._client.url != url or self._client.closed):
                 old, self._client = self._client, None
             if self.joined and self._client is not None:
@@ -419,6 +422,9 @@ class Session(HasTraits):
             self._step("Encrypted message", f"AES-256-GCM, {len(data)} bytes"
                        + (", seed format" if pair.legacy else f", seq {pair.send_seq}"))
             self._outbox[message_id] = _Outgoing(message_id, pair.name, payload, pair.key)
+            if not pair.present or not self.joined:
+                self._log("info", "me", f"{pair.name} is not reachable right now; the message "
+                                        "goes out when both of us are back in the room")
             self._flush()
         return message
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -41,10 +42,12 @@ def recorder() -> Recorder:
 
 def test_client_joins_gets_acks_and_events(relay, recorder):
     before = threading.active_count()
+    handler = signal.getsignal(signal.SIGINT)
     client = recorder.client(relay.url).start()
     try:
         wait_until(lambda: recorder.connects, what="the connection")
         assert client.state == "connected" and client.sid == recorder.connects[0]
+        assert signal.getsignal(signal.SIGINT) is handler  # Interrupt stays the kernel's
         assert client.thread.name == "ecc-relay-client" and client.thread is not \
             threading.current_thread()
         done = client.emit(protocol.JOIN, {"username": "ann", "roomId": "r"},

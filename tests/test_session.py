@@ -443,3 +443,22 @@ def test_close_leaves_no_thread_behind(shared_relay):
     b.close()
     assert {t.ident for t in threading.enumerate()} == before
     assert a.connection == "disconnected" and not a.joined
+
+
+def test_leave_and_join_another_room(shared_relay, pair):
+    a, b = pair
+    secure_pair(a, b, "first-room", shared_relay.url)
+    a.send("bob", "before leaving")
+    wait_until(lambda: texts(b, "alice", "in"), what="the message")
+    a.join("alice", "first-room", shared_relay.url)  # the same join again changes nothing
+    assert a.joined and texts(a, "bob", "out") == ["before leaving"]
+    a.leave()
+    assert not a.joined and a.peers == {}
+    wait_until(lambda: "alice" not in b.peers, what="alice gone from bob's roster")
+    assert texts(b, "alice", "in") == ["before leaving"]  # the history stays
+    a.join("alice", "second-room")  # same relay, another room
+    b.join("bob", "second-room")
+    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the new room")
+    assert a.room == "second-room" and a.conversations == {}
+    with pytest.raises(SessionError, match="no key"):
+        a.send("bob", "keys are per room")
