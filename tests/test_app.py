@@ -8,7 +8,7 @@ import html
 import ipywidgets as widgets
 import pytest
 from conftest import free_port
-from test_panels import EVIL, find, wait_until, walk
+from test_panels import EVIL, find, press_enter, wait_until, walk
 
 from ecc_widgets.app import EccApp
 from ecc_widgets.session import Session
@@ -75,7 +75,7 @@ def test_two_apps_join_share_keys_and_chat_both_ways(relay, two_apps, curve):
 
     # Alice presses Enter in the Message box (the value commits), Bob answers with "Send".
     assert find(alice, widgets.Dropdown, description="To")[0].value == "bob"
-    alice.chat_panel.message.value = "hello bob, 1 < 2 & 3 > 2"
+    press_enter(alice.chat_panel.message, "hello bob, 1 < 2 & 3 > 2")
     assert alice.chat_panel.message.value == ""  # sent, box cleared
     wait_until(lambda: "hello bob, 1 < 2 & 3 > 2" in conversation_text(bob),
                what="bob reading alice's message")
@@ -155,7 +155,7 @@ def test_demo_peer_answers_through_the_widgets(relay):
         wait_until(lambda: "secure" in app.session.peers["demo-peer"].statuses,
                    timeout=20, what="a key exchange with the demo peer")
         app.chat_panel.to.value = "demo-peer"
-        app.chat_panel.message.value = "ping"
+        press_enter(app.chat_panel.message, "ping")
         wait_until(lambda: any(m.direction == "in"
                                for m in app.session.conversations.get("demo-peer", ())),
                    timeout=20, what="the demo peer's reply")

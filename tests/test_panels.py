@@ -43,6 +43,14 @@ def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def press_enter(text: widgets.Text, value: str | None = None) -> None:
+    """What a browser sends on Enter: a "submit" message, then the committed value (if the
+    text changed since it was last committed)."""
+    text._handle_custom_msg({"event": "submit"}, [])
+    if value is not None:
+        text.value = value
+
+
 @pytest.fixture
 def app():
     session = Session()
@@ -106,7 +114,7 @@ def test_model_errors_reach_their_panel(app):
 
 
 def test_send_without_a_peer_is_refused_in_words(app):
-    app.chat_panel.message.value = "hello?"
+    press_enter(app.chat_panel.message, "hello?")
     assert "Pick a peer" in app.chat_panel.error.value
     assert app.chat_panel.message.value == "hello?"  # kept, so nothing typed is lost
 
@@ -242,3 +250,20 @@ def test_conversation_marks_verified_rejected_and_legacy_messages(app):
     assert "Y2lwaGVy" not in shown  # the wire is hidden until asked for
     app.chat_panel.wire.value = True
     assert "Y2lwaGVy" in app.chat_panel.conversation.value
+
+
+def test_only_enter_or_send_sends_a_message(app):
+    sent = []
+    app.session.send = lambda peer, text: sent.append((peer, text)) or object()
+    app.session.peers = {"bob": Peer(id="bob", name="bob")}
+    chat = app.chat_panel
+    chat.message.value = "a draft"  # the box lost focus: a draft, not a message
+    assert sent == [] and chat.message.value == "a draft"
+    press_enter(chat.message)  # Enter on unchanged text: no value comes, the box's is sent
+    wait_until(lambda: sent, what="the message sent after Enter")
+    assert sent == [("bob", "a draft")] and chat.message.value == ""
+    press_enter(chat.message, "second")  # Enter on new text: sent as the value arrives
+    assert sent[-1] == ("bob", "second")
+    chat.message.value = "third"
+    find(chat, widgets.Button, description="Send")[0].click()
+    assert sent[-1] == ("bob", "third") and len(sent) == 3

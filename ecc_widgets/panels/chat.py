@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import ipywidgets as widgets
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, MONO, Panel, badge, clock, escape
+
+# How long after Enter to wait for the committed text before sending what the box holds.
+ENTER_GRACE = 0.5
 
 STATUS_MARKS = {
     "sending": "…",
@@ -66,13 +71,15 @@ class ChatPanel(Panel):
                                          layout=widgets.Layout(width="auto"))
         self.conversation = widgets.HTML(layout=widgets.Layout(
             max_height="360px", overflow="auto", border="1px solid #d0d7de", padding="4px"))
-        # Enter commits the value (continuous_update=False) and the observer sends it;
-        # "Send" sends whatever is in the box.
+        # continuous_update=False: the browser sends the text when Enter is pressed or the
+        # box loses focus. Only Enter (and "Send") sends a message; see _on_submit.
         self.message = widgets.Text(placeholder="Message", continuous_update=False,
                                     layout=widgets.Layout(flex="1 1 auto", width="auto"))
+        self._enter: threading.Timer | None = None
         self.send_button = widgets.Button(description="Send", button_style="primary",
                                           icon="paper-plane")
         self.message.observe(self._on_message, names="value")
+        self.message.on_msg(self._on_submit)
         self.send_button.on_click(lambda _: self.send())
         self.to.observe(lambda _: self._render_conversation(), names="value")
         self.wire.observe(lambda _: self._render_conversation(), names="value")
@@ -86,9 +93,38 @@ class ChatPanel(Panel):
         ]
         self._render()
 
-    def _on_message(self, change) -> None:
-        if change["new"].strip():
+    def _on_submit(self, _widget, content, _buffers) -> None:
+        # The browser reports Enter ("submit") *before* the value Enter commits, and sends
+        # no value at all when the text did not change. So: send when the value arrives,
+        # or, if none comes within a moment, send what the box already holds.
+        if content.get("event") != "submit":
+            return
+        with self._lock:
+            if self._enter is not None:
+                self._enter.cancel()
+            self._enter = threading.Timer(ENTER_GRACE, self._enter_timeout)
+            self._enter.daemon = True
+            self._enter.start()
+
+    def _take_enter(self) -> bool:
+        with self._lock:
+            timer, self._enter = self._enter, None
+        if timer is not None:
+            timer.cancel()
+        return timer is not None
+
+    def _enter_timeout(self) -> None:
+        if self._take_enter():
             self.send()
+
+    def _on_message(self, change) -> None:
+        # A value that comes without Enter (the box lost focus) is a draft, not a message.
+        if self._take_enter():
+            self.send()
+
+    def close(self) -> None:
+        self._take_enter()
+        super().close()
 
     def send(self) -> None:
         text = self.message.value
