@@ -11,7 +11,7 @@ import time
 import ipywidgets as widgets
 import pytest
 
-from ecc_widgets import crypto, ecmath
+from ecc_widgets import crypto, ecmath, plots
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
 from ecc_widgets.panels.common import escape
@@ -267,3 +267,18 @@ def test_only_enter_or_send_sends_a_message(app):
     chat.message.value = "third"
     find(chat, widgets.Button, description="Send")[0].click()
     assert sent[-1] == ("bob", "third") and len(sent) == 3
+
+
+def test_dark_theme_draws_on_a_dark_background():
+    session = Session()
+    dark = EccApp(session, theme="dark")
+    try:
+        assert dark.curve_panel.theme == dark.keys_panel.theme == "dark"
+        model = plots.real_model(get_curve(dark.curve_panel.dropdown.value))
+        panel = dark.curve_panel
+        P = panel._real_points[panel.real_p.value]
+        Q = panel._real_points[panel.real_q.value]
+        assert bytes(panel.real_image.value) == plots.real_addition_png(model, P, Q, "dark")
+    finally:
+        dark.close()
+        session.close()
