@@ -8,6 +8,7 @@ described "Curve"), which are the app's stable contract.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -103,7 +104,10 @@ def jupyterlab_server(
         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",  # no extension look-ups on the network
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
+        cmd.append("--allow-root")
     proc = subprocess.Popen(
         cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -130,19 +134,22 @@ def text_box(page, placeholder: str):
     return page.get_by_placeholder(placeholder, exact=True)
 
 
-def dropdown(page, description: str):
-    """The <select> of an ipywidgets Dropdown whose description is `description`."""
-    box = page.locator(".widget-dropdown").filter(
-        has=page.locator("label.widget-label", has_text=description)
-    )
-    return box.locator("select")
+def dropdown(root, description: str):
+    """The <select> of an ipywidgets Dropdown described `description`, within a page or a
+    locator."""
+    label = f"label.widget-label:text-is({json.dumps(description)})"
+    return root.locator(f".widget-dropdown:has({label}) select")
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, element=None) -> Path:
     """The whole app, not only the viewport: Voila and JupyterLab scroll inside an inner
-    element, so the viewport is stretched to the tallest scrolling content for the shot."""
+    element, so the viewport is stretched to the tallest scrolling content for the shot.
+    With `element` (a locator), only that element."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
+    if element is not None:
+        element.screenshot(path=str(path))
+        return path
     size = page.viewport_size
     height = page.evaluate(
         "() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))"

@@ -10,13 +10,16 @@ Screenshots land in test-artifacts/ (kept by CI as artifacts, ignored by git).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import shutil
 
 import pytest
 from browser_support import (
     button,
     dropdown,
+    jupyterlab_server,
     launch_chromium,
     screenshot,
     text_box,
@@ -30,6 +33,7 @@ expect = playwright_api.expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
+NOTEBOOK_03 = ROOT / "notebooks" / "03_secure_chat.ipynb"
 # Kernels start, import the app and build it: generous, since CI shares two cores.
 APP_READY_MS = 90_000
 NETWORK_MS = 45_000
@@ -133,6 +137,62 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
                         expect_message(page, text)
                 screenshot(alice, "dashboard-alice-after-restart.png")
                 screenshot(bob, "dashboard-bob-after-restart.png")
+            finally:
+                browser.close()
+    finally:
+        relay.stop()
+
+
+def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
+    require_binary("chromium")
+    # A copy, so JupyterLab's autosave never writes outputs into the checkout.
+    root = tmp_path / "lab"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(NOTEBOOK_03, root / "notebooks" / NOTEBOOK_03.name)
+    # Render every cell (no virtual scrolling) and skip the news prompt.
+    settings = tmp_path / "settings"
+    for plugin, values in {
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                        "checkForUpdates": False},
+    }.items():
+        folder, name = plugin.rsplit("/", 1)
+        (settings / folder).mkdir(parents=True, exist_ok=True)
+        (settings / folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
+    relay = RelayProcess().start()
+    env = {"ECC_RELAY_URL": relay.url, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    try:
+        with jupyterlab_server(root, env=env) as (base, token), \
+                playwright_api.sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(f"{base}/lab/tree/notebooks/{NOTEBOOK_03.name}?token={token}")
+                status = page.locator("#jp-main-statusbar")
+                expect(status.get_by_text(re.compile(r"\bIdle\b"))).to_be_visible(
+                    timeout=APP_READY_MS)
+
+                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+                page.locator(".lm-Menu-itemLabel",
+                             has_text=re.compile(r"^Run All Cells$")).click()
+
+                # The last code cell checks the relay's view; its words mean every cell ran.
+                expect(page.get_by_text("no plaintext and no private key in anything")
+                       ).to_be_visible(timeout=APP_READY_MS)
+                expect(page.locator(".jp-OutputArea-output[data-mime-type*='error']")
+                       ).to_have_count(0)
+                expect(page.get_by_text("demo peer says: You said:")).to_be_visible()
+
+                # Now by hand, in the app the cells drove: one more message and its answer.
+                app = page.locator(".ecc-app")
+                expect(text_box(app, "Message")).to_be_editable()
+                expect(dropdown(app, "To")).to_have_value(re.compile("demo-peer"))
+                send(app, "Typed in JupyterLab, sent with the Send button")
+                answer = "You said: 'Typed in JupyterLab, sent with the Send button'"
+                expect(app.locator("div[style*='pre-wrap']", has_text=answer)).to_have_count(
+                    1, timeout=NETWORK_MS)
+                screenshot(page, "jupyterlab-notebook-03.png", element=app)
             finally:
                 browser.close()
     finally:
