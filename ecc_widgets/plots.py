@@ -221,8 +221,10 @@ def real_addition_figure(model: RealModel, P: tuple[float, float], Q: tuple[floa
                    gid="third", zorder=3)
         ax.scatter([x3], [y3], s=50, color=colours["R"], label="P + Q", gid="result", zorder=4)
         caption = f"P + Q = ({x3:.3g}, {y3:.3g})"
-    ax.scatter([P[0]], [P[1]], s=50, color=colours["P"], label="P", gid="P", zorder=4)
-    ax.scatter([Q[0]], [Q[1]], s=50, color=colours["Q"], label="Q", gid="Q", zorder=4)
+    ax.scatter([P[0]], [P[1]], s=50, color=colours["P"], label=f"P = ({P[0]:.2f}, {P[1]:.2f})",
+               gid="P", zorder=4)
+    ax.scatter([Q[0]], [Q[1]], s=50, color=colours["Q"], label=f"Q = ({Q[0]:.2f}, {Q[1]:.2f})",
+               gid="Q", zorder=4)
     span = max(abs(v) for v in [P[1], Q[1], *(total.result or (0, 0))]) + 2
     ax.set_ylim(-span * 1.2, span * 1.2)
     ax.set_xlim(low, high)
@@ -288,8 +290,8 @@ def field_figure(curve: Curve, P=None, Q=None, theme: str = "light") -> Figure:
             ax.scatter([x3], [y3], s=60, color=colours["R"], label="P + Q", gid="result",
                        zorder=4)
             caption += f"\nP + Q = ({x3}, {y3})"
-        ax.scatter([P[0]], [P[1]], s=60, color=colours["P"], label="P", gid="P", zorder=5)
-        ax.scatter([Q[0]], [Q[1]], s=60, color=colours["Q"], label="Q", gid="Q", zorder=5)
+        ax.scatter([P[0]], [P[1]], s=60, color=colours["P"], label=f"P = {P}", gid="P", zorder=5)
+        ax.scatter([Q[0]], [Q[1]], s=60, color=colours["Q"], label=f"Q = {Q}", gid="Q", zorder=5)
     ax.set_xlim(-1, curve.p)
     ax.set_ylim(-1, curve.p)
     _title(ax, caption, colours)

@@ -64,16 +64,17 @@ class CurvePanel(Panel):
         self.parameters = widgets.HTML()
         self.real_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
         self.real_note = widgets.HTML()
+        # Sliders pick a point from a list; the plot's legend says which point it is.
         self.real_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
-                                        continuous_update=False)
+                                        continuous_update=False, readout=False)
         self.real_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
-                                        continuous_update=False)
+                                        continuous_update=False, readout=False)
         self.field_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
         self.field_note = widgets.HTML()
         self.field_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
-                                         continuous_update=False)
+                                         continuous_update=False, readout=False)
         self.field_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
-                                         continuous_update=False)
+                                         continuous_update=False, readout=False)
         self._real_points: list[tuple[float, float]] = []
         self._model: plots.RealModel | None = None
         self._toy: Curve | None = None
