@@ -144,11 +144,12 @@ def dropdown(root, description: str):
 def screenshot(page, name: str, element=None) -> Path:
     """The whole app, not only the viewport: Voila and JupyterLab scroll inside an inner
     element, so the viewport is stretched to the tallest scrolling content for the shot.
-    With `element` (a locator), only that element."""
+    With `element` (a locator), the viewport scrolled to show that element."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     if element is not None:
-        element.screenshot(path=str(path))
+        element.scroll_into_view_if_needed()
+        page.screenshot(path=str(path))
         return path
     size = page.viewport_size
     height = page.evaluate(

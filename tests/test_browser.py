@@ -192,7 +192,8 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
                 answer = "You said: 'Typed in JupyterLab, sent with the Send button'"
                 expect(app.locator("div[style*='pre-wrap']", has_text=answer)).to_have_count(
                     1, timeout=NETWORK_MS)
-                screenshot(page, "jupyterlab-notebook-03.png", element=app)
+                screenshot(page, "jupyterlab-notebook-03.png",
+                           element=app.get_by_text("5. Chat, end-to-end encrypted"))
             finally:
                 browser.close()
     finally:
