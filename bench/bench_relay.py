@@ -1,0 +1,375 @@
+"""Relay benchmark: our relay and the seed's Node.js relay side by side, in one run.
+
+Scenarios (each prints JSON lines; ratios are ours / node, measured back to back):
+  pairs    N room pairs; each sender streams M messages (~300 bytes of base64 ciphertext,
+           as the seed's clients send) to its peer, at most W outstanding; messages per
+           second, p50/p99 latency, lost and out-of-order counts (both must be 0)
+  memory   idle relay memory per connected, joined client at 1,000 and 5,000 clients
+  fanout   one room of K members; one member broadcasts B processing-steps that the relay
+           fans out to the K-1 others: deliveries per second and latency
+
+The load generator runs in several processes with a lean raw-websocket client
+(bench/relay_wire.py), and the relay's own CPU use is printed (``relay_cpu``: CPU seconds
+per wall second; near 1.0 means the relay, not the generator, was the limit).
+
+    python bench/bench_relay.py                      # everything, default sizes
+    python bench/bench_relay.py --scenarios pairs --pairs 50 --messages 2000
+    ECC_BENCH_ANCHOR=path/to/seed-node-relay python bench/bench_relay.py
+
+The Node anchor defaults to ../shared/anchors/seed-node-relay next to the repository; it is
+copied to a temporary folder and `npm ci`-ed there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp  # noqa: E402
+from relay_servers import DEFAULT_ANCHOR, Server, node, ours  # noqa: E402
+from relay_wire import WireClient  # noqa: E402
+
+CONNECT_BATCH = 50     # connections opened at once per worker (gentle on accept queues)
+
+
+def emit_json(record: dict) -> None:
+    print(json.dumps({"bench": "relay", **record}), flush=True)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def _batched(coros, size: int = CONNECT_BATCH):
+    results = []
+    for start in range(0, len(coros), size):
+        results += await asyncio.gather(*coros[start:start + size])
+    return results
+
+
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
+async def _wait_go(go) -> None:
+    while not go.is_set():
+        await asyncio.sleep(0.01)
+
+
+# --- scenario: pairs --------------------------------------------------------------------------
+class Pair:
+    def __init__(self, index: int, messages: int, window: int, size: int):
+        self.index = index
+        self.messages = messages
+        self.window = window
+        self.ciphertext = base64.b64encode(os.urandom(size * 3 // 4)).decode()
+        self.tag = base64.b64encode(os.urandom(16)).decode()
+        self.sent_at = [0.0] * messages
+        self.latencies: list[float] = []
+        self.expected = 0
+        self.out_of_order = 0
+        self.received = 0
+
+    async def setup(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.slots = asyncio.Semaphore(self.window)
+        self.done = asyncio.Event()
+        self.joined = asyncio.Event()
+        self.sender = await WireClient(session, url, self._on_sender).connect()
+        self.receiver = await WireClient(session, url, self._on_receiver).connect()
+        room = f"bench-{self.index}"
+        await self.receiver.emit("join", {"username": "receiver", "roomId": room})
+        await self.sender.emit("join", {"username": "sender", "roomId": room})
+        await asyncio.wait_for(self.joined.wait(), 30)
+
+    def _on_sender(self, event, payload) -> None:
+        if event == "user-joined" and len(payload.get("usersInRoom", ())) == 2:
+            self.joined.set()
+
+    def _on_receiver(self, event, payload) -> None:
+        if event != "receive-message":
+            return
+        now = time.monotonic()
+        seq = int.from_bytes(base64.b64decode(payload["iv"])[:8], "big")
+        self.latencies.append(now - self.sent_at[seq])
+        if seq != self.expected:
+            self.out_of_order += 1
+        self.expected = seq + 1
+        self.received += 1
+        self.slots.release()
+        if self.received == self.messages:
+            self.done.set()
+
+    async def run(self) -> None:
+        target = self.receiver.sid
+        emit = self.sender.emit
+        for seq in range(self.messages):
+            await self.slots.acquire()
+            iv = base64.b64encode(seq.to_bytes(8, "big") + b"\0\0\0\0").decode()
+            self.sent_at[seq] = time.monotonic()
+            await emit("send-message", {"encryptedMessage": self.ciphertext, "iv": iv,
+                                        "tag": self.tag, "targetSocketId": target})
+        # wait for the tail; give up after 5 s without progress (the rest counts as lost)
+        last = -1
+        while not self.done.is_set() and last != self.received:
+            last = self.received
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.done.wait(), 5)
+
+    async def close(self) -> None:
+        await self.sender.close()
+        await self.receiver.close()
+
+
+def pairs_worker(url, indices, params, ready, go, results) -> None:
+    async def main():
+        async with _session() as session:
+            pairs = [Pair(i, params["messages"], params["window"], params["size"])
+                     for i in indices]
+            await _batched([p.setup(session, url) for p in pairs])
+            ready.put(len(pairs))
+            await _wait_go(go)
+            start = time.monotonic()
+            await asyncio.gather(*(p.run() for p in pairs))
+            end = time.monotonic()
+            results.put({
+                "start": start, "end": end,
+                "sent": sum(p.messages for p in pairs),
+                "received": sum(p.received for p in pairs),
+                "out_of_order": sum(p.out_of_order for p in pairs),
+                "latencies": [x for p in pairs for x in p.latencies],
+            })
+            await asyncio.gather(*(p.close() for p in pairs))
+    asyncio.run(main())
+
+
+# --- scenario: idle memory --------------------------------------------------------------------
+def idle_worker(url, indices, params, ready, go, results) -> None:
+    async def main():
+        async with _session() as session:
+            clients = await _batched([WireClient(session, url).connect() for _ in indices])
+            for i, client in zip(indices, clients, strict=True):
+                await client.emit("join", {"username": f"u{i}", "roomId": f"idle-{i // 10}"})
+            ready.put(len(clients))
+            await _wait_go(go)
+            await asyncio.gather(*(c.close() for c in clients))
+            results.put({})
+    asyncio.run(main())
+
+
+# --- scenario: room fan-out -------------------------------------------------------------------
+def fanout_worker(url, indices, params, ready, go, results) -> None:
+    async def main():
+        latencies: list[float] = []
+        last = [0.0]
+
+        def on_event(event, payload):
+            if event == "peer-processing-step":
+                now = time.monotonic()
+                latencies.append(now - payload["details"]["t"])
+                last[0] = now
+
+        async with _session() as session:
+            clients = await _batched([WireClient(session, url, on_event).connect()
+                                      for _ in indices])
+            for i, client in zip(indices, clients, strict=True):
+                await client.emit("join", {"username": f"m{i}", "roomId": "fanout"})
+            await asyncio.sleep(0.5)   # let the join broadcasts settle before measuring
+            ready.put(len(clients))
+            await _wait_go(go)
+            start = time.monotonic()
+            if 0 in indices:           # member 0 is the broadcaster
+                sender = clients[indices.index(0)]
+                for b in range(params["broadcasts"]):
+                    await sender.emit("processing-step", {
+                        "step": "fan-out", "details": {"b": b, "t": time.monotonic()}})
+                    await asyncio.sleep(params["interval"])
+            expected = params["broadcasts"] * (len(indices) - (1 if 0 in indices else 0))
+            deadline = time.monotonic() + 30
+            while len(latencies) < expected and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            results.put({"start": start, "end": last[0] or time.monotonic(),
+                         "expected": expected, "received": len(latencies),
+                         "latencies": latencies})
+            await asyncio.gather(*(c.close() for c in clients))
+    asyncio.run(main())
+
+
+# --- orchestration ----------------------------------------------------------------------------
+def run_workers(target, url: str, count: int, procs: int, params: dict, *,
+                on_ready=None) -> list[dict]:
+    ctx = mp.get_context("spawn")
+    ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    shares = [list(range(i, count, procs)) for i in range(procs)]
+    shares = [s for s in shares if s]
+    workers = [ctx.Process(target=target, args=(url, share, params, ready, go, results),
+                           daemon=True) for share in shares]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        ready.get(timeout=180)
+    if on_ready is not None:
+        on_ready()
+    go.set()
+    out = [results.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join(30)
+    return out
+
+
+def run_pairs(server: Server, pairs: int, args) -> dict:
+    params = {"messages": args.messages, "window": args.window, "size": args.size}
+    cpu = {}
+
+    def mark():
+        cpu["before"] = server.cpu_seconds()
+
+    parts = run_workers(pairs_worker, server.url, pairs, args.procs, params, on_ready=mark)
+    relay_cpu = server.cpu_seconds() - cpu["before"]
+    start = min(p["start"] for p in parts)
+    end = max(p["end"] for p in parts)
+    lat = sorted(x for p in parts for x in p["latencies"])
+    sent = sum(p["sent"] for p in parts)
+    received = sum(p["received"] for p in parts)
+    seconds = end - start
+    return {"scenario": "pairs", "target": server.name, "pairs": pairs,
+            "messages_per_sender": args.messages, "window": args.window,
+            "payload_chars": len(Pair(0, 1, 1, args.size).ciphertext),
+            "sent": sent, "received": received, "lost": sent - received,
+            "out_of_order": sum(p["out_of_order"] for p in parts),
+            "seconds": round(seconds, 3), "msgs_per_s": round(received / seconds, 1),
+            "p50_ms": round(percentile(lat, 0.50) * 1000, 2),
+            "p99_ms": round(percentile(lat, 0.99) * 1000, 2),
+            "relay_cpu": round(relay_cpu / seconds, 2), "load1": os.getloadavg()[0]}
+
+
+def run_memory(server: Server, clients: int, args) -> dict:
+    time.sleep(0.5)
+    before = server.rss_bytes()
+    measured = {}
+
+    def measure():
+        time.sleep(1.0)   # let the last joins settle
+        measured["rss"] = server.rss_bytes()
+        measured["health"] = server.health()
+
+    run_workers(idle_worker, server.url, clients, args.procs, {}, on_ready=measure)
+    return {"scenario": "memory", "target": server.name, "clients": clients,
+            "users_reported": measured["health"].get("users"),
+            "rss_before_mb": round(before / 2**20, 1),
+            "rss_after_mb": round(measured["rss"] / 2**20, 1),
+            "kb_per_client": round((measured["rss"] - before) / clients / 1024, 1)}
+
+
+def run_fanout(server: Server, members: int, args) -> dict:
+    params = {"broadcasts": args.broadcasts, "interval": args.broadcast_interval}
+    parts = run_workers(fanout_worker, server.url, members, args.procs, params)
+    start = min(p["start"] for p in parts)
+    end = max(p["end"] for p in parts)
+    lat = sorted(x for p in parts for x in p["latencies"])
+    received = sum(p["received"] for p in parts)
+    return {"scenario": "fanout", "target": server.name, "members": members,
+            "broadcasts": args.broadcasts, "deliveries": received,
+            "lost": sum(p["expected"] for p in parts) - received,
+            "deliveries_per_s": round(received / (end - start), 1),
+            "p50_ms": round(percentile(lat, 0.50) * 1000, 2),
+            "p99_ms": round(percentile(lat, 0.99) * 1000, 2)}
+
+
+def with_server(make, fn, *fn_args):
+    server = make().start()
+    try:
+        return fn(server, *fn_args)
+    finally:
+        server.stop()
+
+
+def ratio(ours_record: dict | None, node_record: dict | None, key: str):
+    if not ours_record or not node_record or not node_record.get(key):
+        return None
+    return round(ours_record[key] / node_record[key], 2)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenarios", default="pairs,memory,fanout")
+    p.add_argument("--targets", default="ours,node")
+    p.add_argument("--pairs", default="50,200", help="comma separated pair counts")
+    p.add_argument("--messages", type=int, default=1500, help="messages per sender")
+    p.add_argument("--window", type=int, default=16, help="outstanding messages per sender")
+    p.add_argument("--size", type=int, default=300, help="base64 characters per message")
+    p.add_argument("--procs", type=int, default=2, help="load generator processes")
+    p.add_argument("--repeat", type=int, default=1, help="runs per target and size")
+    p.add_argument("--clients", default="1000,5000", help="idle clients for memory")
+    p.add_argument("--members", type=int, default=200, help="room size for fan-out")
+    p.add_argument("--broadcasts", type=int, default=50)
+    p.add_argument("--broadcast-interval", type=float, default=0.005)
+    p.add_argument("--anchor", default=os.environ.get("ECC_BENCH_ANCHOR", str(DEFAULT_ANCHOR)),
+                   help="the Node anchor's folder (env ECC_BENCH_ANCHOR)")
+    p.add_argument("--relay-arg", action="append", default=[],
+                   help="extra argument for our relay (repeatable)")
+    args = p.parse_args(argv)
+
+    makers = {}
+    targets = args.targets.split(",")
+    if "ours" in targets:
+        makers["ours"] = lambda: ours(*args.relay_arg)
+    if "node" in targets:
+        try:
+            node(Path(args.anchor))   # prepare (npm ci) once, outside the timings
+            makers["node"] = lambda: node(Path(args.anchor))
+        except (OSError, RuntimeError, Exception) as exc:  # noqa: BLE001 - say why, go on
+            emit_json({"target": "node", "skipped": f"{type(exc).__name__}: {exc}"})
+    emit_json({"setup": {"cpus": os.cpu_count(), "load1": os.getloadavg()[0],
+                         "procs": args.procs, "python": sys.version.split()[0]}})
+
+    scenarios = args.scenarios.split(",")
+    if "pairs" in scenarios:
+        for n in (int(x) for x in args.pairs.split(",")):
+            for _ in range(args.repeat):
+                rec = {}
+                for name, make in makers.items():
+                    rec[name] = with_server(make, run_pairs, n, args)
+                    emit_json(rec[name])
+                if len(rec) == 2:
+                    emit_json({"scenario": "pairs", "pairs": n,
+                               "ratio_msgs_per_s": ratio(rec["ours"], rec["node"],
+                                                         "msgs_per_s"),
+                               "ratio_p99": ratio(rec["ours"], rec["node"], "p99_ms")})
+    if "memory" in scenarios:
+        for n in (int(x) for x in args.clients.split(",")):
+            rec = {}
+            for name, make in makers.items():
+                rec[name] = with_server(make, run_memory, n, args)
+                emit_json(rec[name])
+            if len(rec) == 2:
+                emit_json({"scenario": "memory", "clients": n,
+                           "ratio_kb_per_client": ratio(rec["ours"], rec["node"],
+                                                        "kb_per_client")})
+    if "fanout" in scenarios:
+        rec = {}
+        for name, make in makers.items():
+            rec[name] = with_server(make, run_fanout, args.members, args)
+            emit_json(rec[name])
+        if len(rec) == 2:
+            emit_json({"scenario": "fanout", "members": args.members,
+                       "ratio_deliveries_per_s": ratio(rec["ours"], rec["node"],
+                                                       "deliveries_per_s"),
+                       "ratio_p99": ratio(rec["ours"], rec["node"], "p99_ms")})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

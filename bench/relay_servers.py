@@ -1,0 +1,117 @@
+"""Start the relays under test (ours and the Node anchor) and read their CPU time and memory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ANCHOR = ROOT.parent / "shared" / "anchors" / "seed-node-relay"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A relay process on a loopback port."""
+
+    def __init__(self, name: str, cmd: list[str], *, cwd: Path, env: dict | None = None):
+        self.name = name
+        self.port = free_port()
+        self.cmd = cmd
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {}), "PORT": str(self.port)}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Server:
+        cmd = [part.replace("{port}", str(self.port)) for part in self.cmd]
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {err}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                    json.loads(resp.read())
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"{self.name} did not answer /healthz within {timeout}s")
+
+    def health(self) -> dict:
+        with urllib.request.urlopen(self.url + "/healthz", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS   # utime + stime
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def ours(*extra: str) -> Server:
+    # the limiter stays on (its cost is measured) but high enough not to drop bench traffic
+    return Server("ours", [sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port",
+                           "{port}", "--rate", "1000000", "--burst", "1000000",
+                           "--log-level", "warning", *extra], cwd=ROOT)
+
+
+def prepare_anchor(anchor: Path) -> Path:
+    """Copy the Node anchor to a temporary folder and `npm ci` it there (cached by lock)."""
+    if not (anchor / "server.js").is_file():
+        raise FileNotFoundError(f"no server.js in the anchor folder {anchor}")
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise FileNotFoundError(f"{tool} is not installed")
+    lock = anchor / "package-lock.json"
+    digest = hashlib.sha256((lock if lock.is_file() else anchor / "package.json")
+                            .read_bytes()).hexdigest()[:12]
+    work = Path(tempfile.gettempdir()) / f"ecc-bench-anchor-{digest}"
+    work.mkdir(exist_ok=True)
+    for name in ("server.js", "package.json", "package-lock.json"):
+        if (anchor / name).is_file():
+            shutil.copy2(anchor / name, work / name)
+    if not (work / "node_modules" / "socket.io").is_dir():
+        cmd = ["npm", "ci" if lock.is_file() else "install", "--no-audit", "--no-fund",
+               "--loglevel=error"]
+        subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL)
+    return work
+
+
+def node(anchor: Path) -> Server:
+    work = prepare_anchor(anchor)
+    return Server("node", ["node", "server.js"], cwd=work, env={"HOST": "127.0.0.1"})
