@@ -188,6 +188,7 @@ def test_generate_keys_plays_back_without_blocking(app):
     assert hex(trace.private_value) in panel.secret.value
     assert "doubles" in panel.step2.value and "adds" in panel.step2.value
     assert bytes(panel.path_image.value).startswith(b"\x89PNG")  # the toy walk, drawn
+    assert f"d' = {trace.toy.private_value}" in panel.toy_note.value
 
 
 def test_a_new_generation_stops_the_old_playback(app):

@@ -99,6 +99,7 @@ class KeysPanel(Panel):
         self.bits = widgets.HTML()
         self.path_image = widgets.Image(format="png", layout=widgets.Layout(width="100%",
                                                                             max_width="420px"))
+        self.toy_note = widgets.HTML()
         self.secret = widgets.HTML()
         self.public = widgets.HTML()
         self.generate.on_click(self._generate)
@@ -106,7 +107,8 @@ class KeysPanel(Panel):
             self.header(),
             widgets.HBox([self.generate, self.speed],
                          layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
-            self.error, self.progress, self.step1, self.step2, self.bits, self.path_image,
+            self.error, self.progress, self.step1, self.step2, self.bits, self.toy_note,
+            self.path_image,
             self.secret, self.public,
         ]
         self._stop = threading.Event()
@@ -212,10 +214,15 @@ class KeysPanel(Panel):
         curve, steps = _toy_parts(getattr(trace, "toy", None))
         if curve is None or not steps or curve.p > plots.MAX_FIELD_PRIME:
             self.path_image.layout.display = "none"
+            self.toy_note.value = ""
             return
         # The toy walk advances in proportion to the real one.
         shown = math.ceil(len(steps) * upto / max(len(trace.steps), 1))
         path = tuple(s.point for s in steps[:shown])
+        self.toy_note.value = (
+            f"<small>The points of {escape(trace.curve)} cannot be drawn, so here is the same "
+            f"double-and-add on {escape(curve.name)} with d' = {trace.toy.private_value}, "
+            "each point drawn as it is computed.</small>")
         self.path_image.layout.display = None
         self.path_image.value = plots.path_png(curve, path, self.theme)
 
@@ -245,7 +252,7 @@ class KeysPanel(Panel):
             self.step1.value = ("<small>Press <b>Generate keys</b>: a real key pair is made on "
                                 f"{escape(self.session.curve)} and its computation replayed "
                                 "here.</small>")
-            for box in (self.step2, self.bits, self.secret, self.public):
+            for box in (self.step2, self.bits, self.toy_note, self.secret, self.public):
                 box.value = ""
             self.path_image.layout.display = "none"
 
