@@ -14,6 +14,7 @@ import pytest
 from ecc_widgets import crypto, ecmath, plots
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
+from ecc_widgets.panels import chat
 from ecc_widgets.panels.common import escape
 from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
 
@@ -283,3 +284,13 @@ def test_dark_theme_draws_on_a_dark_background():
     finally:
         dark.close()
         session.close()
+
+
+def test_a_long_conversation_shows_the_newest_messages(app):
+    app.session.peers = {"bob": Peer(id="bob", name="bob")}
+    app.session.conversations = {"bob": tuple(
+        ChatMessage(id=str(i), peer_id="bob", direction="in", plaintext=f"message #{i}#",
+                    status="received") for i in range(chat.SHOWN + 50))}
+    shown = app.chat_panel.conversation.value
+    assert f"message #{chat.SHOWN + 49}#" in shown and "message #49#" not in shown
+    assert "50 older messages" in shown

@@ -8,6 +8,8 @@ import ipywidgets as widgets
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, MONO, Panel, badge, clock, escape
 
+SHOWN = 200  # newest messages shown
+
 # How long after Enter to wait for the committed text before sending what the box holds.
 ENTER_GRACE = 0.5
 
@@ -164,8 +166,10 @@ class ChatPanel(Panel):
                 self.conversation.value = (f"<small>No messages with {escape(name)} yet. Share "
                                            "keys first, then write below.</small>")
                 return
-            # Newest first, so the latest is visible without scrolling.
+            # Newest first, so the latest is visible without scrolling; the oldest are
+            # left out of a long conversation (the model keeps them all).
+            older = len(messages) - SHOWN
             self.conversation.value = "".join(
                 message_html(m, s.username or "me", name, self.wire.value)
-                for m in reversed(messages)
-            )
+                for m in reversed(messages[-SHOWN:])
+            ) + (f"<small>… and {older} older messages</small>" if older > 0 else "")
