@@ -14,7 +14,7 @@ import pytest
 from ecc_widgets import crypto, ecmath, plots
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
-from ecc_widgets.panels import chat
+from ecc_widgets.panels import chat, keys
 from ecc_widgets.panels.common import escape
 from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
 
@@ -175,7 +175,8 @@ def test_generate_keys_instant_shows_the_keys_used(app, curve):
     assert crypto.public_bytes(public).hex() in panel.public.value
 
 
-def test_generate_keys_plays_back_without_blocking(app):
+def test_generate_keys_plays_back_without_blocking(app, monkeypatch):
+    monkeypatch.setitem(keys.SPEEDS, "fast", 0.6)  # a short playback keeps the suite quick
     panel = app.keys_panel
     panel.speed.value = "fast"
     panel.generate.click()

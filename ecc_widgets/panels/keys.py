@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 
 import ipywidgets as widgets
 
@@ -152,14 +153,18 @@ class KeysPanel(Panel):
 
     def _play(self, trace, stop: threading.Event) -> None:
         # Only widget values are set here: no display(), no Output context manager.
-        total = max(len(trace.steps), 1)
-        interval = SPEEDS[self.speed.value] / total
-        stride = max(1, math.ceil(FRAME_SECONDS / interval)) if interval else total
+        total = len(trace.steps)
+        duration = SPEEDS[self.speed.value]
         self._show_start(trace)
-        for index in range(stride, total + stride, stride):
-            if stop.wait(max(interval * stride, 0.0)):
+        # Paced by the clock, not by a fixed stride: when drawing a frame is slow, the next
+        # frame skips ahead, so a playback takes its chosen time on any machine.
+        start, shown = time.monotonic(), 0
+        while shown < total:
+            if stop.wait(FRAME_SECONDS):
                 return
-            self._show_step(trace, min(index, total))
+            due = int(total * (time.monotonic() - start) / duration)
+            shown = min(total, max(shown + 1, due))
+            self._show_step(trace, shown)
         if not stop.is_set():
             self._show_final(trace)
 
