@@ -25,7 +25,7 @@ class LogPanel(Panel):
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
-        self.entries = widgets.HTML(layout=widgets.Layout(max_height="260px", overflow="auto"))
+        self.entries = widgets.HTML(layout=widgets.Layout(max_height="420px", overflow="auto"))
         self.children = [self.header(), self.entries]
         self._render()
 

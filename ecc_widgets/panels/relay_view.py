@@ -40,7 +40,7 @@ class RelayView(Panel):
             "<small>Everything the relay carried for you. Names, curves and public keys "
             "travel in the clear; messages are only ciphertext, nonce and tag. Nothing here "
             "lets the relay read a message or learn a private key.</small>")
-        self.events = widgets.HTML(layout=widgets.Layout(max_height="300px", overflow="auto"))
+        self.events = widgets.HTML(layout=widgets.Layout(max_height="420px", overflow="auto"))
         self.children = [self.header(), self.intro, self.events]
         self._render()
 
