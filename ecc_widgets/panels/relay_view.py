@@ -18,7 +18,7 @@ SHOWN = 100
 def event_html(event: dict) -> str:
     name = event.get("event", "?")
     direction = event.get("direction", "")
-    arrow = {"out": "→ relay", "in": "relay →"}.get(direction, escape(direction))
+    arrow = {"out": "me → relay", "in": "relay → me"}.get(direction, escape(direction))
     when = clock(event.get("time"))
     payload = event.get("payload", {k: v for k, v in event.items()
                                     if k not in ("event", "direction", "time")})
