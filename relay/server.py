@@ -25,9 +25,11 @@ from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
 
 from ecc_widgets import protocol as P
 from relay.roster import Member, MemoryRoster, NameTaken, hash_token
+from relay.transport import LeanSocket, LeanWebSocket
 
 try:  # orjson is several times faster than json for the small packets we forward
     import orjson
@@ -149,6 +151,8 @@ class RelayServer(socketio.AsyncServer):
             logger=False,
             engineio_logger=False,          # engineio logs packet data at INFO: keep it off
         )
+        # the lean websocket transport (see relay.transport): same protocol, less work
+        self.eio._async = {**self.eio._async, "websocket": LeanWebSocket}
         self.roster = roster
         self.relay_id = roster.relay_id
         self.rate = rate
@@ -170,6 +174,13 @@ class RelayServer(socketio.AsyncServer):
         self.on("disconnect", self._on_disconnect)
 
     # --- connection lifecycle ---------------------------------------------------------------
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict) -> None:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None and type(sock) is AsyncSocket:
+            sock.__class__ = LeanSocket
+            sock.on_message = self._handle_eio_message
+        return await super()._handle_eio_connect(eio_sid, environ)
+
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
         if self.shutting_down:
             return False
