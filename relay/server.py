@@ -29,7 +29,7 @@ from engineio.async_socket import AsyncSocket
 
 from ecc_widgets import protocol as P
 from relay.roster import Member, MemoryRoster, NameTaken, hash_token
-from relay.transport import LeanSocket, LeanWebSocket
+from relay.transport import LeanSocket, LeanWebSocket, ws_frame
 
 try:  # orjson is several times faster than json for the small packets we forward
     import orjson
@@ -98,6 +98,7 @@ class TokenBucket:
 class Connection:
     sid: str
     eio_sid: str
+    sock: Any                         # its Engine.IO socket
     bucket: TokenBucket
     member: Member | None = None
     token: str | None = None          # the resume token handed to this socket at join
@@ -159,7 +160,8 @@ class RelayServer(socketio.AsyncServer):
         self.burst = burst
         self.probe_timeout = probe_timeout
         self.capture = Capture(capture) if capture else None
-        self.conns: dict[str, Connection] = {}
+        self.conns: dict[str, Connection] = {}       # by Socket.IO sid
+        self.by_eio: dict[str, Connection] = {}      # by Engine.IO sid
         self.shutting_down = False
         self._handlers: dict[str, Handler] = {
             P.JOIN: self.on_join,
@@ -185,13 +187,17 @@ class RelayServer(socketio.AsyncServer):
         if self.shutting_down:
             return False
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
-        self.conns[sid] = Connection(sid, eio_sid, TokenBucket(self.rate, self.burst))
+        conn = Connection(sid, eio_sid, self.eio.sockets.get(eio_sid),
+                          TokenBucket(self.rate, self.burst))
+        self.conns[sid] = conn
+        self.by_eio[eio_sid] = conn
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR", "?"))
         return True
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self.conns.pop(sid, None)
         if conn is not None:
+            self.by_eio.pop(conn.eio_sid, None)
             await self._leave_room(conn)
         log.debug("disconnect %s (%s)", sid, reason)
 
@@ -204,8 +210,7 @@ class RelayServer(socketio.AsyncServer):
             return  # an ACK: the relay never asks clients for one, so there is nothing to match
         if isinstance(data, bytes) or data[:1] in ("5", "6"):
             # binary events are not part of the protocol; attachments are ignored
-            sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
-            conn = self.conns.get(sid) if sid else None
+            conn = self.by_eio.get(eio_sid)
             if conn is not None and isinstance(data, str):
                 await self._reply(conn, None, "?", P.ack_error(
                     "binary events are not supported; send JSON"))
@@ -216,10 +221,10 @@ class RelayServer(socketio.AsyncServer):
             log.debug("dropped a malformed packet from %s: %s", eio_sid, exc)
 
     async def _on_event_packet(self, eio_sid: str, data: str) -> None:
-        sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
-        conn = self.conns.get(sid) if sid is not None else None
+        conn = self.by_eio.get(eio_sid)
         if conn is None:
             return  # not connected to our namespace: nothing to answer to
+        sid = conn.sid
         # "2" [ "/nsp," ] [ ack id ] json
         start = 1
         if data.startswith("/", 1):
@@ -277,27 +282,20 @@ class RelayServer(socketio.AsyncServer):
                      *, throttle: bool = False) -> None:
         """Acknowledge if asked; otherwise tell the client about an error, if there was one."""
         if ack_id is not None:
-            await self._send_raw(conn.eio_sid, f"3{ack_id}{dumps([result])}")
+            await deliver(conn.sock, f"3{ack_id}{dumps([result])}")
         elif not result.get("ok"):
             now = time.monotonic()
             if throttle and now - conn.last_notice < RATE_NOTICE_INTERVAL:
                 return
             conn.last_notice = now
-            await self._send_raw(conn.eio_sid, "2" + dumps(
+            await deliver(conn.sock, "2" + dumps(
                 [P.RELAY_ERROR, P.relay_error(event, result.get("error", ""))]))
-
-    async def _send_raw(self, eio_sid: str, text: str) -> None:
-        try:
-            sock = self.eio._get_socket(eio_sid)
-        except KeyError:
-            return  # gone meanwhile
-        await sock.send(eio_packet.Packet(eio_packet.MESSAGE, text))
 
     async def send_to(self, sid: str, event: str, payload: dict) -> None:
         """One event to one socket: directly when it is ours, else through the manager."""
-        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid is not None:
-            await self._send_raw(eio_sid, "2" + dumps([event, payload]))
+        conn = self.conns.get(sid)
+        if conn is not None:
+            await deliver(conn.sock, "2" + dumps([event, payload]))
         else:
             await self.emit(event, payload, to=sid)
 
@@ -511,7 +509,7 @@ class RelayServer(socketio.AsyncServer):
         notice = "2" + dumps([P.RELAY_SHUTDOWN, {"reason": reason}])
         conns = list(self.conns.values())
         for conn in conns:
-            await self._send_raw(conn.eio_sid, notice)
+            await deliver(conn.sock, notice)
         for conn in conns:
             await self._leave_room(conn)
         sockets = [s for s in self.eio.sockets.values() if not s.closed]
@@ -531,6 +529,20 @@ class RelayServer(socketio.AsyncServer):
         counts = await self.roster.counts()
         return {"ok": True, **counts, "connections": len(self.conns),
                 "relay": self.relay_id}
+
+
+async def deliver(sock: Any, text: str) -> None:
+    """Queue one Socket.IO packet (text) for an Engine.IO socket.
+
+    On an upgraded lean websocket the frame is encoded here, once, and queued as bytes for
+    the batching writer; otherwise it goes through Engine.IO's own send.
+    """
+    if sock is None or sock.closed:
+        return
+    if sock.upgraded and not sock.upgrading and type(sock) is LeanSocket:
+        sock.queue.put_nowait(ws_frame(("4" + text).encode(), 1))
+    else:
+        await sock.send(eio_packet.Packet(eio_packet.MESSAGE, text))
 
 
 def _roster(members: list[Member]) -> list[dict]:

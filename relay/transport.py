@@ -157,7 +157,8 @@ class LeanSocket(AsyncSocket):
                 queue.task_done()
                 if pkt is None:
                     break
-                frames = [encode_frame(pkt)]
+                # the relay queues ready-made frames (bytes); Engine.IO queues packets
+                frames = [pkt if type(pkt) is bytes else encode_frame(pkt)]
                 stop = False
                 while not queue.empty():
                     pkt = queue.get_nowait()
@@ -165,7 +166,7 @@ class LeanSocket(AsyncSocket):
                     if pkt is None:
                         stop = True
                         break
-                    frames.append(encode_frame(pkt))
+                    frames.append(pkt if type(pkt) is bytes else encode_frame(pkt))
                 transport = ws_writer.transport
                 if transport is None or transport.is_closing():
                     break
