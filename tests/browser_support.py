@@ -152,9 +152,9 @@ def screenshot(page, name: str, element=None) -> Path:
         page.screenshot(path=str(path))
         return path
     size = page.viewport_size
-    height = page.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))"
-    )
+    # Page-wide scrollers only: a log or a list scrolling inside a panel is narrower.
+    height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('*')]
+        .filter(e => e.clientWidth >= 0.9 * window.innerWidth).map(e => e.scrollHeight))""")
     if size and height > size["height"]:
         page.set_viewport_size({"width": size["width"], "height": min(height, 6000)})
     try:
