@@ -154,6 +154,17 @@ class RelayClient:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._guard, fn, *args)
 
+    def call_later(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        """Run `fn(*args)` on the client thread after `delay` seconds (dropped at close)."""
+        if self._closed or self._loop is None:
+            return
+
+        def schedule() -> None:
+            self._loop.call_later(delay, self._guard, fn, *args)
+
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(schedule)
+
     def on_client_thread(self) -> bool:
         return threading.current_thread() is self._thread
 

@@ -47,6 +47,9 @@ PANELS = ("join", "curve", "keys", "peers", "chat")
 REPLAY_WINDOW = 64          # how far behind the newest sequence number a message may arrive
 MAX_VIEW = 1000             # entries kept in `log` and `relay_view` (the newest)
 MAX_PLAINTEXT = 30 * 1024   # bytes; the relay refuses ciphertext much beyond this
+RECEIPT = "receipt"         # the `kind` of a delivery receipt
+RECEIPT_DELAY = 0.02        # seconds to gather received ids into one receipt
+MAX_RECEIPT_IDS = 256       # ids per receipt
 TOY_CURVE = "toy-251"       # prime order 271: every step of the toy trace is drawable
 DEFAULT_CURVE = "P-256"
 
@@ -132,11 +135,18 @@ class KeygenTrace:
 # ---------------------------------------------------------------------------- protocol v1
 
 def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
-                    version: int = protocol.PROTOCOL_VERSION) -> bytes:
-    """What a v1 message's tag authenticates besides the text; both sides build it alike."""
-    return json.dumps({"v": version, "room": room, "from": sender, "to": receiver,
-                       "curve": curve, "seq": seq},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+                    version: int = protocol.PROTOCOL_VERSION, kind: str = "") -> bytes:
+    """What a v1 message's tag authenticates besides the text; both sides build it alike.
+
+    `kind` is "" for a chat message (no ``kind`` key at all) and "receipt" for a delivery
+    receipt, so neither can be passed off as the other.
+    """
+    fields: dict[str, Any] = {"v": version, "room": room, "from": sender, "to": receiver,
+                              "curve": curve, "seq": seq}
+    if kind:
+        fields["kind"] = kind
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 class ReplayWindow:
@@ -194,16 +204,24 @@ class _Pair:
     send_seq: int = 0
     window: ReplayWindow = field(default_factory=ReplayWindow)
     seen_ivs: set = field(default_factory=set)
+    receipts: list = field(default_factory=list)  # ids received, to confirm to the sender
 
 
 @dataclass
 class _Outgoing:
-    """A message not yet acknowledged by the relay; re-sent after a reconnect."""
+    """A message the peer has not confirmed yet; re-sent after a reconnect.
+
+    The relay's acknowledgement only says it passed the message on (a relay going down can
+    still lose it); a v1 peer's receipt says it arrived. Legacy peers send no receipts, so
+    for them the relay's acknowledgement is the end of it.
+    """
 
     id: str
     peer: str
     payload: dict                     # without targetSocketId (the socket id changes)
     key: bytes
+    legacy: bool = False
+    acked: bool = False               # the relay acknowledged it
     sent_to: str = ""                 # socket id it was last emitted to in this connection
     epoch: int = -1
 
@@ -421,7 +439,8 @@ class Session(HasTraits):
             self._set_error("chat", "")
             self._step("Encrypted message", f"AES-256-GCM, {len(data)} bytes"
                        + (", seed format" if pair.legacy else f", seq {pair.send_seq}"))
-            self._outbox[message_id] = _Outgoing(message_id, pair.name, payload, pair.key)
+            self._outbox[message_id] = _Outgoing(message_id, pair.name, payload, pair.key,
+                                                 legacy=pair.legacy)
             if not pair.present or not self.joined:
                 self._log("info", "me", f"{pair.name} is not reachable right now; the message "
                                         "goes out when both of us are back in the room")
@@ -580,6 +599,7 @@ class Session(HasTraits):
                 if pair.present:
                     self._reshare(pair)
             self._flush()
+            self._send_receipts()
 
     def _retry_join_later(self, delay: float = 1.0) -> None:
         client = self._client
@@ -648,6 +668,7 @@ class Session(HasTraits):
         if changed:
             self._publish_peers()
             self._flush()
+            self._send_receipts()
 
     def _on_user_joined(self, p: dict) -> None:
         self._roster(p)
@@ -728,6 +749,14 @@ class Session(HasTraits):
         def reject(reason: str) -> None:
             self._append_message(dataclasses.replace(base, status="rejected", reason=reason))
             self._log("error", pair.name, f"message from {pair.name} rejected: {reason}")
+            self._step("Rejected message", f"from {pair.name}: {reason.split(':')[0]}",
+                       log=False)
+
+        kind = p.get("kind", "") if versioned else ""
+        if kind == RECEIPT:
+            reject = self._receipt_rejected(pair)  # receipts never enter the conversation
+        elif kind != "":
+            return reject(f"{MALFORMED}: unknown message kind {kind!r:.40}")
 
         try:
             ciphertext = crypto.b64decode(p["encryptedMessage"])
@@ -761,7 +790,7 @@ class Session(HasTraits):
             return reject(f"{WRONG_CURVE}: the message says {curve!r} but the keys with "
                           f"{pair.name} are on {agreed}")
         ad = associated_data(room=self.room, sender=pair.name, receiver=self.username,
-                             curve=agreed, seq=seq)
+                             curve=agreed, seq=seq, kind=kind)
         base = dataclasses.replace(base, associated_data=ad.decode())
         try:
             text = crypto.decrypt(pair.key, ciphertext, nonce, tag, associated_data=ad)
@@ -770,13 +799,69 @@ class Session(HasTraits):
                           "associated data was changed, or it was not sealed for us)")
         verdict = pair.window.check(seq, message_id)
         if verdict == "duplicate":
-            self._log("info", pair.name, f"duplicate of message #{seq} from {pair.name} "
-                                         "dropped (re-sent after a reconnect)")
+            if kind != RECEIPT:
+                self._log("info", pair.name, f"duplicate of message #{seq} from {pair.name} "
+                                             "dropped (re-sent after a reconnect)")
+                self._confirm(pair, message_id)  # our first receipt may have been lost
             return
         if verdict is not None:
             return reject(verdict)
         pair.window.accept(seq, message_id)
+        if kind == RECEIPT:
+            self._on_receipt(pair, text)
+            return
         self._accept(base, text, reason="")
+        self._confirm(pair, message_id)
+
+    def _receipt_rejected(self, pair: _Pair) -> Callable[[str], None]:
+        def reject(reason: str) -> None:
+            self._log("warning", pair.name, f"receipt from {pair.name} ignored: {reason}")
+        return reject
+
+    def _on_receipt(self, pair: _Pair, data: bytes) -> None:
+        try:
+            ids = json.loads(data)
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ValueError("not a list of message ids")
+        except ValueError as exc:
+            self._log("warning", pair.name, f"receipt from {pair.name} ignored: {exc}")
+            return
+        for message_id in ids:
+            out = self._outbox.get(message_id)
+            if out is None or out.peer != pair.name:
+                continue
+            del self._outbox[message_id]
+            if not out.acked:  # the relay's acknowledgement was lost, the message was not
+                self._update_message(message_id, status="sent")
+
+    def _confirm(self, pair: _Pair, message_id: str) -> None:
+        """Queue a receipt for a received message; receipts go out in small batches."""
+        pair.receipts.append(message_id)
+        if len(pair.receipts) == 1 and self._client is not None:
+            self._client.call_later(RECEIPT_DELAY, self._send_receipts)
+
+    def _send_receipts(self) -> None:
+        with self._lock:
+            if not self.joined or self._client is None:
+                return  # sent after the next join
+            for pair in self._pairs.values():
+                if not (pair.receipts and pair.present and pair.key) or pair.legacy:
+                    continue
+                while pair.receipts:
+                    ids, pair.receipts = (pair.receipts[:MAX_RECEIPT_IDS],
+                                          pair.receipts[MAX_RECEIPT_IDS:])
+                    pair.send_seq += 1
+                    ad = associated_data(room=self.room, sender=self.username,
+                                         receiver=pair.name, curve=self.curve,
+                                         seq=pair.send_seq, kind=RECEIPT)
+                    sealed = crypto.encrypt(pair.key, json.dumps(ids).encode(),
+                                            associated_data=ad)
+                    self._emit(protocol.SEND_MESSAGE, {
+                        "encryptedMessage": crypto.b64encode(sealed.ciphertext),
+                        "iv": crypto.b64encode(sealed.nonce),
+                        "tag": crypto.b64encode(sealed.tag), "targetSocketId": pair.sid,
+                        "v": protocol.PROTOCOL_VERSION, "id": uuid.uuid4().hex,
+                        "seq": pair.send_seq, "curve": self.curve, "kind": RECEIPT})
 
     def _accept(self, base: ChatMessage, data: bytes, *, reason: str) -> None:
         try:
@@ -788,6 +873,8 @@ class Session(HasTraits):
         self._log("success", message.peer_id,
                   f"message from {message.peer_id} decrypted"
                   + (" (legacy, unauthenticated context)" if reason else " and verified"))
+        self._step("Decrypted message", f"from {message.peer_id}, AES-256-GCM, "
+                   + ("seed format" if reason else "associated data verified"), log=False)
 
     def _on_peer_step(self, p: dict) -> None:
         details = p.get("details")
@@ -907,10 +994,10 @@ class Session(HasTraits):
                        callback=lambda ack, mid=out.id, sid=pair.sid: self._on_sent(mid, sid,
                                                                                      ack))
         for message_id in stale:
-            del self._outbox[message_id]
-            self._update_message(message_id, status="rejected",
-                                 reason="not sent: the keys changed before it could be "
-                                        "delivered; send it again")
+            if not self._outbox.pop(message_id).acked:
+                self._update_message(message_id, status="rejected",
+                                     reason="not sent: the keys changed before it could be "
+                                            "delivered; send it again")
 
     def _on_sent(self, message_id: str, sid: str, ack: Any) -> None:
         with self._lock:
@@ -918,8 +1005,11 @@ class Session(HasTraits):
             if out is None:
                 return
             if ack is None or (isinstance(ack, dict) and ack.get("ok", True)):
-                del self._outbox[message_id]
-                self._update_message(message_id, status="sent")
+                if not out.acked:
+                    out.acked = True
+                    self._update_message(message_id, status="sent")
+                if out.legacy:
+                    del self._outbox[message_id]  # no receipt will come
                 return
             reason = str(ack.get("error") if isinstance(ack, dict) else ack)
             pair = self._pairs.get(out.peer)
@@ -937,8 +1027,10 @@ class Session(HasTraits):
         self._view("out", event, payload)
         self._client.emit(event, payload, callback=callback)
 
-    def _step(self, step: str, details: str) -> None:
-        self._log("info", "me", f"{step}: {details}")
+    def _step(self, step: str, details: str, *, log: bool = True) -> None:
+        """Tell the room what we just did, as the seed's client did (never a secret)."""
+        if log:
+            self._log("info", "me", f"{step}: {details}")
         if self._share_steps and self.joined:
             self._emit(protocol.PROCESSING_STEP, {"step": step, "details": details})
 

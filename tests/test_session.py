@@ -241,6 +241,22 @@ def test_tampered_replayed_and_wrong_curve_messages_are_rejected(shared_relay, p
         for reason in (REPLAYED, TAMPERED, WRONG_CURVE, DOWNGRADE):
             assert any(e.level == "error" and reason in e.text for e in alice.log), reason
         assert alice.connection == "connected"
+        # alice confirmed what she accepted with authenticated receipts, and only that
+        def confirmed() -> set[str]:
+            ids: set[str] = set()
+            for r in mallory.received(protocol.RECEIVE_MESSAGE):
+                if r.get("kind") != "receipt":
+                    continue
+                ad = associated_data(room="attacks", sender="alice", receiver="mallory",
+                                     curve="P-256", seq=r["seq"], kind="receipt")
+                ids.update(json.loads(crypto.decrypt(
+                    session_key, crypto.b64decode(r["encryptedMessage"]),
+                    crypto.b64decode(r["iv"]), crypto.b64decode(r["tag"]),
+                    associated_data=ad)))
+            return ids
+
+        accepted = {sends[0]["id"], sends[5]["id"], sends[8]["id"]}
+        wait_until(lambda: confirmed() == accepted, what="receipts for what was accepted")
     finally:
         mallory.close()
 
