@@ -83,9 +83,11 @@ class Server:
             self.proc.wait()
 
 
-def ours(*extra: str) -> Server:
+def ours(*extra: str, profile: Path | None = None) -> Server:
+    """Our relay; with ``profile``, under cProfile (stats written there at shutdown)."""
+    python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
     # the limiter stays on (its cost is measured) but high enough not to drop bench traffic
-    return Server("ours", [sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port",
+    return Server("ours", [*python, "-m", "relay", "--host", "127.0.0.1", "--port",
                            "{port}", "--rate", "1000000", "--burst", "1000000",
                            "--log-level", "warning", *extra], cwd=ROOT)
 
