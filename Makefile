@@ -21,8 +21,9 @@ test: install
 lint: install
 	$(PY) -m ruff check ecc_widgets relay tests bench
 
+# Options pass through, e.g. `make demo LAB_ARGS="--host 0.0.0.0"` to reach it from the LAN.
 demo: install
-	$(VENV)/bin/ecc-lab
+	$(VENV)/bin/ecc-lab $(LAB_ARGS)
 
 bench: install
 	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done
