@@ -270,6 +270,7 @@ class Session(HasTraits):
         self._epoch = 0
         self._demo_peers: list[Any] = []
         self._timer: threading.Timer | None = None   # a delayed re-join
+        self._generation = 0              # which client's callbacks count (older ones: none)
         self._closed = False
 
     # ------------------------------------------------------------------ actions
@@ -312,10 +313,14 @@ class Session(HasTraits):
             if self._start_relay:
                 def prepare() -> None:
                     localrelay.ensure_local_relay(url)
-            client = RelayClient(url, on_event=self._on_event, on_connect=self._on_connect,
-                                 on_state=self._on_state, on_error=self._on_client_error,
-                                 prepare=prepare, name=f"ecc-relay-client-{username}")
             with self._lock:
+                self._generation += 1
+                current = self._only_current(self._generation)
+                client = RelayClient(url, on_event=current(self._on_event),
+                                     on_connect=current(self._on_connect),
+                                     on_state=current(self._on_state),
+                                     on_error=current(self._on_client_error),
+                                     prepare=prepare, name=f"ecc-relay-client-{username}")
                 self._client = client
             client.start()
         elif client.state == CONNECTED:
@@ -526,6 +531,16 @@ class Session(HasTraits):
         self.close()
 
     # ------------------------------------------------------------------ client callbacks
+
+    def _only_current(self, generation: int) -> Callable[[Callable], Callable]:
+        """Wrap callbacks so a replaced (or closing) client can no longer change the model."""
+        def wrap(fn: Callable) -> Callable:
+            def call(*args: Any) -> None:
+                if generation == self._generation and not self._closed:
+                    fn(*args)
+            call.__name__ = fn.__name__
+            return call
+        return wrap
 
     def _on_state(self, state: str, problem: str) -> None:
         with self._lock:
