@@ -318,8 +318,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="runs per target and size")
     p.add_argument("--clients", default="1000,5000", help="idle clients for memory")
     p.add_argument("--members", type=int, default=200, help="room size for fan-out")
-    p.add_argument("--broadcasts", type=int, default=50)
-    p.add_argument("--broadcast-interval", type=float, default=0.005)
+    p.add_argument("--broadcasts", type=int, default=200)
+    p.add_argument("--broadcast-interval", type=float, default=0.0,
+                   help="seconds between broadcasts (0: back to back)")
     p.add_argument("--anchor", default=os.environ.get("ECC_BENCH_ANCHOR", str(DEFAULT_ANCHOR)),
                    help="the Node anchor's folder (env ECC_BENCH_ANCHOR)")
     p.add_argument("--relay-arg", action="append", default=[],

@@ -26,6 +26,7 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from ecc_widgets import protocol as P
 from relay.roster import Member, MemoryRoster, NameTaken, hash_token
@@ -160,6 +161,7 @@ class RelayServer(socketio.AsyncServer):
         self.burst = burst
         self.probe_timeout = probe_timeout
         self.capture = Capture(capture) if capture else None
+        self._pubsub = isinstance(self.manager, AsyncPubSubManager)
         self.conns: dict[str, Connection] = {}       # by Socket.IO sid
         self.by_eio: dict[str, Connection] = {}      # by Engine.IO sid
         self.shutting_down = False
@@ -301,7 +303,23 @@ class RelayServer(socketio.AsyncServer):
 
     async def to_room(self, room: str, event: str, payload: dict,
                       skip_sid: str | None = None) -> None:
-        await self.emit(event, payload, room=ROOM_PREFIX + room, skip_sid=skip_sid)
+        if self._pubsub:   # other relays have members too: the manager publishes
+            await self.emit(event, payload, room=ROOM_PREFIX + room, skip_sid=skip_sid)
+            return
+        # one relay: encode once, queue the same frame for every member
+        text = "2" + dumps([event, payload])
+        frame = None
+        for sid, _ in self.manager.get_participants(NAMESPACE, ROOM_PREFIX + room):
+            conn = self.conns.get(sid)
+            if sid == skip_sid or conn is None or conn.sock is None or conn.sock.closed:
+                continue
+            sock = conn.sock
+            if sock.upgraded and not sock.upgrading and type(sock) is LeanSocket:
+                if frame is None:
+                    frame = ws_frame(("4" + text).encode(), 1)
+                sock.queue.put_nowait(frame)
+            else:
+                await sock.send(eio_packet.Packet(eio_packet.MESSAGE, text))
 
     # --- handlers (each returns the acknowledgement) -----------------------------------------
     def _member(self, conn: Connection, event: str) -> Member:
