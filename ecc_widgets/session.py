@@ -725,6 +725,13 @@ class Session(HasTraits):
             return
         raw = crypto.public_bytes(public)
         legacy = "v" not in p
+        if legacy and pair.public_raw == raw and pair.public_key is not None and \
+                not pair.legacy:
+            # The same key, now without `v`: a relay stripping the field to push us into the
+            # seed's weaker format. The key stays v1.
+            legacy = False
+            self._log("warning", name, f"{DOWNGRADE} refused: {name}'s known v1 key arrived "
+                                       "without a version; staying on v1")
         if pair.public_raw and pair.public_raw != raw:
             pair.key_changed, pair.verified = True, False
             pair.window, pair.seen_ivs = ReplayWindow(), set()

@@ -257,6 +257,15 @@ def test_tampered_replayed_and_wrong_curve_messages_are_rejected(shared_relay, p
 
         accepted = {sends[0]["id"], sends[5]["id"], sends[8]["id"]}
         wait_until(lambda: confirmed() == accepted, what="receipts for what was accepted")
+
+        # the same key again without `v` (a relay stripping it) does not make mallory legacy
+        mallory.emit(protocol.SHARE_PUBLIC_KEY, {
+            "publicKey": crypto.public_key_to_jwk(key), "targetSocketId": alice.my_id,
+            "isReply": True})
+        wait_until(lambda: any(f"{DOWNGRADE} refused" in e.text for e in alice.log),
+                   what="the downgrade refused")
+        assert not alice.peers["mallory"].legacy
+        assert alice.send("mallory", "still v1").associated_data
     finally:
         mallory.close()
 
