@@ -94,8 +94,9 @@ class ChatMessage:
     """One message of a conversation; wire fields are the base64 strings the relay carried.
 
     `verified` is true for a received message that passed every check (authentic, in
-    order, on the agreed curve); `reason` says why one was rejected, or for a legacy
-    message what protection it lacks.
+    order, on the agreed curve), and for a sent one once the peer's authenticated receipt
+    says it arrived; `reason` says why one was rejected, or for a legacy message what
+    protection it lacks.
     """
 
     id: str
@@ -853,8 +854,8 @@ class Session(HasTraits):
             if out is None or out.peer != pair.name:
                 continue
             del self._outbox[message_id]
-            if not out.acked:  # the relay's acknowledgement was lost, the message was not
-                self._update_message(message_id, status="sent")
+            # status "sent" too if the relay's acknowledgement was lost (the message was not)
+            self._update_message(message_id, status="sent", verified=True)
 
     def _confirm(self, pair: _Pair, message_id: str) -> None:
         """Queue a receipt for a received message; receipts go out in small batches."""

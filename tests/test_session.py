@@ -127,8 +127,8 @@ def test_two_sessions_exchange_keys_and_messages(shared_relay, pair, curve):
         (sent[0].ciphertext, sent[0].nonce, sent[0].tag)
     assert json.loads(received.associated_data) == {
         "v": 1, "room": room, "from": "alice", "to": "bob", "curve": curve, "seq": 1}
-    wait_until(lambda: all(m.status == "sent" for m in a.conversations["bob"]
-                           if m.direction == "out"), what="acknowledgements")
+    wait_until(lambda: all(m.status == "sent" and m.verified for m in a.conversations["bob"]
+                           if m.direction == "out"), what="acknowledgements and receipts")
     # what the relay carried for us, as the "relay view" shows it
     carried = [e for e in b.relay_view if e["event"] == protocol.RECEIVE_MESSAGE]
     assert carried[0]["payload"]["encryptedMessage"] == sent[0].ciphertext
@@ -160,9 +160,10 @@ def test_relay_restart_loses_and_duplicates_nothing(pair, how):
             b.send("alice", f"b{i}")
         wait_until(lambda: len(texts(b, "alice", "in")) >= 20
                    and len(texts(a, "bob", "in")) >= 20, timeout=30, what="every message")
-        wait_until(lambda: all(m.status == "sent" for s, p in ((a, "bob"), (b, "alice"))
+        wait_until(lambda: all(m.status == "sent" and m.verified
+                               for s, p in ((a, "bob"), (b, "alice"))
                                for m in s.conversations[p] if m.direction == "out"),
-                   what="every acknowledgement")
+                   what="every receipt")
         assert texts(b, "alice", "in") == [f"a{i}" for i in range(20)]
         assert texts(a, "bob", "in") == [f"b{i}" for i in range(20)]
         assert not any(m.status == "rejected" for m in b.conversations["alice"])
