@@ -488,3 +488,19 @@ def test_leave_and_join_another_room(shared_relay, pair):
     assert a.room == "second-room" and a.conversations == {}
     with pytest.raises(SessionError, match="no key"):
         a.send("bob", "keys are per room")
+
+
+def test_a_failing_observer_does_not_stop_the_session(shared_relay, pair):
+    a, b = pair
+    secure_pair(a, b, "faulty-view", shared_relay.url)
+
+    def broken_view(change):
+        raise RuntimeError("a panel bug")
+
+    b.observe(broken_view, names="conversations")
+    a.send("bob", "one")
+    wait_until(lambda: any("a panel bug" in e.text for e in b.log), what="the error logged")
+    b.unobserve(broken_view, names="conversations")
+    a.send("bob", "two")
+    wait_until(lambda: "two" in texts(b, "alice", "in"), what="the next message")
+    assert b.connection == "connected"
