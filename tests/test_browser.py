@@ -2,7 +2,8 @@
 
 1. The Voila dashboard, opened in two pages (two peers), through the real UI: join one room,
    pick P-384, generate keys, share them, chat both ways; then the relay restarts under them
-   and the conversation carries on, nothing lost and nothing shown twice.
+   and the conversation carries on, nothing lost and nothing shown twice; a message written
+   while the relay is down is refused in words, kept, and delivered once it is back.
 2. Notebook 03 in JupyterLab: run every cell, then finish a chat with the demo peer.
 
 Screenshots land in test-artifacts/ (kept by CI as artifacts, ignored by git).
@@ -137,6 +138,23 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
                         expect_message(page, text)
                 screenshot(alice, "dashboard-alice-after-restart.png")
                 screenshot(bob, "dashboard-bob-after-restart.png")
+
+                # While the relay is down nobody is reachable: Send says so in words and
+                # keeps the text; once the relay is back, Send delivers it, once.
+                relay.stop()
+                expect(alice.get_by_text(re.compile(r"^(re)?connecting$"))).to_be_visible(
+                    timeout=NETWORK_MS)
+                send(alice, "Written while the relay was down")
+                expect(alice.get_by_text("Pick a peer to write to first").first).to_be_visible(
+                    timeout=NETWORK_MS)
+                expect(text_box(alice, "Message")).to_have_value(
+                    "Written while the relay was down")
+                relay.start()
+                expect_joined(alice, "alice", room)
+                expect(peer_card(alice, "bob").get_by_text("secure", exact=True)).to_be_visible(
+                    timeout=NETWORK_MS)
+                button(alice, "Send").click()
+                expect_message(bob, "Written while the relay was down")
             finally:
                 browser.close()
     finally:
