@@ -6,7 +6,9 @@ python-socketio clients, which send exactly what a hostile or old client would.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -171,6 +173,98 @@ def test_relay_restart_loses_and_duplicates_nothing(pair, how):
         assert "secure" in a.peers["bob"].statuses and "key changed" not in a.peers["bob"].statuses
     finally:
         relay.stop()
+
+
+class DroppingProxy:
+    """A TCP proxy in front of the relay whose client side can be cut, as a network drop.
+
+    `drop()` closes the sockets towards the clients but leaves the ones towards the relay
+    open and silent, so the relay still believes the old connections are alive.
+    """
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.threads: list[threading.Thread] = []
+        self.stale: list[socket.socket] = []
+        self._start(self._accept)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _start(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self.pairs.append((client, upstream))
+            self._start(self._pump, client, upstream)
+            self._start(self._pump, upstream, client)
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def drop(self) -> None:
+        pairs, self.pairs = self.pairs, []
+        for client, upstream in pairs:
+            self.stale.append(upstream)
+            client.shutdown(socket.SHUT_RDWR)
+            client.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        self.server.close()
+        for sock in [s for pair in self.pairs for s in pair] + self.stale:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self.threads:
+            thread.join(5)
+
+
+def test_network_drop_rejoins_under_the_same_name(shared_relay, pair):
+    a, b = pair
+    proxy = DroppingProxy(shared_relay.port)
+    try:
+        a.join("alice", "drop", proxy.url)
+        b.join("bob", "drop", shared_relay.url)
+        wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
+        a.generate_keys()
+        b.generate_keys()
+        a.share_key("bob")
+        wait_until(lambda: "secure" in a.peers["bob"].statuses
+                   and "secure" in b.peers["alice"].statuses, what="a secure pair")
+        a.send("bob", "before")
+        wait_until(lambda: texts(b, "alice", "in") == ["before"], what="the first message")
+        states = []
+        a.observe(lambda change: states.append(change["new"]), names="connection")
+        proxy.drop()  # the relay still holds alice's old socket, and her name
+        a.send("bob", "during")
+        b.send("alice", "while you were away")
+        wait_until(lambda: "reconnecting" in states and a.joined, what="alice back")
+        wait_until(lambda: texts(b, "alice", "in") == ["before", "during"]
+                   and texts(a, "bob", "in") == ["while you were away"], what="messages")
+        assert "join" not in a.errors and a.username == "alice"
+        assert not any("join refused" in e.text for e in a.log)
+    finally:
+        a.close()  # before the proxy goes, or alice would reconnect through it
+        proxy.close()
 
 
 # ----------------------------------------------------------------------------- attacks
