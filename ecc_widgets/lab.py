@@ -197,15 +197,20 @@ def main(argv: list[str] | None = None) -> int:
 
             shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
             address = f"http://{shown_host}:{port}/"
-            _print(
+            lines = [
                 "",
                 "ECC Chat Lab is running.",
                 f"  Relay:      {relay_url}" + ("" if relay else " (not started here)"),
                 f"  Dashboard:  {address}",
-                "",
-                "Open the dashboard in two browser tabs: each tab is one peer.",
-                "Press Ctrl-C to stop.",
-            )
+            ]
+            if args.host in ("0.0.0.0", "::"):
+                machine = socket.gethostname()  # or the machine's address, for the others
+                lines.append(f"  From other machines: http://{machine}:{port}/")
+                if relay is not None:
+                    lines.append(f"  Relay for their notebooks: http://{machine}:{relay_port}")
+            lines += ["", "Open the dashboard in two browser tabs: each tab is one peer.",
+                      "Press Ctrl-C to stop."]
+            _print(*lines)
             if args.open:
                 webbrowser.open_new_tab(address)
                 webbrowser.open_new_tab(address)
