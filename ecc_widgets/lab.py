@@ -71,6 +71,8 @@ def write_dashboard(folder: Path) -> Path:
 
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket() as s:
+        # As the servers bind: a port left in TIME_WAIT by a previous run is free to them.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
