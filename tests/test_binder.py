@@ -144,8 +144,8 @@ def test_binder_steps_in_a_fresh_virtualenv(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     timings["venv_s"] = time.monotonic() - started
 
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ECC_RELAY_URL", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH")}
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "ECC_RELAY_URL", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH", "XDG_CACHE_HOME")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv),
                HOME=str(home), PIP_DISABLE_PIP_VERSION_CHECK="1")
 
@@ -188,4 +188,5 @@ def test_binder_steps_in_a_fresh_virtualenv(tmp_path):
     # postBuild installed the package into the environment (not run from the checkout), so
     # ecc-lab generates its dashboard there.
     assert str(venv) in result["module"] and not result["checkout_dashboard"]
-    assert (home / ".cache" / "ecc-relay.log").is_file()
+    log = home / ".cache" / "ecc-chat-lab" / f"relay-{port}.log"
+    assert "listening" in log.read_text()
