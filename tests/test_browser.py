@@ -4,7 +4,8 @@
    pick P-384, generate keys, share them, chat both ways; then the relay restarts under them
    and the conversation carries on, nothing lost and nothing shown twice; a message written
    while the relay is down is refused in words, kept, and delivered once it is back.
-2. Notebook 03 in JupyterLab: run every cell, then finish a chat with the demo peer.
+2. Markup typed as a name or a message shows as text and never runs in the page.
+3. Notebook 03 in JupyterLab: run every cell, then finish a chat with the demo peer.
 
 Screenshots land in test-artifacts/ (kept by CI as artifacts, ignored by git).
 """
@@ -155,6 +156,42 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
                     timeout=NETWORK_MS)
                 button(alice, "Send").click()
                 expect_message(bob, "Written while the relay was down")
+            finally:
+                browser.close()
+    finally:
+        relay.stop()
+
+
+def test_markup_in_names_and_messages_never_runs_in_the_page():
+    # Headless widget tests check the escaped strings; only a browser shows nothing runs.
+    require_binary("chromium")
+    relay = RelayProcess().start()
+    name = '<img src=x onerror="window.__pwned=1">'
+    room = f"xss-{secrets.token_hex(3)}"
+    try:
+        with voila_server(DASHBOARD, env={"ECC_RELAY_URL": relay.url},
+                          log_name="voila-markup.log") as url, \
+                playwright_api.sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+                expect(text_box(page, "Your name")).to_be_editable(timeout=APP_READY_MS)
+                join(page, name, room)
+                button(page, "Summon demo peer").click()
+                card = peer_card(page, "demo-peer")
+                expect(card.get_by_text("keys generated")).to_be_visible(timeout=NETWORK_MS)
+                button(page, "Generate keys").click()
+                button(card, "Share key").click()
+                expect(card.get_by_text("secure", exact=True)).to_be_visible(timeout=NETWORK_MS)
+                send(page, "<script>window.__pwned=2</script>"
+                           '<img src=y onerror="window.__pwned=3">')
+                reply = "You said: '<script>window.__pwned=2</script>"
+                expect(conversation(page).locator("div[style*='pre-wrap']", has_text=reply)
+                       ).to_have_count(1, timeout=NETWORK_MS)
+                expect(page.get_by_text(f"as {name} in room {room}")).to_be_visible()
+                assert page.evaluate("() => window.__pwned") is None
+                assert page.locator("img[src=x], img[src=y], script:text('__pwned')").count() == 0
             finally:
                 browser.close()
     finally:
