@@ -3,8 +3,8 @@ notebook that errors. nbval runs in a subprocess with its own pytest, against a 
 test starts, so notebook 03 neither depends on nor leaves behind a relay of its own.
 
 With `--nbval-lax` every cell must run without error and the notebooks' own `assert`s are
-the checks; stored outputs (keys, nonces, timings differ on every run) are not compared,
-except in a cell marked `# NBVAL_CHECK_OUTPUT`.
+the main checks; stored outputs are compared only in cells marked `# NBVAL_CHECK_OUTPUT`
+(results that are the same on every run), never where keys, nonces or timings differ.
 """
 
 from __future__ import annotations
