@@ -73,6 +73,8 @@ async def _wait_go(go) -> None:
 
 # --- scenario: pairs --------------------------------------------------------------------------
 class Pair:
+    """A sender streaming to a receiver in their own room, at most ``window`` in flight."""
+
     def __init__(self, index: int, messages: int, window: int, size: int):
         self.index = index
         self.messages = messages
@@ -86,11 +88,11 @@ class Pair:
         self.received = 0
 
     async def setup(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.slots = asyncio.Semaphore(self.window)
+        self.wake = asyncio.Event()
         self.done = asyncio.Event()
         self.joined = asyncio.Event()
         self.sender = await WireClient(session, url, self._on_sender).connect()
-        self.receiver = await WireClient(session, url, self._on_receiver).connect()
+        self.receiver = await WireClient(session, url, on_text=self._on_receiver).connect()
         room = f"bench-{self.index}"
         await self.receiver.emit("join", {"username": "receiver", "roomId": room})
         await self.sender.emit("join", {"username": "sender", "roomId": room})
@@ -100,29 +102,43 @@ class Pair:
         if event == "user-joined" and len(payload.get("usersInRoom", ())) == 2:
             self.joined.set()
 
-    def _on_receiver(self, event, payload) -> None:
-        if event != "receive-message":
+    def _on_receiver(self, text: str) -> None:
+        # only the sequence number (carried in the IV) is needed: no full JSON parse
+        if not text.startswith('42["receive-message"'):
             return
         now = time.monotonic()
-        seq = int.from_bytes(base64.b64decode(payload["iv"])[:8], "big")
+        at = text.find('"iv":"') + 6
+        seq = int.from_bytes(base64.b64decode(text[at:at + 16])[:8], "big")
         self.latencies.append(now - self.sent_at[seq])
         if seq != self.expected:
             self.out_of_order += 1
         self.expected = seq + 1
         self.received += 1
-        self.slots.release()
+        self.wake.set()
         if self.received == self.messages:
             self.done.set()
 
     async def run(self) -> None:
-        target = self.receiver.sid
-        emit = self.sender.emit
-        for seq in range(self.messages):
-            await self.slots.acquire()
-            iv = base64.b64encode(seq.to_bytes(8, "big") + b"\0\0\0\0").decode()
-            self.sent_at[seq] = time.monotonic()
-            await emit("send-message", {"encryptedMessage": self.ciphertext, "iv": iv,
-                                        "tag": self.tag, "targetSocketId": target})
+        # the JSON the seed's client sends, built by concatenation (the IV varies)
+        head = ('2["send-message",{"encryptedMessage":"' + self.ciphertext + '","iv":"')
+        tail = ('","tag":"' + self.tag + '","targetSocketId":"' + self.receiver.sid + '"}]')
+        zeros = b"\0\0\0\0"
+        seq = 0
+        while seq < self.messages:
+            free = self.window - (seq - self.received)
+            if free <= 0:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            now = time.monotonic()
+            batch = []
+            for k in range(seq, min(seq + free, self.messages)):
+                self.sent_at[k] = now
+                iv = base64.b64encode(k.to_bytes(8, "big") + zeros).decode()
+                batch.append(head + iv + tail)
+            seq += len(batch)
+            self.sender.send_texts(batch)
+            await asyncio.sleep(0)
         # wait for the tail; give up after 5 s without progress (the rest counts as lost)
         last = -1
         while not self.done.is_set() and last != self.received:
@@ -220,12 +236,23 @@ def run_workers(target, url: str, count: int, procs: int, params: dict, *,
                            daemon=True) for share in shares]
     for w in workers:
         w.start()
-    for _ in workers:
-        ready.get(timeout=180)
+    def collect(queue, what: str, limit: float) -> list:
+        got, deadline = [], time.monotonic() + limit
+        while len(got) < len(workers):
+            try:
+                got.append(queue.get(timeout=1))
+            except Exception:  # noqa: BLE001 - queue.Empty: check the workers, go on
+                if any(w.exitcode not in (None, 0) for w in workers):
+                    raise RuntimeError(f"a load generator died before {what}") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"load generators not {what} in {limit}s") from None
+        return got
+
+    collect(ready, "ready", 180)
     if on_ready is not None:
         on_ready()
     go.set()
-    out = [results.get(timeout=600) for _ in workers]
+    out = collect(results, "done", 600)
     for w in workers:
         w.join(30)
     return out

@@ -8,6 +8,7 @@ relay busy. Not a general client: no polling, no reconnects, no binary, no acks.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +32,14 @@ class WireClient:
     """One Socket.IO connection; ``on_event(event, payload)`` is called for every event."""
 
     def __init__(self, session: aiohttp.ClientSession, url: str,
-                 on_event: Callable[[str, Any], None] | None = None):
+                 on_event: Callable[[str, Any], None] | None = None,
+                 on_text: Callable[[str], None] | None = None):
         self.session = session
         self.url = url.replace("http", "ws", 1).rstrip("/") + \
             "/socket.io/?EIO=4&transport=websocket"
         self.on_event = on_event or (lambda event, payload: None)
+        # on_text: the raw Socket.IO event text, for callers that parse only what they need
+        self.on_text = on_text
         self.sid: str | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task | None = None
@@ -60,15 +64,38 @@ class WireClient:
     async def _read(self) -> None:
         ws = self.ws
         on_event = self.on_event
+        on_text = self.on_text
         async for msg in ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 break
             data = msg.data
             if data[:2] == "42":
+                if on_text is not None:
+                    on_text(data)
+                    continue
                 event, *args = loads(data[2:])
                 on_event(event, args[0] if args else None)
             elif data == "2":
                 await ws.send_str("3")
+
+    def send_texts(self, texts: list[str]) -> None:
+        """Several Engine.IO messages in one write (client frames, all-zero mask key).
+
+        RFC 6455 wants clients to mask; the key's value is the client's choice, and a zero
+        key spares the load generator the XOR without changing what the relay must do.
+        """
+        frames = []
+        for text in texts:
+            payload = ("4" + text).encode()
+            n = len(payload)
+            if n < 126:
+                header = bytes((0x81, 0x80 | n))
+            elif n < 65536:
+                header = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+            else:
+                header = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+            frames.append(header + b"\0\0\0\0" + payload)
+        self.ws._writer.transport.write(b"".join(frames))
 
     async def emit(self, event: str, payload: Any = None) -> None:
         await self.ws.send_str("42" + dumps([event, payload]))
