@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
     from relay.app import serve  # after logging is set up
+
+    # Fewer, cheaper garbage collections: what is loaded by now lives for the whole run
+    # (frozen out of every collection), and young collections run less often, so the
+    # tail latency under load does not pay for rescanning thousands of connection objects.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
     try:
         import uvloop
