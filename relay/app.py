@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from engineio import payload as engineio_payload
 
 from relay.config import Config
 from relay.roster import MemoryRoster
@@ -144,6 +145,10 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     """Run the relay until SIGTERM or SIGINT; return the exit code."""
+    # A long-polling client (the browser's socket.io-client starts that way) sends what it
+    # queued in one POST; Engine.IO refuses more than 16 packets per POST, Node's does not.
+    # The POST's size stays bounded by max_http_buffer_size. (Process-wide: the relay's own.)
+    engineio_payload.Payload.max_decode_packets = 4096
     app, sio = create_app(config)
     roster = app["roster"]
     await roster.start()

@@ -76,8 +76,10 @@ class LeanSocket(AsyncSocket):
     async def close(self, wait=True, abort=False, reason=None):
         was_open = not self.closed and not self.closing
         await super().close(wait=False, abort=abort, reason=reason)
-        if was_open and self.upgraded:
-            self.queue.put_nowait(None)   # the writer flushes (CLOSE included), then ends
+        if was_open:
+            # websocket: the writer flushes (CLOSE included), then ends; long-polling: a
+            # pending poll returns now instead of at the ping timeout
+            self.queue.put_nowait(None)
         if wait:   # bounded: a writer that already ended would never empty the queue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.queue.join(), 5.0)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import engineio.payload
 import pytest
 import socketio
 from conftest import RelayProcess
@@ -644,3 +645,34 @@ def test_capture_records_received_events_for_tests(tmp_path):
     records = [json.loads(line) for line in capture.read_text().splitlines()]
     assert [r["event"] for r in records] == [P.JOIN, P.JOIN, P.SEND_MESSAGE]
     assert records[2]["payload"]["seq"] == 7 and records[2]["payload"]["iv"] == B64_IV
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
+def test_long_polling_and_upgrade_as_a_browser_starts(relay, transports, monkeypatch):
+    """socket.io-client in a browser starts on long-polling and upgrades to a websocket."""
+    # python-engineio's client refuses a poll answer of more than 16 packets (the browser's
+    # client has no such limit); a burst of 50 messages needs more
+    monkeypatch.setattr(engineio.payload.Payload, "max_decode_packets", 4096)
+    async def scenario():
+        alice = await Peer(relay.url).connect(transports=transports)
+        bob = await Peer(relay.url).connect()
+        try:
+            await alice.join("alice", "lab")
+            await bob.join("bob", "lab")
+            if len(transports) == 2:
+                for _ in range(100):   # the upgrade happens in the background
+                    if alice.sio.transport() == "websocket":
+                        break
+                    await asyncio.sleep(0.05)
+                assert alice.sio.transport() == "websocket"
+            for seq in range(50):
+                await alice.emit(P.SEND_MESSAGE, message(bob.sid, seq=seq))
+                await bob.emit(P.SEND_MESSAGE, message(alice.sid, seq=seq))
+            got = await alice.wait_for(P.RECEIVE_MESSAGE, count=50)
+            assert [m["seq"] for m in got] == list(range(50))
+            got = await bob.wait_for(P.RECEIVE_MESSAGE, count=50)
+            assert [m["seq"] for m in got] == list(range(50))
+        finally:
+            await alice.close()
+            await bob.close()
+    run(scenario())
