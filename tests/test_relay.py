@@ -676,3 +676,65 @@ def test_long_polling_and_upgrade_as_a_browser_starts(relay, transports, monkeyp
             await alice.close()
             await bob.close()
     run(scenario())
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return str(certfile), str(keyfile)
+
+
+def test_tls_with_certfile_and_keyfile(tmp_path):
+    import ssl
+    import subprocess
+    import sys
+
+    from conftest import ROOT, free_port
+
+    certfile, keyfile = _self_signed(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port",
+                             str(port), "--certfile", certfile, "--keyfile", keyfile], cwd=ROOT)
+    url = f"https://localhost:{port}"
+    ctx = ssl.create_default_context(cafile=certfile)
+    try:
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(url + "/healthz", context=ctx, timeout=1) as r:
+                    return json.loads(r.read())["ok"]
+            except OSError:
+                return False
+        assert eventually(healthy, timeout=20)
+
+        async def scenario():
+            peer = Peer(url)
+            peer.sio.eio.ssl_verify = False   # self-signed, trusted above for /healthz only
+            await peer.connect()
+            try:
+                ack = await peer.join("alice", "lab")
+                assert ack["usersInRoom"] == [{"socketId": peer.sid, "username": "alice"}]
+            finally:
+                await peer.close()
+        run(scenario())
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
