@@ -338,7 +338,7 @@ def main(argv=None) -> int:
     p.add_argument("--scenarios", default="pairs,memory,fanout")
     p.add_argument("--targets", default="ours,node")
     p.add_argument("--pairs", default="50,200", help="comma separated pair counts")
-    p.add_argument("--messages", type=int, default=1500, help="messages per sender")
+    p.add_argument("--messages", type=int, default=3000, help="messages per sender")
     p.add_argument("--window", type=int, default=16, help="outstanding messages per sender")
     p.add_argument("--size", type=int, default=300, help="base64 characters per message")
     p.add_argument("--procs", type=int, default=2, help="load generator processes")

@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,6 @@ class Connection:
     member: Member | None = None
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def jwk_fingerprint(jwk: Any) -> str:
