@@ -5,6 +5,8 @@ Scenarios (each prints JSON lines; ratios are ours / node, measured back to back
            as the seed's clients send) to its peer, at most W outstanding; messages per
            second, p50/p99 latency, lost and out-of-order counts (both must be 0)
   memory   idle relay memory per connected, joined client at 1,000 and 5,000 clients
+  redis    the pairs again, senders on one of our relays and receivers on another, over
+           one redis-server (skipped when redis-server is not installed)
   fanout   one room of K members; one member broadcasts B processing-steps that the relay
            fans out to the K-1 others: deliveries per second and latency
 
@@ -38,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp  # noqa: E402
-from relay_servers import DEFAULT_ANCHOR, Server, node, ours  # noqa: E402
+from relay_servers import DEFAULT_ANCHOR, Server, node, ours, start_redis  # noqa: E402
 from relay_wire import WireClient  # noqa: E402
 
 CONNECT_BATCH = 50     # connections opened at once per worker (gentle on accept queues)
@@ -87,12 +89,14 @@ class Pair:
         self.out_of_order = 0
         self.received = 0
 
-    async def setup(self, session: aiohttp.ClientSession, url: str) -> None:
+    async def setup(self, session: aiohttp.ClientSession, url: str,
+                    receiver_url: str | None = None) -> None:
         self.wake = asyncio.Event()
         self.done = asyncio.Event()
         self.joined = asyncio.Event()
         self.sender = await WireClient(session, url, self._on_sender).connect()
-        self.receiver = await WireClient(session, url, on_text=self._on_receiver).connect()
+        self.receiver = await WireClient(session, receiver_url or url,
+                                         on_text=self._on_receiver).connect()
         room = f"bench-{self.index}"
         await self.receiver.emit("join", {"username": "receiver", "roomId": room})
         await self.sender.emit("join", {"username": "sender", "roomId": room})
@@ -156,7 +160,8 @@ def pairs_worker(url, indices, params, ready, go, results) -> None:
         async with _session() as session:
             pairs = [Pair(i, params["messages"], params["window"], params["size"])
                      for i in indices]
-            await _batched([p.setup(session, url) for p in pairs])
+            await _batched([p.setup(session, url, params.get("receiver_url"))
+                            for p in pairs])
             ready.put(len(pairs))
             await _wait_go(go)
             start = time.monotonic()
@@ -258,22 +263,26 @@ def run_workers(target, url: str, count: int, procs: int, params: dict, *,
     return out
 
 
-def run_pairs(server: Server, pairs: int, args) -> dict:
-    params = {"messages": args.messages, "window": args.window, "size": args.size}
+def run_pairs(server: Server, pairs: int, args, receiver: Server | None = None) -> dict:
+    """Pairs through ``server``; with ``receiver``, receivers connect there (over Redis)."""
+    params = {"messages": args.messages, "window": args.window, "size": args.size,
+              "receiver_url": receiver.url if receiver else None}
+    servers = [server] + ([receiver] if receiver else [])
     cpu = {}
 
     def mark():
-        cpu["before"] = server.cpu_seconds()
+        cpu["before"] = sum(s.cpu_seconds() for s in servers)
 
     parts = run_workers(pairs_worker, server.url, pairs, args.procs, params, on_ready=mark)
-    relay_cpu = server.cpu_seconds() - cpu["before"]
+    relay_cpu = sum(s.cpu_seconds() for s in servers) - cpu["before"]
     start = min(p["start"] for p in parts)
     end = max(p["end"] for p in parts)
     lat = sorted(x for p in parts for x in p["latencies"])
     sent = sum(p["sent"] for p in parts)
     received = sum(p["received"] for p in parts)
     seconds = end - start
-    return {"scenario": "pairs", "target": server.name, "pairs": pairs,
+    return {"scenario": "pairs", "target": server.name + ("+redis" if receiver else ""),
+            "pairs": pairs,
             "messages_per_sender": args.messages, "window": args.window,
             "payload_chars": len(Pair(0, 1, 1, args.size).ciphertext),
             "sent": sent, "received": received, "lost": sent - received,
@@ -335,7 +344,7 @@ def ratio(ours_record: dict | None, node_record: dict | None, key: str):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenarios", default="pairs,memory,fanout")
+    p.add_argument("--scenarios", default="pairs,redis,memory,fanout")
     p.add_argument("--targets", default="ours,node")
     p.add_argument("--pairs", default="50,200", help="comma separated pair counts")
     p.add_argument("--messages", type=int, default=3000, help="messages per sender")
@@ -385,6 +394,25 @@ def main(argv=None) -> int:
                                # CPU per message: robust when other work shares the cores
                                "ratio_cpu_per_msg": ratio(rec["ours"], rec["node"],
                                                           "relay_cpu_us_per_msg")})
+    if "redis" in scenarios:
+        # scale-out: senders on one relay, receivers on another, one Redis between them
+        try:
+            redis = start_redis()
+        except (OSError, RuntimeError) as exc:
+            emit_json({"scenario": "redis", "skipped": f"{type(exc).__name__}: {exc}"})
+        else:
+            try:
+                for n in (int(x) for x in args.pairs.split(",")):
+                    one = ours("--redis-url", redis.url, *args.relay_arg).start()
+                    two = ours("--redis-url", redis.url, *args.relay_arg).start()
+                    try:
+                        emit_json({**run_pairs(one, n, args, receiver=two),
+                                   "relays": 2})
+                    finally:
+                        one.stop()
+                        two.stop()
+            finally:
+                redis.stop()
     if "memory" in scenarios:
         for n in (int(x) for x in args.clients.split(",")):
             rec = {}

@@ -34,6 +34,8 @@ log = logging.getLogger("relay.redis")
 HEARTBEAT_TTL = 10.0      # seconds a relay counts as alive after its last heartbeat
 ROSTER_CHANNEL = "ecc-relay:roster"
 PROBE_CHANNEL = "ecc-relay:probe"
+DIRECT_PREFIX = "ecc-relay:to:"   # + relay id: events for one socket on that relay
+PUBLISH_BATCH = 256               # direct events sent to Redis in one round trip
 
 _JOIN = """
 local room, sid, name, relay, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -92,6 +94,9 @@ class RedisRoster:
         self.redis = aioredis.Redis.from_url(url, decode_responses=True)
         self.sio = None
         self._rooms: dict[str, str] = {}      # sid -> room, a cache for the message path
+        self._owners: dict[str, str] = {}     # sid -> relay id, the same cache's other half
+        self._outbox: asyncio.Queue = asyncio.Queue()
+        self._direct = DIRECT_PREFIX + relay_id
         self._tasks: list[asyncio.Task] = []
         self._probes: dict[str, asyncio.Future] = {}
         self._probe_ids = itertools.count(1)
@@ -107,9 +112,10 @@ class RedisRoster:
         self._leave = self.redis.register_script(_LEAVE)
         await self._heartbeat()
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(ROSTER_CHANNEL, PROBE_CHANNEL)
+        await self._pubsub.subscribe(ROSTER_CHANNEL, PROBE_CHANNEL, self._direct)
         self._tasks = [asyncio.create_task(self._listen()),
-                       asyncio.create_task(self._keep_alive())]
+                       asyncio.create_task(self._keep_alive()),
+                       asyncio.create_task(self._publisher())]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -134,10 +140,12 @@ class RedisRoster:
             holder = Member(result[1], entry["u"], room, entry["r"], entry["t"])
             raise NameTaken(room, username, holder)
         self._rooms[sid] = room
+        self._owners[sid] = self.relay_id
         return _members(room, result[1])
 
     async def remove(self, sid: str) -> tuple[Member, list[Member]] | None:
         self._rooms.pop(sid, None)
+        self._owners.pop(sid, None)
         result = await self._leave(keys=[ROSTER_CHANNEL], args=[sid])
         if result[0] == 0:
             return None
@@ -154,10 +162,39 @@ class RedisRoster:
             return None
         info = json.loads(raw)
         self._rooms[sid] = info["room"]
+        self._owners[sid] = info["r"]
         return Member(sid, info["u"], info["room"], info["r"], info["t"])
 
     def cached_room(self, sid: str) -> str | None:
         return self._rooms.get(sid)
+
+    def owner(self, sid: str) -> str | None:
+        """The relay a socket is connected to, if known without I/O."""
+        return self._owners.get(sid)
+
+    def send_direct(self, relay_id: str, sid: str, text: str) -> None:
+        """Queue one Socket.IO event (encoded) for a socket on another relay.
+
+        One publisher task sends the queue in order, many events per round trip, so a
+        sender never waits for Redis and what one client sends stays in order.
+        """
+        self._outbox.put_nowait((DIRECT_PREFIX + relay_id, f"{sid}\n{text}"))
+
+    async def _publisher(self) -> None:
+        outbox = self._outbox
+        while True:
+            batch = [await outbox.get()]
+            while not outbox.empty() and len(batch) < PUBLISH_BATCH:
+                batch.append(outbox.get_nowait())
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for channel, data in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis hiccup: these events are lost
+                log.warning("could not forward %d events to other relays: %s", len(batch), exc)
 
     async def relay_alive(self, relay_id: str) -> bool:
         return bool(await self.redis.exists(f"ecc:relay:{relay_id}:alive"))
@@ -233,8 +270,13 @@ class RedisRoster:
                 async for message in self._pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    if message["channel"] == ROSTER_CHANNEL:
+                    channel = message["channel"]
+                    if channel == self._direct:
+                        sid, _, text = message["data"].partition("\n")
+                        await self.sio.deliver_local(sid, text)
+                    elif channel == ROSTER_CHANNEL:
                         self._rooms.pop(message["data"], None)
+                        self._owners.pop(message["data"], None)
                     else:
                         await self._on_probe_message(message["data"])
             except asyncio.CancelledError:

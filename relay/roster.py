@@ -86,6 +86,13 @@ class MemoryRoster:
         member = self._members.get(sid)
         return member.room if member is not None else None
 
+    def owner(self, sid: str) -> str | None:
+        """The relay of a socket on another relay: never, with one process."""
+        return None
+
+    def send_direct(self, relay_id: str, sid: str, text: str) -> None:  # pragma: no cover
+        raise RuntimeError("one relay process has no other relay to send to")
+
     async def relay_alive(self, relay_id: str) -> bool:
         return relay_id == self.relay_id
 

@@ -297,8 +297,19 @@ class RelayServer(socketio.AsyncServer):
         conn = self.conns.get(sid)
         if conn is not None:
             await deliver(conn.sock, "2" + dumps([event, payload]))
+            return
+        owner = self.roster.owner(sid)
+        if owner is not None and owner != self.relay_id:
+            # straight to the relay that holds the socket, encoded once, in order
+            self.roster.send_direct(owner, sid, "2" + dumps([event, payload]))
         else:
             await self.emit(event, payload, to=sid)
+
+    async def deliver_local(self, sid: str, text: str) -> None:
+        """An encoded event from another relay for one of our sockets."""
+        conn = self.conns.get(sid)
+        if conn is not None:
+            await deliver(conn.sock, text)
 
     async def to_room(self, room: str, event: str, payload: dict,
                       skip_sid: str | None = None) -> None:
