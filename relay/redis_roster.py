@@ -12,7 +12,8 @@ Keys (all under ``ecc:``):
   rooms, users     sets of room ids / sids (for /healthz)
   relays           set of relay ids; relay:<id>:alive (TTL) and relay:<id>:sids (set)
 Channels: ``ecc-relay:roster`` (a sid left: drop it from caches), ``ecc-relay:probe``
-(is this socket of yours still there?).
+(is this socket of yours still there?), ``ecc-relay:to:<relay id>`` (encoded events for one
+socket on that relay, sent in order by one publisher task).
 """
 
 from __future__ import annotations
