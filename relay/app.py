@@ -33,6 +33,9 @@ SOCKETIO_JS_CANDIDATES = (
     ROOT.parent / "node_modules" / "socket.io-client" / "dist" / "socket.io.js",
 )
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+SIO = web.AppKey("sio", RelayServer)
+ROSTER = web.AppKey("roster", object)
+SOCKETIO_JS = web.AppKey("socketio_js", object)   # Path | None
 
 
 def find_socketio_js(configured: Path | None) -> Path | None:
@@ -101,8 +104,8 @@ def create_app(config: Config, roster=None) -> tuple[web.Application, RelayServe
     if hasattr(roster, "attach"):
         roster.attach(sio)
     app = web.Application(client_max_size=1024 * 1024)
-    app["sio"] = sio
-    app["roster"] = roster
+    app[SIO] = sio
+    app[ROSTER] = roster
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response(await sio.health())
@@ -110,7 +113,7 @@ def create_app(config: Config, roster=None) -> tuple[web.Application, RelayServe
     app.router.add_get("/healthz", healthz)
 
     socketio_js = find_socketio_js(config.socketio_js)
-    app["socketio_js"] = socketio_js
+    app[SOCKETIO_JS] = socketio_js
     if socketio_js is not None:
         async def serve_socketio_js(_request: web.Request) -> web.FileResponse:
             return web.FileResponse(socketio_js, headers={
@@ -150,7 +153,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     # The POST's size stays bounded by max_http_buffer_size. (Process-wide: the relay's own.)
     engineio_payload.Payload.max_decode_packets = 4096
     app, sio = create_app(config)
-    roster = app["roster"]
+    roster = app[ROSTER]
     await roster.start()
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -171,7 +174,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     log.info("relay %s listening on %s://%s:%s%s", sio.relay_id, scheme, config.host, port,
              f" (rooms shared through Redis at {_redacted(config.redis_url)})"
              if config.redis_url else "")
-    if app["socketio_js"] is not None:
+    if app[SOCKETIO_JS] is not None:
         log.info("serving the Socket.IO browser library at /socket.io/socket.io.js")
     else:
         log.warning("NO Socket.IO browser library to serve at /socket.io/socket.io.js: pages "

@@ -67,3 +67,18 @@ def test_token_bucket():
     assert bucket.take(now=0.05) is False      # half a token
     assert bucket.take(now=0.1) is True
     assert [bucket.take(now=100.0) for _ in range(4)] == [True, True, True, False]
+
+
+def test_browser_library_found_or_reported_missing(tmp_path):
+    from relay.app import SOCKETIO_JS, create_app, find_socketio_js
+
+    shipped = find_socketio_js(None)
+    assert shipped is not None and shipped.read_bytes().startswith(b"/*!\n * Socket.IO v4")
+    mine = tmp_path / "io.js"
+    mine.write_text("/* mine */")
+    assert find_socketio_js(mine) == mine
+    assert find_socketio_js(tmp_path / "missing.js") is None
+    app, _ = create_app(config.Config(socketio_js=tmp_path / "missing.js"))
+    assert app[SOCKETIO_JS] is None
+    paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    assert "/socket.io/socket.io.js" not in paths and "/healthz" in paths
