@@ -132,7 +132,10 @@ class Pair:
             free = self.window - (seq - self.received)
             if free <= 0:
                 self.wake.clear()
-                await self.wake.wait()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), 10)
+                except asyncio.TimeoutError:
+                    break   # messages were lost: stop sending, the count shows it
                 continue
             now = time.monotonic()
             batch = []
@@ -332,6 +335,9 @@ def with_server(make, fn, *fn_args):
     server = make().start()
     try:
         return fn(server, *fn_args)
+    except Exception:
+        sys.stderr.write(f"--- {server.name} relay log ---\n{server.log_tail()}\n")
+        raise
     finally:
         server.stop()
 

@@ -42,12 +42,14 @@ class Server:
 
     def start(self, timeout: float = 30) -> Server:
         cmd = [part.replace("{port}", str(self.port)) for part in self.cmd]
+        # the log goes to a file: a pipe nobody reads would block the relay once full
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the OS at exit
         self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")[-2000:]
+                err = self.log_tail()
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {err}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
@@ -57,6 +59,10 @@ class Server:
                 time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"{self.name} did not answer /healthz within {timeout}s")
+
+    def log_tail(self, limit: int = 2000) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-limit:]
 
     def health(self) -> dict:
         with urllib.request.urlopen(self.url + "/healthz", timeout=5) as resp:

@@ -36,6 +36,7 @@ HEARTBEAT_TTL = 10.0      # seconds a relay counts as alive after its last heart
 ROSTER_CHANNEL = "ecc-relay:roster"
 PROBE_CHANNEL = "ecc-relay:probe"
 DIRECT_PREFIX = "ecc-relay:to:"   # + relay id: events for one socket on that relay
+MAX_CONNECTIONS = 16             # to Redis, per relay (plus the pubsub and manager ones)
 PUBLISH_BATCH = 256               # direct events sent to Redis in one round trip
 
 _JOIN = """
@@ -92,7 +93,11 @@ class RedisRoster:
         self.relay_id = relay_id
         self.heartbeat_ttl = heartbeat_ttl
         self._background: set[asyncio.Task] = set()
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # a bounded pool that makes callers wait: a burst of joins must not open hundreds of
+        # connections at once (they time out connecting, and the joins fail)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=30)
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.sio = None
         self._rooms: dict[str, str] = {}      # sid -> room, a cache for the message path
         self._owners: dict[str, str] = {}     # sid -> relay id, the same cache's other half

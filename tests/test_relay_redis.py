@@ -7,7 +7,7 @@ import signal
 
 import pytest
 from conftest import RelayProcess
-from test_relay import JWK, Peer, eventually, message, run
+from test_relay import JWK, Peer, RawSocket, eventually, message, run
 
 from ecc_widgets import protocol as P
 
@@ -180,4 +180,23 @@ def test_orders_survive_concurrent_joins_across_relays(relays):
         finally:
             for p in peers:
                 await p.close()
+    run(scenario())
+
+
+def test_a_burst_of_joins_across_relays(relays):
+    """Many joins at once must queue for Redis connections, not time out opening them."""
+    one, two = relays
+
+    async def scenario():
+        socks = await asyncio.gather(*(RawSocket((one, two)[i % 2].url).connect()
+                                       for i in range(120)))
+        try:
+            acks = await asyncio.gather(*(
+                s.call(P.JOIN, {"username": f"u{i}", "roomId": f"room{i % 12}"}, ack=1)
+                for i, s in enumerate(socks)))
+            assert all(a["ok"] for a in acks), [a for a in acks if not a["ok"]][:3]
+            health = one.health()
+            assert health["users"] == 120 and health["rooms"] == 12
+        finally:
+            await asyncio.gather(*(s.close() for s in socks))
     run(scenario())
