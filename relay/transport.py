@@ -29,6 +29,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
 _TEXT, _BINARY = 0x1, 0x2
+MAX_POLL_PACKETS = 16
 
 
 def ws_frame(payload: bytes, opcode: int) -> bytes:
@@ -65,6 +66,28 @@ class LeanSocket(AsyncSocket):
     """An Engine.IO socket whose websocket loops do less per message."""
 
     on_message = None   # the Socket.IO server's handler, set when the class is swapped in
+
+    async def poll(self):
+        """The packets for one long-polling answer: at most 16 (python-engineio's client
+        refuses more in one answer); the rest wait for the next poll."""
+        queue = self.queue
+        try:
+            first = await asyncio.wait_for(
+                queue.get(), self.server.ping_interval + self.server.ping_timeout)
+            queue.task_done()
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            raise exceptions.QueueEmpty() from None
+        if first is None:
+            return []
+        packets = [first]
+        while len(packets) < MAX_POLL_PACKETS and not queue.empty():
+            pkt = queue.get_nowait()
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)   # the end stays queued for the next poll
+                break
+            packets.append(pkt)
+        return packets
 
     async def send(self, pkt):
         if self.closed:
