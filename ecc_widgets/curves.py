@@ -346,11 +346,17 @@ def find_generator(p: int, a: int, b: int) -> tuple[tuple[int, int], int, int]:
         raise ValueError(f"y^2 = x^3 + {a}x + {b} over F_{p} has no points besides infinity")
     h = group // n
     for P in _points_cached(p, a % p, b % p):
-        # h*P has order n or 1; the first P with h*P of order n gives a generator.
+        # h*P has order n or 1; the first P with h*P of order n gives a generator.  But when
+        # n^2 divides #E the n-part need not be cyclic and h*P can be infinity for every P
+        # (y^2 = x^3 + 7 over F_1009); then (ord(P)/n)*P, which has order exactly n.
         Q = _mul(p, a % p, h, P)
         if Q is not None:
             return Q if h != 1 else P, n, h
-    raise AssertionError("unreachable: a group of order h*n has an element of order n")
+    for P in _points_cached(p, a % p, b % p):
+        order = _point_order(p, a % p, P, group)
+        if order % n == 0:
+            return _mul(p, a % p, order // n, P), n, h
+    raise AssertionError("unreachable: by Cauchy's theorem some point has order n")
 
 
 def custom_curve(p: int, a: int, b: int, gx: int | None = None, gy: int | None = None,

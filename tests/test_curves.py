@@ -174,3 +174,12 @@ def test_curve_dataclass_has_the_contract_fields():
     fields = set(Curve.__dataclass_fields__)
     assert {"name", "p", "a", "b", "gx", "gy", "n", "h", "bits", "security_bits", "aliases",
             "form"} <= fields
+
+
+def test_find_generator_on_a_non_cyclic_prime_part():
+    # #E = 1029 = 3 * 7^3 and the 7-part is not cyclic: h*P is infinity for every P, so the
+    # generator must come from (ord(P)/n)*P instead.
+    c = custom_curve(1009, 0, 7)
+    assert (c.n, c.h) == (7, 147) and c.n * c.h == _count_quick(1009, 0, 7)
+    assert not ecmath.scalar_mult(c, 1, c.G).is_infinity
+    assert ecmath.scalar_mult(c, c.n, c.G).is_infinity
