@@ -47,7 +47,7 @@ def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
     align = "right" if message.direction == "out" else "left"
     text = (f'<div style="text-align:{align}"><small><b>{escape(who)}</b> '
             f"{escape(clock(message.time))}</small> {' '.join(marks)}"
-            f'<div style="white-space:pre-wrap">{body}</div>{reason}</div>')
+            f'<div style="white-space:pre-wrap; overflow-wrap:anywhere">{body}</div>{reason}</div>')
     if not show_wire:
         return f'<div style="margin:4px 0">{text}</div>'
     wire = "".join(
