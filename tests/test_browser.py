@@ -28,9 +28,10 @@ from browser_support import (
     voila_server,
 )
 from conftest import ROOT, RelayProcess, require_binary
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
+from playwright.sync_api import (  # a declared test dependency: missing is an error
+    expect,
+    sync_playwright,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -84,7 +85,7 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
     try:
         with voila_server(DASHBOARD, env={"ECC_RELAY_URL": relay.url},
                           log_name="voila-dashboard.log") as url, \
-                playwright_api.sync_playwright() as pw:
+                sync_playwright() as pw:
             browser = launch_chromium(pw)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -172,7 +173,7 @@ def test_markup_in_names_and_messages_never_runs_in_the_page():
     try:
         with voila_server(DASHBOARD, env={"ECC_RELAY_URL": relay.url},
                           log_name="voila-markup.log") as url, \
-                playwright_api.sync_playwright() as pw:
+                sync_playwright() as pw:
             browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -220,7 +221,7 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
     try:
         with jupyterlab_server(root, env=env) as (base, token), \
-                playwright_api.sync_playwright() as pw:
+                sync_playwright() as pw:
             browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1100})

@@ -9,6 +9,7 @@ import pytest
 import socketio
 from browser_support import launch_chromium
 from conftest import RelayProcess
+from playwright.sync_api import sync_playwright
 
 from ecc_widgets import protocol as P
 
@@ -32,7 +33,6 @@ PAGE = """<!doctype html>
 
 
 def test_seed_page_in_chromium_talks_through_the_relay(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     (tmp_path / "index.html").write_text(PAGE)
     server = RelayProcess("--static", str(tmp_path)).start()
     peer = socketio.Client(reconnection=False)
@@ -45,7 +45,7 @@ def test_seed_page_in_chromium_talks_through_the_relay(tmp_path):
         got.set()
 
     try:
-        with sync_api.sync_playwright() as pw:
+        with sync_playwright() as pw:
             browser = launch_chromium(pw)
             try:
                 page = browser.new_page()
