@@ -58,10 +58,12 @@ def wait_for_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None
 class RelayProcess:
     """A real relay (`python -m relay`) on a free loopback port."""
 
-    def __init__(self, *extra_args: str, port: int | None = None, env: dict | None = None):
+    def __init__(self, *extra_args: str, port: int | None = None, env: dict | None = None,
+                 log: Path | None = None):
         self.port = port or free_port()
         self.extra_args = extra_args
         self.env = {**os.environ, **(env or {})}
+        self.log = log  # where the relay's output goes (appended); inherited when None
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -71,7 +73,12 @@ class RelayProcess:
     def start(self) -> RelayProcess:
         cmd = [sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port", str(self.port),
                *self.extra_args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env)
+        if self.log is None:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env)
+        else:
+            with open(self.log, "ab") as out:
+                self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out,
+                                             stderr=subprocess.STDOUT)
         wait_for_http(self.url + "/healthz", proc=self.proc)
         return self
 

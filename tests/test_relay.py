@@ -626,6 +626,30 @@ def test_sigint_with_no_clients_exits_zero():
     assert server.proc.wait(10) == 0
 
 
+def test_nothing_secret_is_logged_even_at_debug_level(tmp_path):
+    log = tmp_path / "relay.log"
+    server = RelayProcess("--log-level", "debug", log=log).start()
+
+    async def scenario():
+        alice, bob = await pair(server.url)
+        try:
+            assert (await alice.call(P.SHARE_PUBLIC_KEY, {
+                "publicKey": JWK, "targetSocketId": bob.sid, "isReply": False}))["ok"]
+            assert (await alice.call(P.SEND_MESSAGE, message(bob.sid)))["ok"]
+            await bob.wait_for(P.RECEIVE_MESSAGE)
+        finally:
+            await alice.close()
+            await bob.close()
+    try:
+        run(scenario())
+    finally:
+        server.stop()
+    text = log.read_text()
+    assert "joined room 'lab'" in text and "key " in text  # the log did record the flow
+    for secret in (B64_CT, B64_IV, B64_TAG, JWK["x"], JWK["y"]):
+        assert secret not in text
+
+
 def test_capture_records_received_events_for_tests(tmp_path):
     capture = tmp_path / "traffic.jsonl"
     server = RelayProcess(env={"ECC_RELAY_CAPTURE": str(capture)}).start()
