@@ -261,6 +261,16 @@ def _count_points(p: int, a: int, b: int) -> int:
     return 1 + sum(roots[(x * x * x + a * x + b) % p] for x in range(p))
 
 
+def chord_slope(p: int, a: int, P: tuple[int, int], Q: tuple[int, int]) -> int:
+    """The slope mod p of the line through P and Q on y^2 = x^3 + a x + b: the tangent when
+    P == Q, the chord otherwise. The caller handles the vertical line (x1 == x2, P != Q, or
+    y1 == 0), where P + Q is the point at infinity."""
+    (x1, y1), (x2, y2) = P, Q
+    if P == Q:
+        return (3 * x1 * x1 + a) * pow(2 * y1, -1, p) % p
+    return (y2 - y1) * pow(x2 - x1, -1, p) % p
+
+
 def _add(p: int, a: int, P, Q):
     """Affine addition for the small-field helpers below (None is infinity)."""
     if P is None:
@@ -270,10 +280,7 @@ def _add(p: int, a: int, P, Q):
     (x1, y1), (x2, y2) = P, Q
     if x1 == x2 and (y1 + y2) % p == 0:
         return None
-    if P == Q:
-        lam = (3 * x1 * x1 + a) * pow(2 * y1, -1, p) % p
-    else:
-        lam = (y2 - y1) * pow(x2 - x1, -1, p) % p
+    lam = chord_slope(p, a, P, Q)
     x3 = (lam * lam - x1 - x2) % p
     return (x3, (lam * (x1 - x3) - y1) % p)
 

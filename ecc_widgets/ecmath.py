@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from .curves import Curve, get_curve
+from .curves import Curve, chord_slope, get_curve
 
 __all__ = [
     "Point",
@@ -187,7 +187,7 @@ def add(curve: CurveLike, P: Point | tuple, Q: Point | tuple) -> Point:
         if (P.y + Q.y) % p == 0:
             return INFINITY  # Q = -P (also P = Q of order 2)
         return double(c, P)
-    lam = (Q.y - P.y) * pow(Q.x - P.x, -1, p) % p
+    lam = chord_slope(p, c.a, P, Q)  # the chord's slope is the same in both forms
     return _finish(c, lam, P, Q)
 
 
@@ -202,7 +202,7 @@ def double(curve: CurveLike, P: Point | tuple) -> Point:
     if c.form == "montgomery":
         lam = (3 * P.x * P.x + 2 * c.a * P.x + 1) * pow(2 * c.b * P.y, -1, p) % p
     else:
-        lam = (3 * P.x * P.x + c.a) * pow(2 * P.y, -1, p) % p
+        lam = chord_slope(p, c.a, P, P)
     return _finish(c, lam, P, P)
 
 
@@ -246,12 +246,7 @@ class Step:
         if len(self._coords) == 2:
             X, Z = self._coords
             return INFINITY if Z % p == 0 else Point(X * pow(Z, -1, p) % p, None)
-        X, Y, Z = self._coords
-        if Z % p == 0:
-            return INFINITY
-        zi = pow(Z, -1, p)
-        zi2 = zi * zi % p
-        return Point(X * zi2 % p, Y * zi2 * zi % p)
+        return _to_affine(p, *self._coords)
 
     def _key(self) -> tuple:
         return (self.index, self.bit, self.op, self.multiple, self.point)
@@ -335,7 +330,8 @@ def _jacobian_mult(c: Curve, k: int, x: int, y: int, steps: list | None) -> tupl
 
 
 def _to_affine(p: int, X: int, Y: int, Z: int) -> Point:
-    if Z == 0:
+    """Jacobian (X, Y, Z) to affine (X / Z^2, Y / Z^3); Z = 0 is the point at infinity."""
+    if Z % p == 0:
         return INFINITY
     zi = pow(Z, -1, p)
     zi2 = zi * zi % p

@@ -26,7 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ecc_widgets import ecmath
-from ecc_widgets.curves import Curve, points
+from ecc_widgets.curves import Curve, chord_slope, points
 
 # Enumerating a curve's points is only sensible (and only readable) for small fields.
 MAX_FIELD_PRIME = 5000
@@ -260,10 +260,7 @@ def _wrapped_line(curve: Curve, P: tuple[int, int], Q: tuple[int, int]) -> list[
     (x1, y1), (x2, y2) = P, Q
     if x1 == x2 and (y1 != y2 or y1 == 0):
         return [(x1, y) for y in range(p)]
-    if P == Q:
-        slope = (3 * x1 * x1 + curve.a) * pow(2 * y1, -1, p) % p
-    else:
-        slope = (y2 - y1) * pow(x2 - x1, -1, p) % p
+    slope = chord_slope(p, curve.a, P, Q)
     return [(x, (y1 + slope * (x - x1)) % p) for x in range(p)]
 
 
