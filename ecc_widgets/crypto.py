@@ -346,7 +346,9 @@ def ecdh(private_key: PrivateKey, public_key: PublicKey) -> bytes:
             secret = private_key.exchange(ec.ECDH(), public_key)
     except ValueError as exc:
         raise InvalidKeyError(f"ECDH failed: {exc}") from None
-    if not any(secret):  # cryptography refuses this already; a low-order X25519 point
+    # An all-zero u from X25519 means the peer sent a low-order point (RFC 7748, section 6.1).
+    # On the prime-order NIST curves x = 0 is an ordinary point, so there it is a valid secret.
+    if isinstance(private_key, x25519.X25519PrivateKey) and not any(secret):
         raise InvalidKeyError("ECDH result is all zero: the peer sent a low-order point")
     return secret
 

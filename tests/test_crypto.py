@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vectors import hexbytes, load_vectors
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, ecmath
 from ecc_widgets.crypto import DecryptionError, InvalidKeyError, Sealed
 from ecc_widgets.curves import get_curve
 
@@ -247,6 +247,23 @@ def test_x25519_low_order_points_give_invalid_key_error(v):
     mine = crypto.private_key_to_jwk(crypto.generate_private_key("X25519"))
     with pytest.raises(InvalidKeyError):
         crypto.ecdh_jwk(mine, {"kty": "OKP", "crv": "X25519", "x": b64url(hexbytes(v["u"]))})
+
+
+@pytest.mark.parametrize("name", ["P-256", "P-384", "P-521"])
+def test_ecdh_accepts_a_shared_point_with_x_zero_on_nist_curves(name):
+    # (0, sqrt(b)) is an ordinary point of these prime-order curves; a private value d and a
+    # public point Q = d^-1 * (0, sqrt(b)) make the shared secret all zero bytes, which is a
+    # valid ECDH result there (only X25519's all-zero output means a low-order point).
+    c = get_curve(name)
+    zero_x = (0, pow(c.b, (c.p + 1) // 4, c.p))
+    assert ecmath.on_curve(c, zero_x)
+    d = 0x1234567890ABCDEF % c.n
+    public = ecmath.scalar_mult(c, pow(d, -1, c.n), zero_x)
+    public_key = crypto.public_key_from_bytes(name, ecmath.encode_point(c, public))
+    private_key = ec.derive_private_key(d, crypto.generate_private_key(name).curve)
+    secret = crypto.ecdh(private_key, public_key)
+    assert secret == bytes((c.bits + 7) // 8)
+    assert secret == ecmath.ecdh(name, d, ecmath.encode_point(c, public))
 
 
 def test_ecdh_refuses_mismatched_curves_and_non_keys():
