@@ -12,7 +12,10 @@ notices. See docs/protocol.md.
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import unicodedata
 from typing import Any
 
 # --- event names: client -> server (the seed's) -------------------------------------------
@@ -53,6 +56,8 @@ MAX_ROOM_ID = 64             # characters
 MAX_SOCKET_ID = 64           # characters (Socket.IO sids are 20)
 MAX_CURVE_NAME = 32          # characters
 MAX_STEP = 200               # characters of a processing-step's ``step``
+MAX_DETAILS_BYTES = 1024     # a processing-step's ``details`` as compact UTF-8 JSON
+MAX_DETAILS_DEPTH = 4        # levels of arrays/objects in ``details``
 MAX_B64_FIELD = 32         # characters of ``iv`` / ``tag`` (12 and 16 bytes need 16 and 24)
 MAX_CIPHERTEXT = 48 * 1024   # characters of base64 ``encryptedMessage`` (36 KiB of ciphertext)
 MAX_JWK_FIELD = 256          # characters of one JWK member
@@ -68,8 +73,32 @@ SERVER_FIELDS = frozenset({"from", "fromSocketId", "socketId", "timestamp"})
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _CURVE = re.compile(r"[A-Za-z0-9._-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SOCKET_ID = re.compile(r"[A-Za-z0-9_-]+")   # what Socket.IO sids are made of
+
+# The sources the app itself writes log lines under; no user may take one of these names.
+RESERVED_NAMES = frozenset({"me", "relay", "app", "system"})
+
+# Letters that render as nothing or as blank space (Hangul fillers, the braille blank):
+# refused in every text, like the format characters.
+_BLANK_LETTERS = re.compile("[\u115f\u1160\u3164\uffa0\u2800]")
+# Marks that change nothing visible (combining grapheme joiner, variation selectors,
+# Mongolian free variation selectors, Khmer inherent vowels): harmless in free text, but
+# in a name they make a second name that looks like the first.
+_NAME_IGNORABLES = re.compile(
+    "[\u034f\u17b4\u17b5\u180b-\u180d\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+# What each kind of non-text is called in an error; Zs (spaces) is text.
+_NOT_TEXT = {
+    "Cc": "must not contain control characters",
+    "Zl": "must not contain control characters",   # U+2028 line separator
+    "Zp": "must not contain control characters",   # U+2029 paragraph separator
+    "Cf": "contains an invisible or direction-changing character",
+    "Cs": "contains a lone UTF-16 surrogate, which is not text",
+    "Co": "contains a private-use character",
+    "Cn": "contains an unassigned character",
+}
+_INVISIBLE = "contains an invisible or direction-changing character"
+# Scripts whose letters look alike (a, о, ο); one name must not mix them.
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
 
 
 class ProtocolError(ValueError):
@@ -96,6 +125,90 @@ def _obj(event: str, payload: Any, *, optional: bool = False) -> dict:
     return payload
 
 
+# --- text: what may be shown to a person and compared ------------------------------------
+def _text_problem(value: str, *, name: bool = False) -> str | None:
+    """Why ``value`` is not displayable text (with the code point), or None if it is.
+
+    Refused: controls, line/paragraph separators, format characters (zero-width, bidi
+    embeddings, overrides and isolates, BOM, word joiner...), lone surrogates, private-use
+    and unassigned code points, blank letters; in names also invisible marks. The error
+    never quotes the text itself, which may be the very thing a log cannot hold.
+    """
+    if value.isascii():
+        if value.isprintable():   # the common case: one pass in C
+            return None
+    elif value.isprintable() and not _BLANK_LETTERS.search(value) \
+            and not (name and _NAME_IGNORABLES.search(value)):
+        return None
+    for ch in value:
+        problem = _NOT_TEXT.get(unicodedata.category(ch))
+        if problem is None and (_BLANK_LETTERS.match(ch)
+                                or (name and _NAME_IGNORABLES.match(ch))):
+            problem = _INVISIBLE
+        if problem is not None:
+            return f"{problem} (U+{ord(ch):04X})"
+    return None   # isprintable() refused a space other than U+0020, which is text
+
+
+def _check_text(where: str, value: str, *, name: bool = False) -> str:
+    problem = _text_problem(value, name=name)
+    if problem is not None:
+        raise ProtocolError(f"{where} {problem}")
+    return value
+
+
+def safe_text(value: str, limit: int) -> str:
+    """``value`` made safe to display: non-text replaced by U+FFFD, at most ``limit``
+    characters (an ellipsis marks a cut). The display layer's last line of defence."""
+    text = str(value)
+    if _text_problem(text) is not None:
+        text = "".join("\ufffd" if _text_problem(ch) is not None else ch for ch in text)
+    if len(text) > limit:
+        text = text[:max(limit - 1, 0)] + "\u2026"
+    return text
+
+
+def _collapse(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def normalize_name(text: str, *, where: str = "name") -> str:
+    """A user or room name in the one form the relay stores and compares.
+
+    NFKC (so full-width, ligature and styled letters become plain ones), surrounding
+    whitespace removed and inner runs collapsed to one space. Refused: an empty result,
+    non-text (see :func:`safe_text`) including invisible marks, and letters of two of the
+    look-alike scripts Latin, Cyrillic and Greek in one name (``bоb`` with a Cyrillic о);
+    a name all in one script is fine. Raises :class:`ProtocolError` naming ``where``.
+    """
+    _check_text(where, text, name=True)
+    name = _collapse(text)
+    if not name:
+        raise ProtocolError(f"{where} must not be empty")
+    _check_text(where, name, name=True)   # what NFKC made of it
+    if not name.isascii():
+        first: dict[str, str] = {}
+        for ch in name:
+            if ch.isalpha():
+                script = unicodedata.name(ch, "").split(" ", 1)[0]
+                if script in _CONFUSABLE_SCRIPTS:
+                    first.setdefault(script, ch)
+        if len(first) > 1:
+            scripts = sorted(first, key=lambda s: name.index(first[s]))
+            odd = first[scripts[1]]
+            raise ProtocolError(
+                f"{where} mixes {scripts[0].title()} and {scripts[1].title()} letters "
+                f"(U+{ord(odd):04X} {unicodedata.name(odd)}), so it could pass for another "
+                "name; write it in one script")
+    return name
+
+
+def name_key(name: str) -> str:
+    """The form under which two names are the same name, case ignored (NFKC casefold)."""
+    return unicodedata.normalize("NFKC", _collapse(name).casefold())
+
+
+# --- field checks ---------------------------------------------------------------------------
 def _text(event: str, payload: dict, field: str, limit: int) -> str:
     value = payload.get(field)
     if not isinstance(value, str):
@@ -106,9 +219,68 @@ def _text(event: str, payload: dict, field: str, limit: int) -> str:
         raise ProtocolError(f"{event}: '{field}' must not be empty")
     if len(value) > limit:
         raise ProtocolError(f"{event}: '{field}' is longer than {limit} characters")
-    if _CONTROL.search(value):
-        raise ProtocolError(f"{event}: '{field}' must not contain control characters")
-    return value
+    return _check_text(f"{event}: '{field}'", value)
+
+
+def _name(event: str, payload: dict, field: str, limit: int) -> str:
+    name = normalize_name(_text(event, payload, field, limit), where=f"{event}: '{field}'")
+    if len(name) > limit:   # NFKC can lengthen (one ligature, several letters)
+        raise ProtocolError(f"{event}: '{field}' is longer than {limit} characters")
+    return name
+
+
+def _details(where: str, details: Any) -> Any:
+    """Check a processing-step's ``details``: small JSON, shallow, displayable strings.
+
+    Depth and a lower bound of the size are checked walking iteratively before anything
+    is encoded, so a thousand-deep or 60 KiB value is refused after a few steps.
+    """
+    if details is None:
+        return None
+    size = 0            # a lower bound of the encoded bytes: a byte per value and character
+    strings = []
+    stack = [(details, 0)]
+    while stack:
+        value, depth = stack.pop()
+        size += 1
+        if isinstance(value, str):
+            size += len(value)
+            strings.append(value)
+        elif value is None or isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            size += max(value.bit_length() - 1, 0) // 4   # no more than its decimal digits
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ProtocolError(f"{where} must not contain NaN or infinity")
+        elif isinstance(value, (dict, list)):
+            if depth >= MAX_DETAILS_DEPTH:
+                raise ProtocolError(f"{where} is nested deeper than {MAX_DETAILS_DEPTH} "
+                                    "levels")
+            size += len(value)   # a comma or bracket per item
+            if size > MAX_DETAILS_BYTES:
+                break
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise ProtocolError(f"{where} must be JSON (object keys are strings)")
+                    size += len(key)
+                    strings.append(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        else:
+            raise ProtocolError(f"{where} must be JSON, got {type(value).__name__}")
+        if size > MAX_DETAILS_BYTES:
+            break
+    if size <= MAX_DETAILS_BYTES:
+        for text in strings:
+            _check_text(where, text)
+        size = len(json.dumps(details, ensure_ascii=False, separators=(",", ":"))
+                   .encode("utf-8"))
+    if size > MAX_DETAILS_BYTES:
+        raise ProtocolError(f"{where} is larger than {MAX_DETAILS_BYTES} bytes as JSON")
+    return details
 
 
 def _b64(event: str, payload: dict, field: str, limit: int) -> str:
@@ -130,7 +302,18 @@ def _extras(event: str, payload: dict, known: frozenset) -> dict:
     extra = {k: v for k, v in payload.items() if k not in known and k not in SERVER_FIELDS}
     if len(extra) > MAX_EXTRA_FIELDS:
         raise ProtocolError(f"{event}: more than {MAX_EXTRA_FIELDS} extra fields")
+    _shown_extras(event, extra)
     return extra
+
+
+def _shown_extras(event: str, fields: dict) -> None:
+    """Extra fields may end up on screen (a ``curve``, an ``id``): their names and top-level
+    string values must be text too. Nested values are forwarded unchecked."""
+    for key, value in fields.items():
+        _check_text(f"{event}: an extra field name", key)
+        if isinstance(value, str):
+            _check_text(f"{event}: '{key[:40]}'" if key.isascii() and key.isprintable()
+                        else f"{event}: an extra field", value)
 
 
 def validate_jwk(jwk: Any, *, where: str = "publicKey") -> dict:
@@ -142,6 +325,9 @@ def validate_jwk(jwk: Any, *, where: str = "publicKey") -> dict:
     kty = jwk.get("kty")
     if kty not in ("EC", "OKP"):
         raise ProtocolError(f"{where}: 'kty' must be \"EC\" or \"OKP\", got {kty!r:.40}")
+    if len(jwk) > 16:
+        raise ProtocolError(f"{where}: too many members")
+    _shown_extras(where, jwk)
     members = ("crv", "x", "y") if kty == "EC" else ("crv", "x")
     for name in members:
         value = jwk.get(name)
@@ -153,22 +339,25 @@ def validate_jwk(jwk: Any, *, where: str = "publicKey") -> dict:
             raise ProtocolError(f"{where}: '{name}' must be base64url without padding")
     if not _CURVE.fullmatch(jwk["crv"]):
         raise ProtocolError(f"{where}: 'crv' has characters a curve name cannot have")
-    if len(jwk) > 16:
-        raise ProtocolError(f"{where}: too many members")
     return jwk
 
 
 # --- client -> server payloads -------------------------------------------------------------
 def _join(payload: Any) -> dict:
+    """Names come back normalised (see :func:`normalize_name`): the relay stores and
+    compares that form, so ``bob`` and ``bob `` are one name."""
     p = _obj(JOIN, payload)
-    out = {"username": _text(JOIN, p, "username", MAX_USERNAME),
-           "roomId": _text(JOIN, p, "roomId", MAX_ROOM_ID)}
+    username = _name(JOIN, p, "username", MAX_USERNAME)
+    if name_key(username) in RESERVED_NAMES:
+        raise ProtocolError(f"{JOIN}: the name {username!r} is reserved for the app's own "
+                            "messages; choose another name")
+    out = {"username": username, "roomId": _name(JOIN, p, "roomId", MAX_ROOM_ID)}
     token = p.get("resumeToken")
     if token is not None:
         if not isinstance(token, str) or not 0 < len(token) <= 128:
             raise ProtocolError(f"{JOIN}: 'resumeToken' must be a string of 1 to 128 "
                                 "characters")
-        out["resumeToken"] = token
+        out["resumeToken"] = _check_text(f"{JOIN}: 'resumeToken'", token)
     return out
 
 
@@ -242,9 +431,7 @@ def _send_message(payload: Any) -> dict:
 def _processing_step(payload: Any) -> dict:
     p = _obj(PROCESSING_STEP, payload)
     step = _text(PROCESSING_STEP, p, "step", MAX_STEP)
-    details = p.get("details")
-    if not isinstance(details, (str, int, float, bool, dict, list, type(None))):
-        raise ProtocolError(f"{PROCESSING_STEP}: 'details' must be JSON")
+    details = _details(f"{PROCESSING_STEP}: 'details'", p.get("details"))
     return {"step": step, "details": details}
 
 
@@ -260,6 +447,17 @@ _CLIENT_VALIDATORS = {
 
 
 # --- server -> client payloads (for clients checking what they receive) --------------------
+# A relay may be hostile too: every string a client shows (names, curve, step, details,
+# errors) must be text, or the event is refused before anything renders it.
+def _need(event: str, p: dict, fields: dict) -> dict:
+    for name, kind in fields.items():
+        if not isinstance(p.get(name), kind):
+            raise ProtocolError(f"{event}: '{name}' is missing or of the wrong type")
+        if kind is str:
+            _check_text(f"{event}: '{name}'", p[name])
+    return p
+
+
 def _roster(event: str, value: Any) -> list:
     if not isinstance(value, list):
         raise ProtocolError(f"{event}: 'usersInRoom' must be a list")
@@ -267,14 +465,9 @@ def _roster(event: str, value: Any) -> list:
         if not (isinstance(entry, dict) and isinstance(entry.get("socketId"), str)
                 and isinstance(entry.get("username"), str)):
             raise ProtocolError(f"{event}: 'usersInRoom' entries need socketId and username")
+        _check_text(f"{event}: a 'usersInRoom' username", entry["username"])
+        _check_text(f"{event}: a 'usersInRoom' socketId", entry["socketId"])
     return value
-
-
-def _need(event: str, p: dict, fields: dict) -> dict:
-    for name, kind in fields.items():
-        if not isinstance(p.get(name), kind):
-            raise ProtocolError(f"{event}: '{name}' is missing or of the wrong type")
-    return p
 
 
 def _user_change(event: str):
@@ -285,26 +478,63 @@ def _user_change(event: str):
     return check
 
 
+def _check_server(event: str, fields: dict):
+    def check(payload: Any) -> dict:
+        return _need(event, _obj(event, payload), fields)
+    return check
+
+
+_RECEIVED_KNOWN = frozenset({"publicKey", "isReply", "encryptedMessage", "iv", "tag"})
+
+
+def _receive_public_key(payload: Any) -> dict:
+    p = _need(RECEIVE_PUBLIC_KEY, _obj(RECEIVE_PUBLIC_KEY, payload),
+              {"from": str, "fromSocketId": str})
+    validate_jwk(p.get("publicKey"), where=f"{RECEIVE_PUBLIC_KEY}: publicKey")
+    _shown_extras(RECEIVE_PUBLIC_KEY, {k: v for k, v in p.items() if k not in _RECEIVED_KNOWN})
+    return p
+
+
+def _receive_message(payload: Any) -> dict:
+    p = _need(RECEIVE_MESSAGE, _obj(RECEIVE_MESSAGE, payload),
+              {"encryptedMessage": str, "iv": str, "tag": str, "from": str,
+               "fromSocketId": str, "timestamp": (int, float)})
+    _shown_extras(RECEIVE_MESSAGE, {k: v for k, v in p.items() if k not in _RECEIVED_KNOWN})
+    return p
+
+
+def _peer_processing_step(payload: Any) -> dict:
+    p = _need(PEER_PROCESSING_STEP, _obj(PEER_PROCESSING_STEP, payload),
+              {"step": str, "from": str, "socketId": str})
+    _details(f"{PEER_PROCESSING_STEP}: 'details'", p.get("details"))
+    return p
+
+
+def _relay_error(payload: Any) -> dict:
+    p = _need(RELAY_ERROR, _obj(RELAY_ERROR, payload), {"error": str})
+    if isinstance(p.get("event"), str):
+        _check_text(f"{RELAY_ERROR}: 'event'", p["event"])
+    return p
+
+
+def _relay_shutdown(payload: Any) -> dict:
+    p = _obj(RELAY_SHUTDOWN, payload, optional=True)
+    if isinstance(p.get("reason"), str):
+        _check_text(f"{RELAY_SHUTDOWN}: 'reason'", p["reason"])
+    return p
+
+
 _SERVER_VALIDATORS = {
     USER_JOINED: _user_change(USER_JOINED),
     USER_LEFT: _user_change(USER_LEFT),
-    PEER_CURVE_SELECTED: lambda p: _need(PEER_CURVE_SELECTED, _obj(PEER_CURVE_SELECTED, p),
-                                         {"curve": str, "from": str, "socketId": str}),
-    PEER_KEYS_GENERATED: lambda p: _need(PEER_KEYS_GENERATED, _obj(PEER_KEYS_GENERATED, p),
-                                         {"from": str, "socketId": str}),
-    RECEIVE_PUBLIC_KEY: lambda p: _need(
-        RECEIVE_PUBLIC_KEY, {**_obj(RECEIVE_PUBLIC_KEY, p),
-                             "publicKey": validate_jwk(_obj(RECEIVE_PUBLIC_KEY, p)
-                                                       .get("publicKey"))},
-        {"from": str, "fromSocketId": str}),
-    RECEIVE_MESSAGE: lambda p: _need(
-        RECEIVE_MESSAGE, _obj(RECEIVE_MESSAGE, p),
-        {"encryptedMessage": str, "iv": str, "tag": str, "from": str, "fromSocketId": str,
-         "timestamp": (int, float)}),
-    PEER_PROCESSING_STEP: lambda p: _need(PEER_PROCESSING_STEP, _obj(PEER_PROCESSING_STEP, p),
-                                          {"step": str, "from": str, "socketId": str}),
-    RELAY_ERROR: lambda p: _need(RELAY_ERROR, _obj(RELAY_ERROR, p), {"error": str}),
-    RELAY_SHUTDOWN: lambda p: _obj(RELAY_SHUTDOWN, p, optional=True),
+    PEER_CURVE_SELECTED: _check_server(PEER_CURVE_SELECTED,
+                                       {"curve": str, "from": str, "socketId": str}),
+    PEER_KEYS_GENERATED: _check_server(PEER_KEYS_GENERATED, {"from": str, "socketId": str}),
+    RECEIVE_PUBLIC_KEY: _receive_public_key,
+    RECEIVE_MESSAGE: _receive_message,
+    PEER_PROCESSING_STEP: _peer_processing_step,
+    RELAY_ERROR: _relay_error,
+    RELAY_SHUTDOWN: _relay_shutdown,
 }
 
 
