@@ -12,6 +12,7 @@ notices. See docs/protocol.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -150,11 +151,18 @@ def _text_problem(value: str, *, name: bool = False) -> str | None:
     return None   # isprintable() refused a space other than U+0020, which is text
 
 
-def _check_text(where: str, value: str, *, name: bool = False) -> str:
+def _check_text(value: str, where: str, field: str = "", *, name: bool = False) -> str:
+    """``value`` if it is text, else a :class:`ProtocolError` naming ``where``/``field``."""
+    if value.isascii() and value.isprintable():
+        return value
     problem = _text_problem(value, name=name)
     if problem is not None:
-        raise ProtocolError(f"{where} {problem}")
+        raise _refused(where, field, problem)
     return value
+
+
+def _refused(where: str, field: str, problem: str) -> ProtocolError:
+    return ProtocolError(f"{where}: '{field}' {problem}" if field else f"{where} {problem}")
 
 
 def safe_text(value: str, limit: int) -> str:
@@ -172,39 +180,52 @@ def _collapse(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-def normalize_name(text: str, *, where: str = "name") -> str:
+def normalize_name(text: str, where: str = "name", field: str = "") -> str:
     """A user or room name in the one form the relay stores and compares.
 
     NFKC (so full-width, ligature and styled letters become plain ones), surrounding
     whitespace removed and inner runs collapsed to one space. Refused: an empty result,
     non-text (see :func:`safe_text`) including invisible marks, and letters of two of the
     look-alike scripts Latin, Cyrillic and Greek in one name (``bоb`` with a Cyrillic о);
-    a name all in one script is fine. Raises :class:`ProtocolError` naming ``where``.
+    a name all in one script is fine. Raises :class:`ProtocolError` naming ``where``
+    (an event) and ``field``.
     """
-    _check_text(where, text, name=True)
-    name = _collapse(text)
+    _check_text(text, where, field, name=True)
+    if text.isascii():   # NFKC changes no ASCII, and ASCII letters are all Latin
+        name = " ".join(text.split())
+    else:
+        name = _collapse(text)
+        _check_text(name, where, field, name=True)   # what NFKC made of it
     if not name:
-        raise ProtocolError(f"{where} must not be empty")
-    _check_text(where, name, name=True)   # what NFKC made of it
+        raise _refused(where, field, "must not be empty")
     if not name.isascii():
         first: dict[str, str] = {}
         for ch in name:
             if ch.isalpha():
-                script = unicodedata.name(ch, "").split(" ", 1)[0]
-                if script in _CONFUSABLE_SCRIPTS:
+                script = _script(ch)
+                if script:
                     first.setdefault(script, ch)
         if len(first) > 1:
             scripts = sorted(first, key=lambda s: name.index(first[s]))
             odd = first[scripts[1]]
-            raise ProtocolError(
-                f"{where} mixes {scripts[0].title()} and {scripts[1].title()} letters "
-                f"(U+{ord(odd):04X} {unicodedata.name(odd)}), so it could pass for another "
-                "name; write it in one script")
+            raise _refused(where, field,
+                           f"mixes {scripts[0].title()} and {scripts[1].title()} letters "
+                           f"(U+{ord(odd):04X} {unicodedata.name(odd)}), so it could pass "
+                           "for another name; write it in one script")
     return name
+
+
+@functools.lru_cache(maxsize=4096)
+def _script(letter: str) -> str:
+    """LATIN, CYRILLIC or GREEK for a letter of those scripts, else ''."""
+    script = unicodedata.name(letter, "").split(" ", 1)[0]
+    return script if script in _CONFUSABLE_SCRIPTS else ""
 
 
 def name_key(name: str) -> str:
     """The form under which two names are the same name, case ignored (NFKC casefold)."""
+    if name.isascii():
+        return " ".join(name.split()).lower()
     return unicodedata.normalize("NFKC", _collapse(name).casefold())
 
 
@@ -219,11 +240,11 @@ def _text(event: str, payload: dict, field: str, limit: int) -> str:
         raise ProtocolError(f"{event}: '{field}' must not be empty")
     if len(value) > limit:
         raise ProtocolError(f"{event}: '{field}' is longer than {limit} characters")
-    return _check_text(f"{event}: '{field}'", value)
+    return _check_text(value, event, field)
 
 
 def _name(event: str, payload: dict, field: str, limit: int) -> str:
-    name = normalize_name(_text(event, payload, field, limit), where=f"{event}: '{field}'")
+    name = normalize_name(_text(event, payload, field, limit), event, field)
     if len(name) > limit:   # NFKC can lengthen (one ligature, several letters)
         raise ProtocolError(f"{event}: '{field}' is longer than {limit} characters")
     return name
@@ -232,53 +253,63 @@ def _name(event: str, payload: dict, field: str, limit: int) -> str:
 def _details(where: str, details: Any) -> Any:
     """Check a processing-step's ``details``: small JSON, shallow, displayable strings.
 
-    Depth and a lower bound of the size are checked walking iteratively before anything
-    is encoded, so a thousand-deep or 60 KiB value is refused after a few steps.
+    One iterative walk checks types and depth and sums a lower and an upper bound of the
+    encoded size, before anything is encoded: a thousand-deep or 60 KiB value is refused
+    after a few steps, and a small one (the usual case) is never encoded at all.
     """
     if details is None:
         return None
-    size = 0            # a lower bound of the encoded bytes: a byte per value and character
+    if type(details) is str and len(details) < MAX_DETAILS_BYTES // 6:   # the usual case
+        return _check_text(details, where)
+    low = high = 0      # bounds of the compact UTF-8 JSON's bytes
     strings = []
     stack = [(details, 0)]
     while stack:
         value, depth = stack.pop()
-        size += 1
+        low += 1
         if isinstance(value, str):
-            size += len(value)
+            low += len(value)
+            high += 6 * len(value) + 3   # "\u001f" escapes at worst; quotes; a comma
             strings.append(value)
         elif value is None or isinstance(value, bool):
-            pass
+            high += 6
         elif isinstance(value, int):
-            size += max(value.bit_length() - 1, 0) // 4   # no more than its decimal digits
+            bits = value.bit_length()
+            low += max(bits - 1, 0) // 4   # fewer than its decimal digits
+            high += bits // 3 + 3
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise ProtocolError(f"{where} must not contain NaN or infinity")
+            high += 25
         elif isinstance(value, (dict, list)):
             if depth >= MAX_DETAILS_DEPTH:
                 raise ProtocolError(f"{where} is nested deeper than {MAX_DETAILS_DEPTH} "
                                     "levels")
-            size += len(value)   # a comma or bracket per item
-            if size > MAX_DETAILS_BYTES:
+            low += len(value)   # a comma or bracket per item
+            high += 3
+            if low > MAX_DETAILS_BYTES:
                 break
             if isinstance(value, dict):
                 for key, item in value.items():
                     if not isinstance(key, str):
                         raise ProtocolError(f"{where} must be JSON (object keys are strings)")
-                    size += len(key)
+                    low += len(key)
+                    high += 6 * len(key) + 3
                     strings.append(key)
                     stack.append((item, depth + 1))
             else:
                 stack.extend((item, depth + 1) for item in value)
         else:
             raise ProtocolError(f"{where} must be JSON, got {type(value).__name__}")
-        if size > MAX_DETAILS_BYTES:
+        if low > MAX_DETAILS_BYTES:
             break
-    if size <= MAX_DETAILS_BYTES:
+    if low <= MAX_DETAILS_BYTES:
         for text in strings:
-            _check_text(where, text)
-        size = len(json.dumps(details, ensure_ascii=False, separators=(",", ":"))
-                   .encode("utf-8"))
-    if size > MAX_DETAILS_BYTES:
+            _check_text(text, where)
+        if high > MAX_DETAILS_BYTES:   # the bounds do not decide: measure
+            low = len(json.dumps(details, ensure_ascii=False, separators=(",", ":"))
+                      .encode("utf-8"))
+    if low > MAX_DETAILS_BYTES:
         raise ProtocolError(f"{where} is larger than {MAX_DETAILS_BYTES} bytes as JSON")
     return details
 
@@ -309,11 +340,11 @@ def _extras(event: str, payload: dict, known: frozenset) -> dict:
 def _shown_extras(event: str, fields: dict) -> None:
     """Extra fields may end up on screen (a ``curve``, an ``id``): their names and top-level
     string values must be text too. Nested values are forwarded unchecked."""
-    for key, value in fields.items():
-        _check_text(f"{event}: an extra field name", key)
-        if isinstance(value, str):
-            _check_text(f"{event}: '{key[:40]}'" if key.isascii() and key.isprintable()
-                        else f"{event}: an extra field", value)
+    for key, value in fields.items():   # inlined ASCII test: this is send-message's path
+        if not (key.isascii() and key.isprintable()):
+            _check_text(key, f"{event}: an extra field's name")
+        if type(value) is str and not (value.isascii() and value.isprintable()):
+            _check_text(value, event, key[:40])
 
 
 def validate_jwk(jwk: Any, *, where: str = "publicKey") -> dict:
@@ -357,7 +388,7 @@ def _join(payload: Any) -> dict:
         if not isinstance(token, str) or not 0 < len(token) <= 128:
             raise ProtocolError(f"{JOIN}: 'resumeToken' must be a string of 1 to 128 "
                                 "characters")
-        out["resumeToken"] = _check_text(f"{JOIN}: 'resumeToken'", token)
+        out["resumeToken"] = _check_text(token, JOIN, "resumeToken")
     return out
 
 
@@ -454,7 +485,7 @@ def _need(event: str, p: dict, fields: dict) -> dict:
         if not isinstance(p.get(name), kind):
             raise ProtocolError(f"{event}: '{name}' is missing or of the wrong type")
         if kind is str:
-            _check_text(f"{event}: '{name}'", p[name])
+            _check_text(p[name], event, name)
     return p
 
 
@@ -465,8 +496,8 @@ def _roster(event: str, value: Any) -> list:
         if not (isinstance(entry, dict) and isinstance(entry.get("socketId"), str)
                 and isinstance(entry.get("username"), str)):
             raise ProtocolError(f"{event}: 'usersInRoom' entries need socketId and username")
-        _check_text(f"{event}: a 'usersInRoom' username", entry["username"])
-        _check_text(f"{event}: a 'usersInRoom' socketId", entry["socketId"])
+        _check_text(entry["username"], f"{event}: a 'usersInRoom' username")
+        _check_text(entry["socketId"], f"{event}: a 'usersInRoom' socketId")
     return value
 
 
@@ -513,14 +544,14 @@ def _peer_processing_step(payload: Any) -> dict:
 def _relay_error(payload: Any) -> dict:
     p = _need(RELAY_ERROR, _obj(RELAY_ERROR, payload), {"error": str})
     if isinstance(p.get("event"), str):
-        _check_text(f"{RELAY_ERROR}: 'event'", p["event"])
+        _check_text(p["event"], RELAY_ERROR, "event")
     return p
 
 
 def _relay_shutdown(payload: Any) -> dict:
     p = _obj(RELAY_SHUTDOWN, payload, optional=True)
     if isinstance(p.get("reason"), str):
-        _check_text(f"{RELAY_SHUTDOWN}: 'reason'", p["reason"])
+        _check_text(p["reason"], RELAY_SHUTDOWN, "reason")
     return p
 
 
