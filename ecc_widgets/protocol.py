@@ -333,7 +333,6 @@ def _extras(event: str, payload: dict, known: frozenset) -> dict:
     extra = {k: v for k, v in payload.items() if k not in known and k not in SERVER_FIELDS}
     if len(extra) > MAX_EXTRA_FIELDS:
         raise ProtocolError(f"{event}: more than {MAX_EXTRA_FIELDS} extra fields")
-    _shown_extras(event, extra)
     return extra
 
 
@@ -422,6 +421,9 @@ def _share_public_key(payload: Any) -> dict:
     if not isinstance(is_reply, (bool, type(None))):
         raise ProtocolError(f"{SHARE_PUBLIC_KEY}: 'isReply' must be true or false")
     out = _extras(SHARE_PUBLIC_KEY, p, _SHARE_KNOWN)
+    # send-message's extras are left to the receiver (receive-message), to keep the relay's
+    # busiest path as fast as it was
+    _shown_extras(SHARE_PUBLIC_KEY, out)
     out.update(publicKey=jwk, targetSocketId=target, isReply=bool(is_reply))
     return out
 

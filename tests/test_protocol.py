@@ -157,8 +157,11 @@ def test_text_that_cannot_be_shown_is_refused_in_every_field(text, problem):
         P.validate(P.CURVE_SELECTED, {"curve": text})
     with pytest.raises(P.ProtocolError, match=problem):
         P.validate(P.JOIN, {"username": "a", "roomId": "b", "resumeToken": text})
-    with pytest.raises(P.ProtocolError, match=rf"send-message: 'kind' .*{problem}"):
-        P.validate(P.SEND_MESSAGE, {**MSG, "kind": text})
+    with pytest.raises(P.ProtocolError, match=rf"share-public-key: 'curve' .*{problem}"):
+        P.validate(P.SHARE_PUBLIC_KEY, {"publicKey": OKP, "targetSocketId": "t",
+                                        "curve": text})
+    with pytest.raises(P.ProtocolError, match=rf"receive-message: 'kind' .*{problem}"):
+        P.validate(P.RECEIVE_MESSAGE, P.receive_message({**MSG, "kind": text}, "a", "s", 1))
     with pytest.raises(P.ProtocolError, match=problem):
         P.validate(P.SHARE_PUBLIC_KEY, {"publicKey": {**OKP, "kid": text},
                                         "targetSocketId": "t"})
