@@ -30,6 +30,7 @@ from .common import (
     point_order,
     resolve,
 )
+from .counting import count_points
 
 __all__ = ["Group", "curve_group", "bsgs", "pollard_rho", "pohlig_hellman",
            "generic_bsgs", "generic_rho", "generic_pohlig_hellman", "RHO_WALK_SAMPLE"]
@@ -99,7 +100,7 @@ def generic_rho(group: Group, g, h, n: int, *, seed: int | None = None,
     bound); the two ways of reaching that point give a_1 + x b_1 = a_2 + x b_2 (mod n)."""
     rng = random.Random(seed)
     counted = _Counted(group)
-    for _attempt in range(20):
+    for attempt in range(20):
         coeffs = [(rng.randrange(n), rng.randrange(n)) for _ in range(branches)]
         steps = [counted.op(counted.power(s, g), counted.power(t, h)) for s, t in coeffs]
         a0, b0 = rng.randrange(n), rng.randrange(n)
@@ -124,7 +125,7 @@ def generic_rho(group: Group, g, h, n: int, *, seed: int | None = None,
                 if group.power(x, g) == h:
                     details = {"walk_length": len(seen), "tail": tail,
                                "cycle": len(seen) - tail, "walk_keys": walk,
-                               "expected": math.sqrt(math.pi * n / 2), "restarts": _attempt}
+                               "expected": math.sqrt(math.pi * n / 2), "restarts": attempt}
                     return x, counted.count, details
     raise AttackFailed("Pollard's rho found no logarithm: is Q a multiple of G?")
 
@@ -179,7 +180,6 @@ def _setting(curve: Curve | str, G, Q, order: int | None) -> tuple[Curve, RawPoi
             elif c.p <= COUNTING_LIMIT:
                 group = group_order(c)
             else:
-                from .counting import count_points
                 group = count_points(c.p, c.a, c.b)
             order = point_order(c.p, c.a, G, group)
     return c, G, Q, order
