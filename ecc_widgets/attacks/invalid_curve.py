@@ -116,6 +116,8 @@ def invalid_curve_attack(oracle: Callable[[bytes], bytes], curve: Curve | str,
             continue
         group = count_points(p, a, b2, seed=tried)
         for q in factor(group):
+            if modulus >= n:
+                break
             if q > max_order or modulus % q == 0:
                 continue
             P = mul(p, a, group // q, random_point(p, a, b2, rng))
