@@ -24,12 +24,14 @@ from ecc_widgets.attacks import (
     count_points,
     crt,
     ecdsa_nonce_reuse,
+    embedding_degree,
     encode_unchecked,
     factor,
     find_curve,
     hash_to_int,
     hasse_window,
     invalid_curve_attack,
+    mov_attack,
     pohlig_hellman,
     pollard_rho,
     rfc6979_nonce,
@@ -39,11 +41,14 @@ from ecc_widgets.attacks import (
     singular_kind,
     small_order_points,
     smart_attack,
+    supersingular_curve,
+    tate_pairing,
     unsafe_ecdh,
     verify,
 )
 from ecc_widgets.attacks.common import mul
 from ecc_widgets.attacks.counting import _count_by_orders
+from ecc_widgets.attacks.singular import fp2_group
 from ecc_widgets.curves import custom_curve, get_curve, group_order, is_prime, points
 
 RNG = random.Random(20261127)
@@ -316,18 +321,12 @@ def test_the_published_curve_is_anomalous():
     assert [m for m in (c.p, 2 * c.p) if lo <= m <= hi] == [c.p]
 
 
-def _small_anomalous(seed):
-    rng = random.Random(seed)
-    while True:
-        p = rng.choice([1009, 2003, 3001])
-        a, b = rng.randrange(p), rng.randrange(p)
-        if (4 * a ** 3 + 27 * b * b) % p and count_points(p, a, b) == p:
-            return custom_curve(p, a, b)
+# Small anomalous curves (found by counting points of random curves; the test recounts them).
+SMALL_ANOMALOUS = [(919, 0, 15), (1009, 66, 339), (3001, 2762, 982), (65537, 16407, 24894)]
 
 
 def test_smart_attack_recovers_keys_on_anomalous_curves():
-    for c in [EXCEPTIONAL_CURVE, custom_curve(919, 0, 15), _small_anomalous(1),
-              _small_anomalous(2)]:
+    for c in [EXCEPTIONAL_CURVE, *(custom_curve(*params) for params in SMALL_ANOMALOUS)]:
         if c is not EXCEPTIONAL_CURVE:
             assert group_order(c) == c.p
         for _ in range(2):
@@ -344,3 +343,35 @@ def test_smart_attack_refuses_curves_that_are_not_anomalous(prime_order_curves):
 def test_hash_to_int_keeps_the_leftmost_bits():
     digest = hashlib.sha512(b"x").digest()
     assert hash_to_int("P-256", b"x", hashlib.sha512) == int.from_bytes(digest[:32], "big")
+
+
+# ---------------------------------------------------------------- MOV
+
+@pytest.fixture(scope="module")
+def supersingular_curves():
+    return [supersingular_curve(bits, seed=seed) for bits, seed in ((20, 1), (24, 2), (28, 3))]
+
+
+def test_the_tate_pairing_is_bilinear_and_not_degenerate(supersingular_curves):
+    for c in supersingular_curves:
+        assert embedding_degree(c) == 2 and c.n * c.h == c.p + 1
+        field = fp2_group(c.p, c.p - 1)
+        g = tate_pairing(c, c.G, c.G)
+        assert g != field.identity and field.power(c.n, g) == field.identity
+        a, b = RNG.randrange(1, c.n), RNG.randrange(1, c.n)
+        aG, bG = mul(c.p, c.a, a, c.G), mul(c.p, c.a, b, c.G)
+        assert tate_pairing(c, aG, bG) == field.power(a * b, g)
+
+
+def test_mov_recovers_keys_on_supersingular_curves(supersingular_curves):
+    for c in supersingular_curves:
+        for _ in range(2):
+            d = RNG.randrange(1, c.n)
+            assert mov_attack(c, c.G, _key(c, d)).secret == d
+
+
+def test_mov_refuses_curves_of_large_embedding_degree(prime_order_curves):
+    for c in [get_curve("P-256"), get_curve("secp256k1"), prime_order_curves[1]]:
+        assert embedding_degree(c) is None
+        with pytest.raises(AttackFailed, match="embedding degree"):
+            mov_attack(c, c.G, _key(c, 3))

@@ -4,7 +4,8 @@ EDUCATIONAL, BROKEN ON PURPOSE; NEVER USE FOR REAL SECRETS.  Everything here exi
 why the defences exist: a large prime-order group (``bsgs``, ``pollard_rho``,
 ``pohlig_hellman``), point validation (``invalid_curve_attack`` against ``unsafe_ecdh``),
 fresh or deterministic ECDSA nonces (``ecdsa_nonce_reuse``, ``rfc6979_nonce``), a
-non-singular, non-anomalous curve (``singular_dlog``, ``smart_attack``).
+non-singular, non-anomalous curve of large embedding degree (``singular_dlog``,
+``smart_attack``, ``mov_attack``).
 
 Conventions, as in ``ecmath``: a curve is a name ("P-256") or a ``Curve``; points are
 ``(x, y)`` tuples; message hashes are integers.  Every attack returns an ``AttackResult``
@@ -13,7 +14,7 @@ widgets; an attack that does not apply raises ``AttackFailed`` (a ``ValueError``
 
 Modules: ``common`` (results, number theory, raw point arithmetic), ``counting`` (point
 counting for 40-64-bit curves, weak curves found by it), ``dlog``, ``invalid_curve``,
-``ecdsa``, ``singular``, ``anomalous``.
+``ecdsa``, ``singular``, ``anomalous``, ``mov``.
 """
 
 from .anomalous import EXCEPTIONAL_CURVE, is_anomalous, smart_attack
@@ -27,6 +28,7 @@ from .invalid_curve import (
     small_order_points,
     unsafe_ecdh,
 )
+from .mov import embedding_degree, mov_attack, supersingular_curve, tate_pairing
 from .singular import singular_curve, singular_dlog, singular_kind, singular_map
 
 __all__ = [
@@ -45,6 +47,10 @@ __all__ = [
     "hasse_window",
     "invalid_curve_attack",
     "is_anomalous",
+    "embedding_degree",
+    "mov_attack",
+    "supersingular_curve",
+    "tate_pairing",
     "pohlig_hellman",
     "pollard_rho",
     "rfc6979_nonce",

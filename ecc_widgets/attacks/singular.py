@@ -24,7 +24,7 @@ from ..curves import Curve, is_prime
 from .common import AttackFailed, AttackResult, AttackStep, factor, mul, resolve
 from .dlog import Group, generic_pohlig_hellman
 
-__all__ = ["singular_curve", "singular_kind", "singular_map", "singular_dlog"]
+__all__ = ["singular_curve", "singular_kind", "singular_map", "singular_dlog", "fp2_group"]
 
 
 def singular_curve(p: int, a: int, b: int, G: tuple[int, int], *, name: str | None = None,
@@ -62,7 +62,7 @@ def singular_kind(curve: Curve | str) -> str:
     return "split node" if ecmath.sqrt_mod(alpha, c.p) is not None else "non-split node"
 
 
-def _fp2(p: int, alpha: int) -> Group:
+def fp2_group(p: int, alpha: int) -> Group:
     """F_p^2 = F_p(s) with s^2 = alpha: elements (u, v) = u + v s."""
 
     def op(x, y):
@@ -104,7 +104,7 @@ def singular_map(curve: Curve | str, P: tuple[int, int]):
     s = ecmath.sqrt_mod(alpha, p)
     if s is not None:
         return (y + s * X) * pow(y - s * X, -1, p) % p
-    group = _fp2(p, alpha)
+    group = fp2_group(p, alpha)
     return group.op((y, X), group.inverse((y, -X % p)))  # (y + sX) / (y - sX)
 
 
@@ -123,7 +123,7 @@ def singular_dlog(curve: Curve | str, G: tuple[int, int], Q: tuple[int, int]) ->
         steps = (mapped, AttackStep("one division: d = t(Q) / t(G)", {"secret": d}))
         result = AttackResult("singular cusp", d, p, 1, steps)
     else:
-        group = _fp_star(p) if kind == "split node" else _fp2(p, _shift(c)[1])
+        group = _fp_star(p) if kind == "split node" else fp2_group(p, _shift(c)[1])
         order = p - 1 if kind == "split node" else p + 1
         # the order of g: the group order with every unneeded prime divided out
         factors = factor(order)
