@@ -7,7 +7,9 @@
 - `delivery`: the outbox (epochs, acknowledgements, receipts, re-sends)
 - `pairs`: each peer's key, key agreement, and the Peer record
 - `link`: the relay client (injected), joining, resuming and re-joining
-- `model`: the traitlets `Session`: actions and the dispatch of relay events
+- `state`: the traits a session publishes and the helpers that change them
+- `events`: what the relay tells a session (client callbacks, room events)
+- `model`: the traitlets `Session`: the actions
 """
 
 from ecc_widgets.session.channel import (
@@ -24,13 +26,7 @@ from ecc_widgets.session.channel import (
 )
 from ecc_widgets.session.keygen import TOY_CURVE, KeygenTrace, keygen_trace
 from ecc_widgets.session.link import GivenRelay, RelayLocator
-from ecc_widgets.session.model import (
-    DEFAULT_CURVE,
-    MAX_PLAINTEXT,
-    MAX_VIEW,
-    RECEIPT_DELAY,
-    Session,
-)
+from ecc_widgets.session.model import MAX_PLAINTEXT, Session
 from ecc_widgets.session.records import (
     DOWNGRADE,
     LEGACY_NOTE,
@@ -48,6 +44,7 @@ from ecc_widgets.session.records import (
     Peer,
     SessionError,
 )
+from ecc_widgets.session.state import DEFAULT_CURVE, MAX_VIEW, RECEIPT_DELAY
 
 __all__ = [
     "DEFAULT_CURVE", "DOWNGRADE", "LEGACY_NOTE", "MALFORMED", "MAX_PLAINTEXT",
