@@ -17,9 +17,8 @@ from traitlets import Bool, Dict, HasTraits, Tuple, Unicode
 
 from ecc_widgets import protocol
 from ecc_widgets.client import DISCONNECTED, RelayClient
-from ecc_widgets.session import delivery
 from ecc_widgets.session.channel import Channel
-from ecc_widgets.session.delivery import Outbox
+from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
 from ecc_widgets.session.link import Link, RelayLocator
 from ecc_widgets.session.pairs import Pair, agree, peer_record
 from ecc_widgets.session.records import ChatMessage, LogEntry, SessionError
@@ -143,9 +142,9 @@ class SessionState(HasTraits):
             pair = self._pairs.get(out.peer)
             moved = pair is not None and (not pair.present or pair.sid != sid)
             outcome, reason = self._outbox.acknowledged(message_id, ack, peer_moved=moved)
-            if outcome == delivery.SENT:
+            if outcome == SENT:
                 self._update_message(message_id, status="sent")
-            elif outcome == delivery.REFUSED:
+            elif outcome == REFUSED:
                 self._update_message(message_id, status="rejected", reason=f"relay: {reason}")
                 self._set_error("chat", f"the relay refused a message: {reason}")
                 self._log("error", "relay", f"message refused: {reason}")
