@@ -13,7 +13,6 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of
-from ecc_widgets.session.link import REJOIN_DELAY
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
 from ecc_widgets.session.state import SessionState
 
@@ -78,7 +77,7 @@ class RelayEvents(SessionState):
                 if link.ever_joined and link.client is not None:
                     # After a network drop the relay may still hold our old socket (and
                     # name) until it times out: try again shortly.
-                    link.later(REJOIN_DELAY, self._send_join)
+                    link.rejoin_later(self._send_join)
                 else:
                     link.want_join = False
                 return

@@ -63,6 +63,7 @@ class Link:
         self.want_join = False        # the user wants to be in the room
         self.ever_joined = False      # the relay let us in at least once (for this room)
         self.resume_token = ""        # lets the relay hand our name over from a stale socket
+        self._rejoin = 0              # the latest re-join asked for (older ones are dropped)
 
     def connect(self, url: str, *, name: str, on_event: Callable, on_connect: Callable,
                 on_state: Callable, on_error: Callable) -> Any:
@@ -110,6 +111,17 @@ class Link:
                 fn()
 
         client.call_later(delay, run)
+
+    def rejoin_later(self, send_join: Callable[[], None]) -> None:
+        """Ask for the room again after REJOIN_DELAY; replaces a re-join already pending."""
+        self._rejoin += 1
+        asked = self._rejoin
+
+        def rejoin() -> None:
+            if asked == self._rejoin:
+                send_join()
+
+        self.later(REJOIN_DELAY, rejoin)
 
     def _only_current(self, generation: int) -> Callable[[Callable], Callable]:
         """Wrap callbacks so a replaced (or closing) client can no longer change the model."""
