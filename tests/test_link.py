@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from ecc_widgets import protocol
 from ecc_widgets.client import CONNECTED, RECONNECTING
-from ecc_widgets.session import Session
+from ecc_widgets.session import Session, SessionError
 
 
 class ScriptedClient:
@@ -108,4 +110,15 @@ def test_a_newer_refusal_replaces_a_pending_rejoin_and_a_replaced_client_is_igno
     assert second is not first and first.closed
     first.on_event(protocol.USER_JOINED, {"username": "eve", "usersInRoom": []})
     assert not any(e["event"] == protocol.USER_JOINED for e in s.relay_view)
+    s.close()
+
+
+def test_the_model_finds_no_relay_by_itself():
+    s = Session(client_factory=ScriptedClient)
+    with pytest.raises(SessionError, match="no relay address"):
+        s.join("carol", "lab")
+    with pytest.raises(SessionError, match="http://host:port"):
+        s.join("carol", "lab", "relay.test:1")
+    with pytest.raises(TypeError, match="local_session"):
+        Session(start_relay=True)  # starting a relay is the composition root's decision
     s.close()

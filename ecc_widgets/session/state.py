@@ -54,6 +54,11 @@ class SessionState(HasTraits):
                  demo_peer_factory: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.time, share_steps: bool = True,
                  **kwargs: Any):
+        # start_relay=False, the former spelling of what a Session now does by itself, is
+        # accepted for one release; starting a relay is the composition root's decision.
+        if kwargs.pop("start_relay", False):
+            raise TypeError("Session(start_relay=True) is gone: ecc_widgets.app."
+                            "local_session() finds or starts the local relay")
         super().__init__(**kwargs)
         self._clock = clock
         self._share_steps = share_steps   # tell the room about our processing steps
