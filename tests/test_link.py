@@ -122,3 +122,17 @@ def test_the_model_finds_no_relay_by_itself():
     with pytest.raises(TypeError, match="local_session"):
         Session(start_relay=True)  # starting a relay is the composition root's decision
     s.close()
+
+
+def test_leaving_while_the_join_is_on_its_way_leaves_the_room_once_let_in():
+    s = Session(client_factory=ScriptedClient)
+    s.join("dave", "lab", "http://relay.test:1")
+    client = ScriptedClient.made[-1]
+    client.connect("sid-1")
+    ack = client.last(protocol.JOIN)[2]
+    s.leave()
+    assert [e for e, _, _ in client.sent] == [protocol.JOIN]  # not in yet: nothing to leave
+    ack({"ok": True})
+    assert [e for e, _, _ in client.sent] == [protocol.JOIN, protocol.LEAVE]
+    assert not s.joined
+    s.close()

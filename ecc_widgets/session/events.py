@@ -68,7 +68,12 @@ class RelayEvents(SessionState):
     def _on_join_ack(self, ack: Any, room: str, name: str) -> None:
         with self._lock:
             link = self._link
-            if (room, name) != (self.room, self.username) or not link.want_join:
+            if (room, name) != (self.room, self.username):
+                return
+            if not link.want_join:
+                if not (isinstance(ack, dict) and not ack.get("ok", True)):
+                    # We left while the join was on its way: the relay let us in, so leave.
+                    self._emit(protocol.LEAVE, {})
                 return
             if isinstance(ack, dict) and not ack.get("ok", True):
                 reason = str(ack.get("error") or "refused")
