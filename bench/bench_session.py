@@ -70,7 +70,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(url: str, *, messages: int, window: int, curve: str, size: int, room: str) -> dict:
-    sender, receiver = Session(start_relay=False), Session(start_relay=False)
+    sender, receiver = Session(), Session()
     arrived: dict[str, float] = {}
     counts = {"in": 0, "duplicates": 0}
     done = threading.Condition()

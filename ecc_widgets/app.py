@@ -4,12 +4,17 @@ and fills a Voila page.
     from ecc_widgets.app import EccApp
     app = EccApp()   # builds its own Session (and finds or starts the local relay on join)
     app
+
+This is also where the parts are put together: the session model gets its relay client,
+its relay locator (find the relay, or start one on this machine) and its demo peer from
+here (`local_session`), so the model itself decides none of that.
 """
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ecc_widgets import localrelay
 from ecc_widgets.panels import (
     ChatPanel,
     CurvePanel,
@@ -31,14 +36,39 @@ STYLE = """<style>
 COLUMN = "minmax(min(100%, 440px), 1fr)"
 
 
+class LocalRelay:
+    """Zero configuration: the relay at the given address, else $ECC_RELAY_URL, else the
+    local default; with `start`, one is started there when nothing answers (see
+    `ecc_widgets.localrelay`)."""
+
+    def __init__(self, *, start: bool = True):
+        self.prepare = self._find_or_start if start else None
+
+    def address(self, url: str | None) -> str:
+        return localrelay.relay_url(url)
+
+    @staticmethod
+    def _find_or_start(url: str) -> None:
+        localrelay.ensure_local_relay(url)
+
+
+def local_session(**kwargs):
+    """A `Session` wired for this machine: it finds (or starts) the local relay and can
+    summon the built-in demo peer. `kwargs` go to `Session` (e.g. `relay_locator`)."""
+    from ecc_widgets.demo_peer import DemoPeer  # the model, built only when needed
+    from ecc_widgets.session import Session
+
+    kwargs.setdefault("relay_locator", LocalRelay())
+    kwargs.setdefault("demo_peer_factory", DemoPeer)
+    return Session(**kwargs)
+
+
 class EccApp(widgets.VBox):
     def __init__(self, session=None, theme: str = "light", **kwargs):
         super().__init__(**kwargs)
         self._owns_session = session is None
         if session is None:
-            from ecc_widgets.session import Session  # the model, built only when needed
-
-            session = Session()
+            session = local_session()
         self.session = session
         self.join_panel = JoinPanel(session)
         self.curve_panel = CurvePanel(session, theme=theme)

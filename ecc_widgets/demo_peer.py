@@ -25,7 +25,7 @@ class DemoPeer:
         self.room = room
         self.relay_url = relay_url
         self.follow = follow           # whose curve to take ("" or None: anyone's)
-        self.session = Session(start_relay=False)
+        self.session = Session()
         self._curve = curve
         self._answered: set[str] = set()
         self._started = False

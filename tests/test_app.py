@@ -11,12 +11,13 @@ from conftest import free_port
 from test_panels import EVIL, find, press_enter, wait_until, walk
 
 from ecc_widgets.app import EccApp
+from ecc_widgets.demo_peer import DemoPeer
 from ecc_widgets.session import Session
 
 
 def make_app():
-    # start_relay=False: the test's relay is the only one; nothing outlives the test.
-    return EccApp(Session(start_relay=False))
+    # No relay locator: the test's relay is the only one; nothing outlives the test.
+    return EccApp(Session(demo_peer_factory=DemoPeer))
 
 
 @pytest.fixture

@@ -105,9 +105,10 @@ KERNEL_CHECK = textwrap.dedent('''
     CODE = """
     import json, os, time
     import ecc_widgets, ecc_widgets.lab
+    from ecc_widgets.app import LocalRelay
     from ecc_widgets.session import Session
 
-    s = Session(start_relay=False)  # only the relay binder/start launched may answer
+    s = Session(relay_locator=LocalRelay(start=False))  # only binder/start's relay may answer
     s.join("binder-check", "binder-room")
     deadline = time.monotonic() + 60
     while not (s.joined and s.connection == "connected") and time.monotonic() < deadline:

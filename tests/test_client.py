@@ -233,11 +233,11 @@ def test_a_relay_that_cannot_start_is_explained(started_here, monkeypatch):
 
 
 def test_a_session_without_relay_address_starts_one(started_here, monkeypatch):
-    from ecc_widgets.session import Session
+    from ecc_widgets.app import local_session
 
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(localrelay.ENV_URL, url)
-    first, second = Session(), Session()
+    first, second = local_session(), local_session()
     try:
         first.join("one", "zero-config")
         second.join("two", "zero-config")

@@ -7,12 +7,13 @@ import threading
 from test_session import texts, wait_until
 
 from ecc_widgets import crypto
+from ecc_widgets.demo_peer import DemoPeer
 from ecc_widgets.session import Session
 
 
 def test_demo_peer_completes_the_flow(relay):
     before = {t.ident for t in threading.enumerate()}
-    student = Session(start_relay=False)
+    student = Session(demo_peer_factory=DemoPeer)
     try:
         student.join("student", "alone", relay.url)
         student.select_curve("secp256k1")
@@ -57,7 +58,7 @@ def test_demo_peer_completes_the_flow(relay):
 
 
 def test_two_demo_peers_get_distinct_names(relay):
-    student = Session(start_relay=False)
+    student = Session(demo_peer_factory=DemoPeer)
     try:
         student.join("student", "crowd", relay.url)
         wait_until(lambda: student.joined, what="the join")

@@ -71,7 +71,7 @@ def shared_relay() -> Iterator[RelayProcess]:
 
 @pytest.fixture
 def pair() -> Iterator[tuple[Session, Session]]:
-    a, b = Session(start_relay=False), Session(start_relay=False)
+    a, b = Session(), Session()
     yield a, b
     a.close()
     b.close()
@@ -542,7 +542,7 @@ def test_name_taken_and_unreachable_relay_are_errors_in_words(shared_relay, pair
     assert "join" not in b.errors
 
     from conftest import free_port
-    lonely = Session(start_relay=False)
+    lonely = Session()
     try:
         lonely.join("x", "y", f"http://127.0.0.1:{free_port()}")
         wait_until(lambda: "join" in lonely.errors, what="unreachable")
@@ -554,7 +554,7 @@ def test_name_taken_and_unreachable_relay_are_errors_in_words(shared_relay, pair
 
 def test_close_leaves_no_thread_behind(shared_relay):
     before = {t.ident for t in threading.enumerate()}
-    a, b = Session(start_relay=False), Session(start_relay=False)
+    a, b = Session(), Session()
     secure_pair(a, b, "threads", shared_relay.url)
     a.send("bob", "bye")
     wait_until(lambda: texts(b, "alice", "in"), what="the message")

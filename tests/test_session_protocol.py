@@ -74,7 +74,7 @@ def test_keygen_trace_matches_the_library(curve):
 
 
 def test_generate_keys_offline_fills_the_model():
-    s = Session(start_relay=False)
+    s = Session()
     seen = []
     s.observe(lambda change: seen.append(change["name"]), names=["public_jwk", "keygen"])
     s.select_curve("secp256r1")  # an alias
@@ -106,7 +106,7 @@ def test_generate_keys_offline_fills_the_model():
     ("join", ("alice", "room", "ftp://example.org"), "join", "http://host:port"),
 ])
 def test_bad_input_is_an_error_in_words(action, args, panel, words):
-    s = Session(start_relay=False)
+    s = Session()
     with pytest.raises(SessionError, match=words):
         getattr(s, action)(*args)
     assert words in s.errors[panel]
@@ -116,7 +116,7 @@ def test_bad_input_is_an_error_in_words(action, args, panel, words):
 
 
 def test_closed_session_refuses_actions():
-    s = Session(start_relay=False)
+    s = Session()
     s.close()
     s.close()  # idempotent
     with pytest.raises(SessionError, match="closed"):
@@ -133,7 +133,7 @@ def test_records_are_frozen_and_replaced():
 
 
 def test_report_error_from_a_panel():
-    s = Session(start_relay=False)
+    s = Session()
     s.report_error("chat", "could not send: something")
     assert s.errors == {"chat": "could not send: something"}
     assert s.log[-1].source == "chat"

@@ -6,7 +6,15 @@ import threading
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import LEVEL_COLOURS, MONO, Panel, badge, clock, escape
+from ecc_widgets.panels.common import (
+    LEVEL_COLOURS,
+    MONO,
+    Panel,
+    badge,
+    clock,
+    escape,
+    newest_first,
+)
 
 SHOWN = 200  # newest messages shown
 
@@ -62,6 +70,7 @@ def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
 
 class ChatPanel(Panel):
     panel = "chat"
+    topic = "chat"
     title = "5. Chat, end-to-end encrypted"
     watched = ("peers", "conversations", "username")
 
@@ -166,10 +175,6 @@ class ChatPanel(Panel):
                 self.conversation.value = (f"<small>No messages with {escape(name)} yet. Share "
                                            "keys first, then write below.</small>")
                 return
-            # Newest first, so the latest is visible without scrolling; the oldest are
-            # left out of a long conversation (the model keeps them all).
-            older = len(messages) - SHOWN
-            self.conversation.value = "".join(
-                message_html(m, s.username or "me", name, self.wire.value)
-                for m in reversed(messages[-SHOWN:])
-            ) + (f"<small>… and {older} older messages</small>" if older > 0 else "")
+            self.conversation.value = newest_first(
+                messages, SHOWN, lambda m: message_html(m, s.username or "me", name,
+                                                        self.wire.value), "messages")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -64,6 +64,14 @@ def shorten(value: object, keep: int = 16) -> str:
     return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
 
 
+def newest_first(items: Sequence, shown: int, render: Callable[[Any], str], noun: str) -> str:
+    """The newest `shown` of `items` as HTML, newest first (visible without scrolling),
+    then how many older ones are left out (the model keeps them all)."""
+    older = len(items) - shown
+    return "".join(render(item) for item in reversed(items[-shown:])) + (
+        f"<small>… and {older} older {noun}</small>" if older > 0 else "")
+
+
 def close_tree(widget: widgets.Widget) -> None:
     """Close a widget and everything inside it (a Box closes only itself)."""
     for child in getattr(widget, "children", ()):
@@ -78,7 +86,8 @@ class Panel(widgets.VBox):
     widget traits (``.value``, ``.children``) and holds a lock, never displays anything.
     """
 
-    panel = ""  # this panel's key in session.errors
+    panel = ""  # this panel's name (its CSS class is ecc-<panel>)
+    topic = ""  # the model's topic (session.errors key) whose problems this panel shows
     title = ""
     watched: tuple[str, ...] = ()  # session traits whose change calls _render
 
@@ -116,7 +125,7 @@ class Panel(widgets.VBox):
         self._render()
 
     def _on_errors(self, change) -> None:
-        self.show_error((change["new"] or {}).get(self.panel, ""))
+        self.show_error((change["new"] or {}).get(self.topic, "") if self.topic else "")
 
     def show_error(self, text: str) -> None:
         self.error.value = (
@@ -127,14 +136,14 @@ class Panel(widgets.VBox):
         """A problem found by the panel itself: said here and in the activity log."""
         report = getattr(self.session, "report_error", None)
         if callable(report):
-            report(self.panel, text)  # sets errors[panel], which this panel shows
+            report(self.topic or self.panel, text)  # sets errors[topic], shown here
         if self.error.value == "" or text not in self.error.value:
             self.show_error(text)
 
     def act(self, action: Callable[..., Any], *args: Any, what: str = "") -> Any:
         """Run a session action; a failure is shown here in words and in the log.
 
-        The model records its own refusals (``SessionError``) in ``errors[panel]`` and the
+        The model records its own refusals (``SessionError``) in ``errors[topic]`` and the
         log, and this panel shows them; anything else that escapes is reported the same
         way, so no failure is silent and none reaches the kernel as a traceback.
         """

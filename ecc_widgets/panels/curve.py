@@ -52,6 +52,7 @@ def parameters_html(curve: Curve) -> str:
 
 class CurvePanel(Panel):
     panel = "curve"
+    topic = "curve"
     title = "2. Choose a curve"
 
     def __init__(self, session, theme: str = "light", **kwargs):

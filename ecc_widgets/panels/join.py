@@ -16,6 +16,7 @@ CONNECTION_COLOURS = {
 
 class JoinPanel(Panel):
     panel = "join"
+    topic = "join"
     title = "1. Join a room"
     watched = ("joined", "connection", "username", "room", "my_id", "relay_url")
 

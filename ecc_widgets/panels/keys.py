@@ -28,16 +28,11 @@ SECRET_STYLE = "background:#ffebe9; border:2px solid #cf222e; color:#1f2328"
 PUBLIC_STYLE = "background:#dafbe1; border:2px solid #1a7f37; color:#1f2328"
 
 
-def _xy(point):
-    """Affine coordinates, or None for the point at infinity."""
-    return plots._xy(point)
-
-
 def point_text(point, keep: int = 12) -> str:
     x, y = (getattr(point, "x", None), getattr(point, "y", None)) if point is not None else (
         None, None)
     if x is None:
-        return "O (the point at infinity)"
+        return str(ecmath.INFINITY)
     if y is None:  # the Montgomery ladder works on u alone
         return f"(u = {shorten(x, keep)})"
     return f"({shorten(x, keep)}, {shorten(y, keep)})"
@@ -55,21 +50,6 @@ def bits_html(d: int, done: int, width: int = 0) -> str:
             f'<span style="color:#8c959f">{rest}</span></div>')
 
 
-def public_hex(trace) -> str:
-    curve = get_curve(trace.curve) if isinstance(trace.curve, str) else trace.curve
-    try:
-        return ecmath.encode_point(curve, trace.public_point).hex()
-    except (ValueError, TypeError, AttributeError):
-        xy = _xy(trace.public_point)
-        return "" if xy is None else f"{xy[0]:x}"
-
-
-def scalar_of(trace) -> int:
-    """The scalar the steps walk through: X25519 clamps its 32 random bytes first."""
-    ladder = trace.steps and trace.steps[0].op == "ladder"
-    return ecmath.clamp_x25519(trace.private_value) if ladder else trace.private_value
-
-
 def _toy_parts(toy):
     """(curve, steps) of the toy trace, whatever record holds it, or (None, ())."""
     if toy is None:
@@ -82,6 +62,7 @@ def _toy_parts(toy):
 
 class KeysPanel(Panel):
     panel = "keys"
+    topic = "keys"
     title = "3. Generate your keys"
     watched = ("keygen", "public_jwk", "fingerprint", "curve")
 
@@ -209,7 +190,7 @@ class KeysPanel(Panel):
                 + (f'current point <span style="{MONO}">{escape(shorten(last.multiple, 10))} x G'
                    f" = {escape(point_text(last.point))}</span>" if last else "current point: O"))
             # Step.index is the position of the bit just used (0 = least significant).
-            scalar = scalar_of(trace)
+            scalar = trace.scalar
             width = max(scalar.bit_length(), trace.steps[0].index + 1 if trace.steps else 0)
             done = width - last.index if last else 0
             self.bits.value = bits_html(scalar, done, width)
@@ -246,7 +227,7 @@ class KeysPanel(Panel):
                 f'<div style="{PUBLIC_STYLE}; padding:6px; border-radius:6px">'
                 f"<b>Shareable: your public key</b> Q = d x G<br>"
                 f'<span style="{MONO}; word-break:break-all">hex: '
-                f"{escape(public_hex(trace))}</span><br>"
+                f"{escape(trace.public_hex)}</span><br>"
                 f'<pre style="{MONO}; white-space:pre-wrap; margin:2px 0">{escape(jwk)}</pre>'
                 f'fingerprint: <span style="{MONO}">{escape(s.fingerprint)}</span></div>')
 

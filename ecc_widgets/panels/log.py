@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import LEVEL_COLOURS, MONO, Panel, clock, escape
+from ecc_widgets.panels.common import LEVEL_COLOURS, MONO, Panel, clock, escape, newest_first
 
 SHOWN = 200  # newest entries shown; the model keeps the rest
 
@@ -35,7 +35,4 @@ class LogPanel(Panel):
             if not log:
                 self.entries.value = "<small>Nothing yet.</small>"
                 return
-            newest = reversed(log[-SHOWN:])
-            more = len(log) - SHOWN
-            tail = f"<small>… and {more} older entries</small>" if more > 0 else ""
-            self.entries.value = "".join(entry_html(e) for e in newest) + tail
+            self.entries.value = newest_first(log, SHOWN, entry_html, "entries")

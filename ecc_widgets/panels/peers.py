@@ -5,9 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ecc_widgets.panels.common import MONO, Panel, badge, close_tree, escape
-
-STATUS_ORDER = ("joined", "keys generated", "key received", "secure", "key changed",
-                "curve mismatch")
+from ecc_widgets.session.records import STATUSES
 
 
 class PeerCard(widgets.VBox):
@@ -46,8 +44,8 @@ class PeerCard(widgets.VBox):
 
     def update(self, peer) -> None:
         self.name_label.value = f"{peer.name}" + (" (legacy client)" if peer.legacy else "")
-        statuses = [s for s in STATUS_ORDER if s in peer.statuses]
-        statuses += sorted(set(peer.statuses) - set(STATUS_ORDER))
+        statuses = [s for s in STATUSES if s in peer.statuses]
+        statuses += sorted(set(peer.statuses) - set(STATUSES))
         badges = "".join(badge(s) for s in statuses)
         if peer.verified:
             badges += badge("verified")
@@ -72,6 +70,7 @@ class PeerCard(widgets.VBox):
 
 class PeersPanel(Panel):
     panel = "peers"
+    topic = "peers"
     title = "4. Peers in the room"
     watched = ("peers",)
 

@@ -10,7 +10,7 @@ import json
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import MONO, Panel, clock, escape
+from ecc_widgets.panels.common import MONO, Panel, clock, escape, newest_first
 
 SHOWN = 100
 
@@ -50,4 +50,4 @@ class RelayView(Panel):
             if not seen:
                 self.events.value = "<small>No traffic yet.</small>"
                 return
-            self.events.value = "".join(event_html(e) for e in reversed(seen[-SHOWN:]))
+            self.events.value = newest_first(seen, SHOWN, event_html, "events")

@@ -1,0 +1,56 @@
+"""The headless session model (no widgets), one job per module:
+
+- `records`: the published records (Peer, ChatMessage, LogEntry), statuses, reasons, errors
+- `keygen`: the educational trace of Q = d x G and what a view shows of it
+- `channel`: message protection with one peer, sans-IO (associated data, seal/open,
+  replay window, receipts)
+- `delivery`: the outbox (epochs, acknowledgements, receipts, re-sends)
+- `pairs`: each peer's key, key agreement, and the Peer record
+- `link`: the relay client (injected), joining, resuming and re-joining
+- `state`: the traits a session publishes and the helpers that change them
+- `events`: what the relay tells a session (client callbacks, room events)
+- `model`: the traitlets `Session`: the actions
+"""
+
+from ecc_widgets.session.channel import (
+    MAX_RECEIPT_IDS,
+    RECEIPT,
+    REPLAY_WINDOW,
+    Accepted,
+    Channel,
+    Duplicate,
+    Rejected,
+    ReplayWindow,
+    Sealed,
+    associated_data,
+)
+from ecc_widgets.session.keygen import TOY_CURVE, KeygenTrace, keygen_trace
+from ecc_widgets.session.link import GivenRelay, RelayLocator
+from ecc_widgets.session.model import MAX_PLAINTEXT, Session
+from ecc_widgets.session.records import (
+    DOWNGRADE,
+    LEGACY_NOTE,
+    MALFORMED,
+    NO_KEY,
+    PANELS,
+    REORDERED,
+    REPLAYED,
+    STATUSES,
+    TAMPERED,
+    TOPICS,
+    WRONG_CURVE,
+    ChatMessage,
+    LogEntry,
+    Peer,
+    SessionError,
+)
+from ecc_widgets.session.state import DEFAULT_CURVE, MAX_VIEW, RECEIPT_DELAY
+
+__all__ = [
+    "DEFAULT_CURVE", "DOWNGRADE", "LEGACY_NOTE", "MALFORMED", "MAX_PLAINTEXT",
+    "MAX_RECEIPT_IDS", "MAX_VIEW", "NO_KEY", "PANELS", "RECEIPT", "RECEIPT_DELAY",
+    "REORDERED", "REPLAYED", "REPLAY_WINDOW", "STATUSES", "TAMPERED", "TOPICS", "TOY_CURVE",
+    "WRONG_CURVE", "Accepted", "Channel", "ChatMessage", "Duplicate", "GivenRelay",
+    "KeygenTrace", "LogEntry", "Peer", "RelayLocator", "Rejected", "ReplayWindow", "Sealed",
+    "Session", "SessionError", "associated_data", "keygen_trace",
+]

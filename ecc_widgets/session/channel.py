@@ -1,0 +1,278 @@
+"""Message protection with one peer, sans-IO: seal what we send, judge what arrives.
+
+Protocol v1 (see docs/protocol.md, "Message protection (v1)"): every message is AES-256-GCM
+under the pair's message key, with associated data binding version, room, sender,
+receiver, curve, a per-pair sequence number and (for a delivery receipt) the kind, so a
+relay can neither alter, redirect, replay nor reorder one unnoticed. A legacy peer (the
+seed's protocol) gets the seed's format: no associated data, only a repeated IV is caught.
+
+A `Channel` does no I/O and reads no clock: it takes wire payloads and gives back wire
+payloads and verdicts (`Accepted`, `Rejected` with a reason, `Duplicate`). Chat messages
+and receipts go through the same `seal` and `open`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ecc_widgets import crypto, protocol
+from ecc_widgets.session.records import (
+    DOWNGRADE,
+    MALFORMED,
+    NO_KEY,
+    REORDERED,
+    REPLAYED,
+    TAMPERED,
+    WRONG_CURVE,
+)
+
+REPLAY_WINDOW = 64          # how far behind the newest sequence number a message may arrive
+RECEIPT = "receipt"         # the `kind` of a delivery receipt
+MAX_RECEIPT_IDS = 256       # ids per receipt
+
+
+def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
+                    version: int = protocol.PROTOCOL_VERSION, kind: str = "") -> bytes:
+    """What a v1 message's tag authenticates besides the text; both sides build it alike.
+
+    `kind` is "" for a chat message (no ``kind`` key at all) and "receipt" for a delivery
+    receipt, so neither can be passed off as the other.
+    """
+    fields: dict[str, Any] = {"v": version, "room": room, "from": sender, "to": receiver,
+                              "curve": curve, "seq": seq}
+    if kind:
+        fields["kind"] = kind
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def kind_of(payload: dict) -> str:
+    """The `kind` a message claims: "" (chat) or "receipt"; legacy messages have none."""
+    return payload.get("kind", "") if "v" in payload else ""
+
+
+class ReplayWindow:
+    """Accepts each sequence number once, and none older than `size` behind the newest.
+
+    `check` returns None (accept), "duplicate" (the same message id again: a re-send after
+    a reconnect, dropped quietly), or a rejection reason.
+    """
+
+    def __init__(self, size: int = REPLAY_WINDOW, remember: int = 4096):
+        self.size = size
+        self.highest = 0
+        self._seen: OrderedDict[int, str] = OrderedDict()  # seq -> message id
+        self._remember = remember
+
+    def check(self, seq: int, message_id: str) -> str | None:
+        seen = self._seen.get(seq)
+        if seen is not None:
+            if seen == message_id:
+                return "duplicate"
+            return f"{REPLAYED}: sequence number {seq} was already received"
+        if seq <= self.highest - self.size:
+            return (f"{REORDERED} past the window: #{seq} arrived after #{self.highest} "
+                    f"(window {self.size})")
+        return None
+
+    def accept(self, seq: int, message_id: str) -> None:
+        self._seen[seq] = message_id
+        self.highest = max(self.highest, seq)
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+
+
+# ---------------------------------------------------------------------------- verdicts
+
+@dataclass(frozen=True)
+class Accepted:
+    """Authentic (v1: and new, in order, on the agreed curve). `receipt_ids` for a receipt."""
+
+    text: str
+    kind: str = ""
+    seq: int = 0                 # 0 for a legacy message
+    associated_data: str = ""
+    legacy: bool = False
+    receipt_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Refused; `reason` starts with one of the words in `records` (tampered, ...)."""
+
+    reason: str
+    kind: str = ""
+    associated_data: str = ""
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The same message (same id, same number) again: a re-send after a reconnect."""
+
+    seq: int
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A message ready for the wire (without `targetSocketId`: the socket id changes)."""
+
+    payload: dict
+    associated_data: str = ""
+    seq: int = 0
+
+
+Verdict = Accepted | Rejected | Duplicate
+
+
+# ---------------------------------------------------------------------------- the channel
+
+class Channel:
+    """Us (`me`) and one peer in one room: the message key and the per-pair counters.
+
+    The key is (re)set by key agreement (`set_key`); the sequence number we send keeps
+    counting across keys (the peer's window for us only restarts when our key changes),
+    and the window for the peer restarts when their key changes (`restart_replay`).
+    """
+
+    def __init__(self, *, room: str, me: str, peer: str):
+        self.room, self.me, self.peer = room, me, peer
+        self.key = b""
+        self.curve = ""              # the agreed curve (the peer's key's curve)
+        self.legacy = False          # the peer speaks the seed's protocol
+        self.problem = ""            # why there is no key (curve mismatch, ...)
+        self.send_seq = 0
+        self.window = ReplayWindow()
+        self.seen_ivs: set[str] = set()
+        self.receipts: list[str] = []  # ids received, to confirm to the sender
+
+    def set_key(self, key: bytes, *, curve: str) -> None:
+        self.key, self.curve, self.problem = key, curve, ""
+
+    def drop_key(self, problem: str) -> None:
+        self.key, self.problem = b"", problem
+
+    def restart_replay(self) -> None:
+        """The peer's key changed: its counters start again."""
+        self.window, self.seen_ivs = ReplayWindow(), set()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def seal(self, data: bytes, *, message_id: str, kind: str = "",
+             nonce: bytes | None = None) -> Sealed:
+        """Encrypt `data` for the peer (v1, or the seed's format for a legacy peer)."""
+        if not self.key:
+            raise ValueError(self.problem or f"no key for {self.peer} yet")
+        if self.legacy:
+            if kind:
+                raise ValueError(f"a legacy peer takes no {kind}")
+            sealed = crypto.encrypt(self.key, data, nonce=nonce)
+            ad, payload = b"", {}
+        else:
+            self.send_seq += 1
+            ad = associated_data(room=self.room, sender=self.me, receiver=self.peer,
+                                 curve=self.curve, seq=self.send_seq, kind=kind)
+            sealed = crypto.encrypt(self.key, data, associated_data=ad, nonce=nonce)
+            payload = {"v": protocol.PROTOCOL_VERSION, "id": message_id,
+                       "seq": self.send_seq, "curve": self.curve}
+            if kind:
+                payload["kind"] = kind
+        payload.update(encryptedMessage=crypto.b64encode(sealed.ciphertext),
+                       iv=crypto.b64encode(sealed.nonce), tag=crypto.b64encode(sealed.tag))
+        return Sealed(payload, ad.decode(), 0 if self.legacy else self.send_seq)
+
+    def queue_receipt(self, message_id: str) -> bool:
+        """Remember to confirm `message_id`; True when it starts a new batch."""
+        self.receipts.append(message_id)
+        return len(self.receipts) == 1
+
+    def seal_receipts(self, new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                      nonce: Callable[[], bytes | None] = lambda: None) -> list[Sealed]:
+        """The queued confirmations as receipts, at most MAX_RECEIPT_IDS ids each."""
+        if self.legacy or not self.key:
+            return []  # legacy peers get none; the rest wait for the key
+        out = []
+        while self.receipts:
+            ids, self.receipts = self.receipts[:MAX_RECEIPT_IDS], self.receipts[MAX_RECEIPT_IDS:]
+            out.append(self.seal(json.dumps(ids).encode(), message_id=new_id(),
+                                 kind=RECEIPT, nonce=nonce()))
+        return out
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def open(self, p: dict) -> Verdict:
+        """Judge one received message (a payload `protocol.validate` passed)."""
+        versioned = "v" in p
+        kind = kind_of(p)
+        if kind not in ("", RECEIPT):
+            return Rejected(f"{MALFORMED}: unknown message kind {kind!r:.40}")
+        try:
+            ciphertext = crypto.b64decode(p["encryptedMessage"])
+            nonce, tag = crypto.b64decode(p["iv"]), crypto.b64decode(p["tag"])
+        except ValueError as exc:
+            return Rejected(f"{MALFORMED}: {exc}", kind)
+        if not self.key:
+            return Rejected(f"{NO_KEY}: {self.problem or 'no key exchanged with ' + self.peer}",
+                            kind)
+        if not versioned:
+            return self._open_legacy(p, ciphertext, nonce, tag)
+        seq, curve, message_id = p.get("seq"), p.get("curve"), p.get("id")
+        if p.get("v") != protocol.PROTOCOL_VERSION:
+            return Rejected(f"{MALFORMED}: unsupported protocol version {p.get('v')!r}", kind)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or \
+                not isinstance(message_id, str):
+            return Rejected(f"{MALFORMED}: a v1 message needs an id and a sequence number "
+                            ">= 1", kind)
+        if curve != self.curve:
+            return Rejected(f"{WRONG_CURVE}: the message says {curve!r} but the keys with "
+                            f"{self.peer} are on {self.curve}", kind)
+        ad = associated_data(room=self.room, sender=self.peer, receiver=self.me,
+                             curve=self.curve, seq=seq, kind=kind)
+        try:
+            data = crypto.decrypt(self.key, ciphertext, nonce, tag, associated_data=ad)
+        except crypto.DecryptionError:
+            return Rejected(f"{TAMPERED}: authentication failed (the ciphertext, nonce, tag "
+                            "or associated data was changed, or it was not sealed for us)",
+                            kind, ad.decode())
+        verdict = self.window.check(seq, message_id)
+        if verdict == "duplicate":
+            return Duplicate(seq, kind)
+        if verdict is not None:
+            return Rejected(verdict, kind, ad.decode())
+        self.window.accept(seq, message_id)
+        if kind == RECEIPT:
+            try:
+                ids = json.loads(data)
+                if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                    raise ValueError("not a list of message ids")
+            except ValueError as exc:
+                return Rejected(str(exc), kind, ad.decode())
+            return Accepted("", kind, seq, ad.decode(), receipt_ids=tuple(ids))
+        return Accepted(_text(data), kind, seq, ad.decode())
+
+    def _open_legacy(self, p: dict, ciphertext: bytes, nonce: bytes, tag: bytes) -> Verdict:
+        if not self.legacy:
+            return Rejected(f"{DOWNGRADE}: {self.peer} speaks protocol v1 but this message "
+                            "has no version (no associated data, no sequence number)")
+        try:
+            data = crypto.decrypt(self.key, ciphertext, nonce, tag)
+        except crypto.DecryptionError:
+            return Rejected(f"{TAMPERED}: authentication failed (wrong key, or the "
+                            "ciphertext, IV or tag was changed)")
+        if p["iv"] in self.seen_ivs:
+            return Rejected(f"{REPLAYED}: this IV was already used by an earlier message")
+        self.seen_ivs.add(p["iv"])
+        return Accepted(_text(data), legacy=True)
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return data.decode(errors="replace")
+

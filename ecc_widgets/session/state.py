@@ -1,0 +1,243 @@
+"""The session's state and the ways it changes: published traits, peers, outbox, emission.
+
+The lock-held helpers the actions (`model`) and the relay's events (`events`) share. Every
+trait is replaced, never mutated in place, so observers fire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Dict, HasTraits, Tuple, Unicode
+
+from ecc_widgets import protocol
+from ecc_widgets.client import DISCONNECTED, RelayClient
+from ecc_widgets.session.channel import Channel
+from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
+from ecc_widgets.session.link import Link, RelayLocator
+from ecc_widgets.session.pairs import Pair, agree, peer_record
+from ecc_widgets.session.records import ChatMessage, LogEntry, SessionError
+
+MAX_VIEW = 1000             # entries kept in `log` and `relay_view` (the newest)
+RECEIPT_DELAY = 0.02        # seconds to gather received ids into one receipt
+DEFAULT_CURVE = "P-256"
+
+
+class SessionState(HasTraits):
+    """What a session knows, as traits (published) and private state (under `_lock`)."""
+
+    username = Unicode("")
+    room = Unicode("")
+    my_id = Unicode("")
+    relay_url = Unicode("")
+    connection = Unicode(DISCONNECTED)
+    joined = Bool(False)
+    curve = Unicode(DEFAULT_CURVE)
+    public_jwk = Dict()
+    fingerprint = Unicode("")
+    keygen = AnyTrait(None, allow_none=True)
+    peers = Dict()
+    conversations = Dict()
+    log = Tuple()
+    # every event as the relay carried it: {"time", "direction" ("out" to the relay, "in"
+    # from it), "event", "payload"}; the newest MAX_VIEW
+    relay_view = Tuple()
+    errors = Dict()
+
+    def __init__(self, *, client_factory: Callable[..., Any] = RelayClient,
+                 relay_locator: RelayLocator | None = None,
+                 demo_peer_factory: Callable[..., Any] | None = None,
+                 clock: Callable[[], float] = time.time, share_steps: bool = True,
+                 **kwargs: Any):
+        # start_relay=False, the former spelling of what a Session now does by itself, is
+        # accepted for one release; starting a relay is the composition root's decision.
+        if kwargs.pop("start_relay", False):
+            raise TypeError("Session(start_relay=True) is gone: ecc_widgets.app."
+                            "local_session() finds or starts the local relay")
+        super().__init__(**kwargs)
+        self._clock = clock
+        self._share_steps = share_steps   # tell the room about our processing steps
+        self._demo_peer_factory = demo_peer_factory
+        self._lock = threading.RLock()
+        self._link = Link(client_factory, relay_locator)
+        self._private: Any = None         # our private key object: never leaves this object
+        self._keys_dropped = False        # keys were dropped for a new curve: re-share new ones
+        self._public_raw = b""
+        self._pairs: dict[str, Pair] = {}
+        self._outbox = Outbox()
+        self._positions: dict[str, tuple[str, int]] = {}  # message id -> (peer, index)
+        self._announced_curve = ""
+        self._demo_peers: list[Any] = []
+
+    # ------------------------------------------------------------------ helpers (lock held)
+
+    def _new_pair(self, name: str, sid: str = "") -> Pair:
+        channel = Channel(room=self.room, me=self.username, peer=name)
+        return Pair(name, channel, sid=sid, present=bool(sid))
+
+    def _pair_for(self, name: str, sid: str | None = None) -> Pair | None:
+        if name == self.username:
+            return None
+        pair = self._pairs.get(name)
+        if pair is None:
+            # An event from someone the roster has not shown us yet.
+            pair = self._pairs[name] = self._new_pair(name, sid or "")
+        elif sid and pair.sid != sid:
+            pair.sid, pair.present = sid, True
+        return pair
+
+    def _derive(self, pair: Pair) -> None:
+        if agree(pair, private=self._private, public_raw=self._public_raw, curve=self.curve):
+            self._step("Derived shared secret",
+                       f"ECDH on {pair.channel.curve} with {pair.name}, "
+                       + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
+
+    def _rederive_all(self) -> None:
+        for pair in self._pairs.values():
+            self._derive(pair)
+        self._publish_peers()
+
+    def _share(self, pair: Pair, *, is_reply: bool) -> None:
+        if self._private is None or not pair.sid:
+            return
+        payload = {"publicKey": dict(self.public_jwk), "targetSocketId": pair.sid,
+                   "isReply": is_reply, "v": protocol.PROTOCOL_VERSION, "curve": self.curve}
+        self._emit(protocol.SHARE_PUBLIC_KEY, payload)
+        pair.shared_ours = self._public_raw
+        self._log("info", "me", f"{'answered' if is_reply else 'shared'} my key "
+                                f"{'to' if is_reply else 'with'} {pair.name}")
+
+    def _reshare(self, pair: Pair) -> None:
+        """After a (re)connect: give a peer our key again if we had a session with them."""
+        if self._private is not None and pair.public_raw and pair.sid:
+            self._share(pair, is_reply=True)
+
+    def _announce_curve(self) -> None:
+        if self.joined and self._announced_curve != self.curve:
+            self._emit(protocol.CURVE_SELECTED, {"curve": self.curve})
+            self._announced_curve = self.curve
+
+    def _reach(self, name: str) -> tuple[str, bytes] | None:
+        pair = self._pairs.get(name)
+        return (pair.sid, pair.key) if pair is not None and pair.present else None
+
+    def _flush(self) -> None:
+        """Send every unconfirmed message whose peer is here, in order."""
+        if not self.joined or self._link.client is None:
+            return
+        due, dropped = self._outbox.due(self._reach)
+        for out, sid in due:
+            self._emit(protocol.SEND_MESSAGE, {**out.payload, "targetSocketId": sid},
+                       callback=lambda ack, mid=out.id, sid=sid: self._on_sent(mid, sid, ack))
+        for out in dropped:
+            self._update_message(out.id, status="rejected",
+                                 reason="not sent: the keys changed before it could be "
+                                        "delivered; send it again")
+
+    def _on_sent(self, message_id: str, sid: str, ack: Any) -> None:
+        with self._lock:
+            out = self._outbox.get(message_id)
+            if out is None:
+                return
+            pair = self._pairs.get(out.peer)
+            moved = pair is not None and (not pair.present or pair.sid != sid)
+            outcome, reason = self._outbox.acknowledged(message_id, ack, peer_moved=moved)
+            if outcome == SENT:
+                self._update_message(message_id, status="sent")
+            elif outcome == REFUSED:
+                self._update_message(message_id, status="rejected", reason=f"relay: {reason}")
+                self._set_error("chat", f"the relay refused a message: {reason}")
+                self._log("error", "relay", f"message refused: {reason}")
+
+    def _confirm(self, pair: Pair, message_id: str) -> None:
+        """Queue a receipt for a received message; receipts go out in small batches."""
+        if pair.channel.queue_receipt(message_id):
+            self._link.later(RECEIPT_DELAY, self._send_receipts)
+
+    def _send_receipts(self) -> None:
+        with self._lock:
+            if not self.joined or self._link.client is None:
+                return  # sent after the next join
+            for pair in self._pairs.values():
+                if not pair.present:
+                    continue
+                for sealed in pair.channel.seal_receipts():
+                    self._emit(protocol.SEND_MESSAGE,
+                               {**sealed.payload, "targetSocketId": pair.sid})
+
+    def _emit(self, event: str, payload: dict, callback: Callable | None = None) -> None:
+        client = self._link.client
+        if client is None:
+            return
+        self._view("out", event, payload)
+        client.emit(event, payload, callback=callback)
+
+    def _step(self, step: str, details: str, *, log: bool = True) -> None:
+        """Tell the room what we just did, as the seed's client did (never a secret)."""
+        if log:
+            self._log("info", "me", f"{step}: {details}")
+        if self._share_steps and self.joined:
+            self._emit(protocol.PROCESSING_STEP, {"step": step, "details": details})
+
+    def _append_message(self, message: ChatMessage) -> None:
+        current = self.conversations.get(message.peer_id, ())
+        self._positions[message.id] = (message.peer_id, len(current))
+        self.conversations = {**self.conversations, message.peer_id: (*current, message)}
+
+    def _update_message(self, message_id: str, **changes: Any) -> None:
+        where = self._positions.get(message_id)
+        if where is None:
+            return
+        peer, index = where
+        current = self.conversations.get(peer, ())
+        if index >= len(current) or current[index].id != message_id:
+            return
+        updated = dataclasses.replace(current[index], **changes)
+        self.conversations = {**self.conversations,
+                              peer: (*current[:index], updated, *current[index + 1:])}
+
+    def _publish_peers(self) -> None:
+        peers = {name: peer_record(pair, curve=self.curve, public_raw=self._public_raw)
+                 for name, pair in self._pairs.items() if pair.present}
+        if peers != self.peers:
+            self.peers = peers
+
+    def _forget_room(self) -> None:
+        self._pairs.clear()
+        self._outbox.clear()
+        self._positions.clear()
+        self._announced_curve = ""
+        self.joined = False
+        self.peers = {}
+        self.conversations = {}
+
+    def _view(self, direction: str, event: str, payload: Any) -> None:
+        entry = {"time": self._clock(), "direction": direction, "event": event,
+                 "payload": payload}
+        self.relay_view = (*self.relay_view[-(MAX_VIEW - 1):], entry)
+
+    def _log(self, level: str, source: str, text: str) -> None:
+        entry = LogEntry(self._clock(), level, source, text)
+        self.log = (*self.log[-(MAX_VIEW - 1):], entry)
+
+    def _set_error(self, topic: str, text: str) -> None:
+        if self.errors.get(topic, "") != text:
+            errors = {k: v for k, v in self.errors.items() if k != topic}
+            if text:
+                errors[topic] = text
+            self.errors = errors
+
+    def _fail(self, topic: str, text: str) -> SessionError:
+        with self._lock:
+            self._set_error(topic, text)
+            self._log("error", "me", text)
+        return SessionError(text)
+
+    def _check_open(self, topic: str) -> None:
+        if self._link.closed:
+            raise self._fail(topic, "this session was closed; create a new one")
