@@ -56,8 +56,14 @@ MONO = "font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 
 
 def plain(value: object, limit: int = TEXT_LIMIT) -> str:
     """Any outside value as displayable text: non-text (a lone surrogate, which no
-    message to the browser can carry, controls, invisible marks) replaced, long text cut."""
-    return protocol.safe_text(str(value), limit)
+    message to the browser can carry, controls, invisible marks) replaced, long text cut;
+    line breaks kept (a message may have several lines)."""
+    text = str(value)
+    if "\n" not in text:
+        return protocol.safe_text(text, limit)
+    if len(text) > limit:
+        text = text[:max(limit - 1, 0)] + "\u2026"
+    return "\n".join(protocol.safe_text(line, limit) for line in text.split("\n"))
 
 
 def escape(value: object, limit: int = TEXT_LIMIT) -> str:
