@@ -95,7 +95,7 @@ def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
 
 def rejected_note(peer, messages, name: str) -> str:
     """How many messages from this peer were rejected; the model keeps only the newest."""
-    shown = sum(1 for m in messages if m.status == "rejected")
+    shown = sum(1 for m in messages[-SHOWN:] if m.status == "rejected")
     count = getattr(peer, "rejected", shown) if peer is not None else shown
     if not count:
         return ""

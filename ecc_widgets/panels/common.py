@@ -154,7 +154,8 @@ class NewestFirst:
             return self.render(item)
         except Exception:  # noqa: BLE001 - one bad item must not hide the others
             logger.exception("could not display one of the %s", self.noun)
-            return f"<div><small><i>(one of the {self.noun} could not be displayed)</i></small></div>"
+            return (f"<div><small><i>(one of the {self.noun} could not be displayed)</i>"
+                    "</small></div>")
 
 
 def close_tree(widget: widgets.Widget) -> None:
