@@ -221,9 +221,8 @@ class Panel(widgets.VBox):
         self.show_error((change["new"] or {}).get(self.topic, "") if self.topic else "")
 
     def show_error(self, text: str) -> None:
-        self.error.value = (
-            f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ {escape(text)}</div>' if text else ""
-        )
+        self.error.value = (f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ '
+                            f"{escape(text, 2 * LINE_LIMIT)}</div>" if text else "")
 
     def complain(self, text: str) -> None:
         """A problem found by the panel itself: said here and in the activity log."""

@@ -35,6 +35,7 @@ class PeerCard(widgets.VBox):
         self.peer_id = peer_id
         # HTML with the name escaped: a Label would typeset a name like $\text{bob}$.
         self.name_label = widgets.HTML()
+        self.name_label.add_class("ecc-peer-name")
         self.details = widgets.HTML()
         self.legacy = widgets.Button(description=ALLOW_LEGACY, icon="unlock",
                                      button_style="warning", layout=widgets.Layout(
