@@ -24,7 +24,7 @@ from ecc_widgets.panels import (
     PeersPanel,
     RelayView,
 )
-from ecc_widgets.panels.common import close_tree
+from ecc_widgets.panels.common import NO_TYPESETTING, close_tree
 
 # HTML widgets inherit the form controls' tall line height; text panels read better tighter.
 STYLE = """<style>
@@ -80,6 +80,8 @@ class EccApp(widgets.VBox):
         self.panels = (self.join_panel, self.curve_panel, self.keys_panel, self.peers_panel,
                        self.chat_panel, self.log_panel, self.relay_panel)
         self.add_class("ecc-app")
+        for name in NO_TYPESETTING:  # peers' names and messages are text, never TeX
+            self.add_class(name)
         self.layout.width = "100%"
         grid = widgets.GridBox(
             list(self.panels[1:]),

@@ -39,7 +39,7 @@ def join(app, name: str, room: str, relay_url: str) -> None:
 
 def card_for(app, name: str):
     return wait_until(lambda: next((c for c in app.peers_panel.cards.values()
-                                    if c.name_label.value.startswith(name)), None),
+                                    if c.peer_id.startswith(name)), None),
                       what=f"a card for {name!r}")
 
 
@@ -110,7 +110,7 @@ def test_hostile_name_is_shown_literally_on_the_other_side(relay, two_apps):
     card = card_for(alice, EVIL)
     wait_until(lambda: any(html.escape(EVIL) in e.value for e in walk(alice.log_panel)
                            if isinstance(e, widgets.HTML)), what="the log naming the newcomer")
-    assert card.name_label.value == EVIL  # a Label: shown as text
+    assert html.escape(EVIL) in card.name_label.value  # escaped HTML: shown as text
     option_labels = [label for label, _ in alice.chat_panel.to.options]
     assert EVIL in option_labels  # a Dropdown option label: shown as text
     for w in walk(alice):
@@ -118,7 +118,7 @@ def test_hostile_name_is_shown_literally_on_the_other_side(relay, two_apps):
             assert EVIL not in w.value, f"raw markup in {w!r}"
     escaped = [w for w in walk(alice) if isinstance(w, widgets.HTML)
                and html.escape(EVIL) in w.value]
-    assert len(escaped) >= 2  # the log, the relay view, the empty conversation
+    assert len(escaped) >= 3  # the card, the log, the relay view, the empty conversation
 
 
 def test_unreachable_relay_is_reported_in_the_join_panel_and_the_log():

@@ -58,7 +58,7 @@ def expect_joined(page, name: str, room: str) -> None:
 def peer_card(page, name: str):
     """The card of one peer in the peers panel (it holds that peer's "Share key" button)."""
     return page.locator(".widget-vbox").filter(
-        has=page.locator(".widget-label", has_text=re.compile(rf"^{re.escape(name)}"))
+        has=page.locator(".ecc-peer-name", has_text=re.compile(rf"^{re.escape(name)}"))
     ).filter(has=button(page, "Share key")).last
 
 

@@ -8,12 +8,15 @@ import ipywidgets as widgets
 
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
+    LINE_LIMIT,
     MONO,
+    NAME_LIMIT,
+    NewestFirst,
     Panel,
     badge,
     clock,
     escape,
-    newest_first,
+    plain,
 )
 
 SHOWN = 200  # newest messages shown
@@ -27,45 +30,78 @@ STATUS_MARKS = {
     "received": "",
     "rejected": "✗ rejected",
 }
+LEGACY_LACKS = "not authenticated against replay/reordering"
+# Font Awesome (loaded with the widgets) draws the marks; the words are for everyone.
+AUTHENTICATED_MARK = (f'<span style="color:{LEVEL_COLOURS["success"]}" title="the decryption '
+                      'proved who sent it and that it is unchanged"><i class="fa fa-lock"></i> '
+                      "authenticated</span>")
+VERIFIED_MARK = ('<span style="color:#ffffff; background:#1a7f37; border-radius:8px; '
+                 'padding:0 6px; font-size:11px" title="you compared the safety number with '
+                 'this peer: this is their current key"><i class="fa fa-check-circle"></i> '
+                 "verified</span>")
+
+
+def message_marks(message) -> tuple[bool, bool]:
+    """(authenticated, verified) of a message: what the crypto proved, and whether the
+    user verified that peer's current key."""
+    authenticated = getattr(message, "authenticated", None)
+    if authenticated is None:  # a record without the field: its `verified` meant the crypto
+        return bool(message.verified), False
+    return bool(authenticated), bool(message.verified)
 
 
 def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
     """One message as escaped text; beside it, on request, what the relay carried."""
     who = me if message.direction == "out" else peer_name
+    authenticated, verified = message_marks(message)
     marks = []
-    if message.verified:
-        # Font Awesome's lock (loaded with the widgets), then the word for a screen reader.
-        marks.append(f'<span style="color:{LEVEL_COLOURS["success"]}" title="verified peer">'
-                     '<i class="fa fa-lock"></i> verified</span>')
+    if authenticated:
+        marks.append(AUTHENTICATED_MARK)
+    if verified:
+        marks.append(VERIFIED_MARK)
     if message.legacy:
-        marks.append(badge("legacy", "#9a6700"))
+        marks.append(badge("legacy", LEVEL_COLOURS["warning"]))
     if message.status == "rejected":
         marks.append(badge("rejected", LEVEL_COLOURS["error"]))
     elif STATUS_MARKS.get(message.status):
-        marks.append(f'<small title="{escape(message.status)}">'
+        marks.append(f'<small title="{escape(message.status, 20)}">'
                      f"{escape(STATUS_MARKS[message.status])}</small>")
-    reason = ""
-    if message.reason:
+    reason = message.reason or (LEGACY_LACKS if message.legacy else "")
+    if reason:
         colour = LEVEL_COLOURS["error" if message.status == "rejected" else "warning"]
-        reason = f'<div style="color:{colour}"><small>{escape(message.reason)}</small></div>'
+        prefix = "legacy: " if message.legacy and message.status != "rejected" else ""
+        reason = (f'<div style="color:{colour}"><small>{prefix}'
+                  f"{escape(reason, LINE_LIMIT)}</small></div>")
     if message.status == "rejected" and not message.plaintext:
         body = "<i>(not shown: the message failed its checks)</i>"
     else:
         body = escape(message.plaintext)
     align = "right" if message.direction == "out" else "left"
-    text = (f'<div style="text-align:{align}"><small><b>{escape(who)}</b> '
+    text = (f'<div style="text-align:{align}"><small><b>{escape(who, NAME_LIMIT)}</b> '
             f"{escape(clock(message.time))}</small> {' '.join(marks)}"
             f'<div style="white-space:pre-wrap; overflow-wrap:anywhere">{body}</div>{reason}</div>')
     if not show_wire:
         return f'<div style="margin:4px 0">{text}</div>'
     wire = "".join(
-        f'<div style="{MONO}; word-break:break-all"><b>{label}</b> {escape(value or "-")}</div>'
+        f'<div style="{MONO}; word-break:break-all"><b>{label}</b> '
+        f'{escape(value or "-", LINE_LIMIT)}</div>'
         for label, value in (("ciphertext", message.ciphertext), ("nonce", message.nonce),
                              ("tag", message.tag), ("AD", message.associated_data))
     )
     return (f'<div style="display:flex; gap:8px; margin:4px 0; border-bottom:1px solid '
             f'#d0d7de"><div style="flex:1; min-width:0">{text}</div>'
             f'<div style="flex:1; min-width:0; font-size:11px">{wire}</div></div>')
+
+
+def rejected_note(peer, messages, name: str) -> str:
+    """How many messages from this peer were rejected; the model keeps only the newest."""
+    shown = sum(1 for m in messages[-SHOWN:] if m.status == "rejected")
+    count = getattr(peer, "rejected", shown) if peer is not None else shown
+    if not count:
+        return ""
+    return (f'<div style="color:{LEVEL_COLOURS["error"]}; margin:2px 0"><small>✗ {count} '
+            f"rejected message{'s' if count != 1 else ''} from {escape(name, NAME_LIMIT)}"
+            f"{f' (newest {shown} shown)' if shown < count else ''}</small></div>")
 
 
 class ChatPanel(Panel):
@@ -87,6 +123,9 @@ class ChatPanel(Panel):
         self.message = widgets.Text(placeholder="Message", continuous_update=False,
                                     layout=widgets.Layout(flex="1 1 auto", width="auto"))
         self._enter: threading.Timer | None = None
+        self._list = NewestFirst(self._message_html, SHOWN, "messages")
+        self._context: tuple = ()   # what every cached bubble depends on besides itself
+        self._shown: tuple = ()     # what the conversation shows now
         self.send_button = widgets.Button(description="Send", button_style="primary",
                                           icon="paper-plane")
         self.message.observe(self._on_message, names="value")
@@ -151,8 +190,8 @@ class ChatPanel(Panel):
     def _render(self) -> None:
         peers = self.session.peers
         with self._lock:
-            options = [(p.name if p.name == pid else f"{p.name} ({pid})", pid)
-                       for pid, p in peers.items()]
+            options = [(plain(p.name if p.name == pid else f"{p.name} ({pid})", 2 * NAME_LIMIT),
+                        pid) for pid, p in peers.items()]
             if list(self.to.options) != options:
                 current = self.to.value
                 self.to.options = options
@@ -161,20 +200,31 @@ class ChatPanel(Panel):
                     self.to.value = current if current in peers else options[0][1]
             self._render_conversation()
 
+    def _message_html(self, message) -> str:
+        me, name, wire = self._context
+        return message_html(message, me, name, wire)
+
     def _render_conversation(self) -> None:
         peer_id = self.to.value
         s = self.session
         with self._lock:
+            peer = s.peers.get(peer_id) if peer_id else None
+            messages = s.conversations.get(peer_id, ()) if peer_id else ()
+            name = peer.name if peer else (peer_id or "")
+            note = rejected_note(peer, messages, name) if messages else ""
+            shown = (peer_id, messages, note, s.username, self.wire.value)
+            if shown == self._shown:
+                return  # another peer's conversation, or nothing visible, changed
+            self._shown = shown
             if not peer_id:
                 self.conversation.value = "<small>No conversation yet.</small>"
                 return
-            peer = s.peers.get(peer_id)
-            messages = s.conversations.get(peer_id, ())
-            name = peer.name if peer else peer_id
             if not messages:
-                self.conversation.value = (f"<small>No messages with {escape(name)} yet. Share "
-                                           "keys first, then write below.</small>")
+                self.conversation.value = (f"<small>No messages with {escape(name, NAME_LIMIT)} "
+                                           "yet. Share keys first, then write below.</small>")
                 return
-            self.conversation.value = newest_first(
-                messages, SHOWN, lambda m: message_html(m, s.username or "me", name,
-                                                        self.wire.value), "messages")
+            context = (s.username or "me", name, self.wire.value)
+            if context != self._context:
+                self._context = context
+                self._list.clear()
+            self.conversation.value = note + self._list.html(messages)

@@ -1,14 +1,19 @@
-"""What every panel shares: escaping, the error line, and the link to the session model.
+"""What every panel shares: escaping, guarded observers, cached lists, the error line.
 
-User names and messages are text, never markup. Panels prefer ``Label`` and ``Text``
-widgets, which the browser shows as text; where an ``HTML`` widget is needed (colour, a
-table), every piece of outside text goes through ``escape`` first. One helper, used
-everywhere, so a name like ``<img src=x onerror=alert(1)>`` is shown literally.
+User names and messages are text, never markup. Every string that may come from the network
+is shown in an ``HTML`` widget through ``escape`` (or, as a Dropdown option, through
+``plain``), never in a ``Label`` or a ``description``: their views typeset TeX, so a peer
+named ``$\\href{...}{click}$`` would become a link. One helper, used everywhere, so a name
+like ``<img src=x onerror=alert(1)>`` is shown literally.
+
+Displaying is never part of handling a relay event: observers go through ``observe``, which
+logs a display error instead of raising it into the model's trait assignment.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +21,18 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ecc_widgets import protocol
 from ecc_widgets.session import SessionError
+
+logger = logging.getLogger("ecc_widgets.panels")
+
+# Longest outside text shown, in characters (an ellipsis marks the cut): a name, one line
+# of the log or a value in the relay view, and anything else (a message is at most 30 KiB).
+NAME_LIMIT = 64
+LINE_LIMIT = 300
+TEXT_LIMIT = 32 * 1024
+# Keeps MathJax (where a notebook page runs it over the whole page) away from our panels.
+NO_TYPESETTING = ("tex2jax_ignore", "mathjax_ignore")
 
 LEVEL_COLOURS = {
     "info": "#0969da",
@@ -32,14 +48,29 @@ STATUS_COLOURS = {
     "key changed": "#cf222e",
     "curve mismatch": "#cf222e",
     "verified": "#1a7f37",
+    "legacy offered": "#9a6700",
     "legacy": "#9a6700",
 }
 MONO = "font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px"
 
 
-def escape(value: object) -> str:
-    """Any outside value as text safe to place inside an HTML widget."""
-    return html.escape(str(value), quote=True)
+def plain(value: object, limit: int = TEXT_LIMIT) -> str:
+    """Any outside value as displayable text: non-text (a lone surrogate, which no
+    message to the browser can carry, controls, invisible marks) replaced, long text cut;
+    line breaks kept (a message may have several lines)."""
+    text = str(value)
+    if "\n" not in text:
+        return protocol.safe_text(text, limit)
+    if len(text) > limit:
+        text = text[:max(limit - 1, 0)] + "\u2026"
+    return "\n".join(protocol.safe_text(line, limit) for line in text.split("\n"))
+
+
+def escape(value: object, limit: int = TEXT_LIMIT) -> str:
+    """Any outside value as text safe to place inside an HTML widget: ``plain``, then
+    HTML-escaped, with ``$`` and ``\\`` as entities so no TeX delimiter appears in the markup."""
+    return (html.escape(plain(value, limit), quote=True)
+            .replace("$", "&#36;").replace("\\", "&#92;"))
 
 
 def badge(text: str, colour: str | None = None) -> str:
@@ -64,12 +95,67 @@ def shorten(value: object, keep: int = 16) -> str:
     return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
 
 
-def newest_first(items: Sequence, shown: int, render: Callable[[Any], str], noun: str) -> str:
-    """The newest `shown` of `items` as HTML, newest first (visible without scrolling),
-    then how many older ones are left out (the model keeps them all)."""
-    older = len(items) - shown
-    return "".join(render(item) for item in reversed(items[-shown:])) + (
-        f"<small>… and {older} older {noun}</small>" if older > 0 else "")
+def observe(session, handler: Callable, names: Sequence[str],
+            on_error: Callable[[Exception], None] | None = None) -> Callable:
+    """Observe `names` of `session` with `handler`; returns the observer (to unobserve).
+
+    The model assigns its traits while it handles a relay event; an exception from a view
+    must not abort that handling, so it is logged (and passed to `on_error`) instead.
+    """
+    def guarded(change) -> None:
+        try:
+            handler(change)
+        except Exception as exc:  # noqa: BLE001 - a display error is the display's problem
+            logger.exception("display of %s failed", ", ".join(names))
+            if on_error is not None:
+                try:
+                    on_error(exc)
+                except Exception:  # noqa: BLE001
+                    logger.exception("could not show a display error")
+
+    session.observe(guarded, names=list(names))
+    return guarded
+
+
+class NewestFirst:
+    """The newest `shown` items of a growing sequence as HTML, newest first (visible
+    without scrolling), then how many older ones are left out (the model keeps them).
+
+    Each item is rendered once: the HTML is cached per item object (records are frozen
+    and replaced when they change), so a new item costs one render and a join, however
+    long the list. A render error shows in place of that item only.
+    """
+
+    def __init__(self, render: Callable[[Any], str], shown: int, noun: str):
+        self.render = render
+        self.shown = shown
+        self.noun = noun
+        self._cache: dict[int, tuple[Any, str]] = {}  # id(item) -> (item, html); holds item
+
+    def clear(self) -> None:
+        self._cache = {}
+
+    def html(self, items: Sequence) -> str:
+        old, cache, parts = self._cache, {}, []
+        for item in reversed(items[-self.shown:]):
+            hit = old.get(id(item))
+            if hit is None or hit[0] is not item:
+                hit = (item, self._render_one(item))
+            cache[id(item)] = hit
+            parts.append(hit[1])
+        self._cache = cache
+        older = len(items) - self.shown
+        if older > 0:
+            parts.append(f"<small>… and {older} older {self.noun}</small>")
+        return "".join(parts)
+
+    def _render_one(self, item: Any) -> str:
+        try:
+            return self.render(item)
+        except Exception:  # noqa: BLE001 - one bad item must not hide the others
+            logger.exception("could not display one of the %s", self.noun)
+            return (f"<div><small><i>(one of the {self.noun} could not be displayed)</i>"
+                    "</small></div>")
 
 
 def close_tree(widget: widgets.Widget) -> None:
@@ -101,15 +187,22 @@ class Panel(widgets.VBox):
         self.layout.border = "1px solid #d0d7de"
         self.layout.padding = "6px 10px"
         self.layout.min_width = "0"
+        self.add_class(NO_TYPESETTING[0])
+        self.add_class(NO_TYPESETTING[1])
         self._observers: list[tuple[Callable, list[str]]] = []
         self.watch(self._on_errors, "errors")
         if self.watched:
             self.watch(self._on_change, *self.watched)
 
     def watch(self, handler: Callable, *names: str) -> None:
-        """Observe session traits until this panel is closed."""
-        self.session.observe(handler, names=list(names))
-        self._observers.append((handler, list(names)))
+        """Observe session traits until this panel is closed; a display error is logged
+        and shown on this panel's error line, never raised into the model."""
+        guarded = observe(self.session, handler, names, on_error=self._display_failed)
+        self._observers.append((guarded, list(names)))
+
+    def _display_failed(self, exc: Exception) -> None:
+        self.show_error(f"could not display the latest change ({type(exc).__name__}); "
+                        "the session goes on")
 
     def close(self) -> None:
         # A closed panel stops listening, so the model never drives dead widgets.
@@ -128,9 +221,8 @@ class Panel(widgets.VBox):
         self.show_error((change["new"] or {}).get(self.topic, "") if self.topic else "")
 
     def show_error(self, text: str) -> None:
-        self.error.value = (
-            f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ {escape(text)}</div>' if text else ""
-        )
+        self.error.value = (f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ '
+                            f"{escape(text, 2 * LINE_LIMIT)}</div>" if text else "")
 
     def complain(self, text: str) -> None:
         """A problem found by the panel itself: said here and in the activity log."""

@@ -1,21 +1,49 @@
-"""Activity log: everything that happened, newest first, coloured by level."""
+"""Activity log: everything that happened, newest first, coloured by level.
+
+An entry's source is the app itself (``protocol.RESERVED_NAMES``: "me", "relay", ...) or a
+peer; the two look different (an italic grey tag, or the peer's name marked "peer"), so a
+peer can never pass a line off as the app's own.
+"""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import LEVEL_COLOURS, MONO, Panel, clock, escape, newest_first
+from ecc_widgets import protocol
+from ecc_widgets.panels.common import (
+    LEVEL_COLOURS,
+    LINE_LIMIT,
+    MONO,
+    NAME_LIMIT,
+    NewestFirst,
+    Panel,
+    clock,
+    escape,
+)
 
 SHOWN = 200  # newest entries shown; the model keeps the rest
+
+APP_SOURCE_STYLE = ("font-style:italic; color:#57606a; background:#eaeef2; border-radius:4px; "
+                    "padding:0 4px")
+PEER_MARK_STYLE = "font-size:10px; color:#8250df; border:1px solid #8250df; border-radius:4px; " \
+                  "padding:0 3px"
+
+
+def source_html(source: str) -> str:
+    """The app's own sources as an italic tag, a peer as its name (text) marked "peer"."""
+    if source in protocol.RESERVED_NAMES:
+        return f'<span style="{APP_SOURCE_STYLE}" title="the app">{escape(source)}</span>'
+    return (f'<span style="{PEER_MARK_STYLE}">peer</span> '
+            f'<span style="color:#1f2328">{escape(source, NAME_LIMIT)}</span>')
 
 
 def entry_html(entry) -> str:
     colour = LEVEL_COLOURS.get(entry.level, LEVEL_COLOURS["info"])
     return (f'<div style="{MONO}; border-left:3px solid {colour}; padding-left:4px; '
             f'margin:1px 0"><span style="color:#8c959f">{escape(clock(entry.time))}</span> '
-            f'<span style="color:{colour}; font-weight:bold">{escape(entry.level)}</span> '
-            f'<span style="color:#8c959f">[{escape(entry.source)}]</span> '
-            f"{escape(entry.text)}</div>")
+            f'<span style="color:{colour}; font-weight:bold">{escape(entry.level, 10)}</span> '
+            f"{source_html(entry.source)} "
+            f'<span style="overflow-wrap:anywhere">{escape(entry.text, LINE_LIMIT)}</span></div>')
 
 
 class LogPanel(Panel):
@@ -26,6 +54,7 @@ class LogPanel(Panel):
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
         self.entries = widgets.HTML(layout=widgets.Layout(max_height="420px", overflow="auto"))
+        self._list = NewestFirst(entry_html, SHOWN, "entries")
         self.children = [self.header(), self.entries]
         self._render()
 
@@ -33,6 +62,7 @@ class LogPanel(Panel):
         log = self.session.log
         with self._lock:
             if not log:
+                self._list.clear()
                 self.entries.value = "<small>Nothing yet.</small>"
                 return
-            self.entries.value = newest_first(log, SHOWN, entry_html, "entries")
+            self.entries.value = self._list.html(log)

@@ -4,20 +4,46 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import MONO, Panel, badge, close_tree, escape
+from ecc_widgets.panels.common import (
+    LEVEL_COLOURS,
+    MONO,
+    NAME_LIMIT,
+    Panel,
+    badge,
+    close_tree,
+    escape,
+)
 from ecc_widgets.session.records import STATUSES
+
+ALLOW_LEGACY = "Allow legacy (seed protocol) chat"
+STOP_LEGACY = "Stop legacy chat"
+LEGACY_LACKS = ("<b>Legacy (seed protocol):</b> no key derivation (the key is the raw ECDH "
+                "output), no associated data (nothing binds a message to its sender, room or "
+                "order), so replays and reordering go undetected. Not secure.")
+PEER_MARK = ('<span style="font-size:10px; color:#8250df; border:1px solid #8250df; '
+             'border-radius:4px; padding:0 3px">peer</span>')
 
 
 class PeerCard(widgets.VBox):
-    """One peer: name (as text), curve, status badges, fingerprint, safety number."""
+    """One peer: name (as text), curve, status badges, fingerprint, safety number; for a
+    peer that offers only the seed's protocol, the one control that allows it."""
 
     def __init__(self, panel: PeersPanel, peer_id: str):
         super().__init__(layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px",
                                                margin="4px 0"))
         self.panel = panel
         self.peer_id = peer_id
-        self.name_label = widgets.Label()  # a Label shows its value as text, never markup
+        # HTML with the name escaped: a Label would typeset a name like $\text{bob}$.
+        self.name_label = widgets.HTML()
+        self.name_label.add_class("ecc-peer-name")
         self.details = widgets.HTML()
+        self.legacy = widgets.Button(description=ALLOW_LEGACY, icon="unlock",
+                                     button_style="warning", layout=widgets.Layout(
+                                         width="auto", display="none"),
+                                     tooltip="This peer's client speaks only the seed's "
+                                             "protocol, which cannot detect replays")
+        self.legacy.on_click(self._toggle_legacy)
+        self._legacy_allowed = False
         self.share = widgets.Button(description="Share key", icon="share", button_style="info")
         self.verified = widgets.Checkbox(description="Verified", value=False, indent=False,
                                          tooltip="Tick after comparing the safety number "
@@ -26,11 +52,15 @@ class PeerCard(widgets.VBox):
         self.verified.observe(self._verify, names="value")
         self._updating = False
         self.children = [self.name_label, self.details,
-                         widgets.HBox([self.share, self.verified])]
+                         widgets.HBox([self.share, self.verified]), self.legacy]
 
     def _share(self, _button=None) -> None:
         self.panel.act(self.panel.session.share_key, self.peer_id,
                        what="Could not share your key")
+
+    def _toggle_legacy(self, _button=None) -> None:
+        self.panel.act(self.panel.session.allow_legacy, self.peer_id, not self._legacy_allowed,
+                       what="Could not change legacy chat")
 
     def _verify(self, change) -> None:
         if self._updating:
@@ -43,23 +73,38 @@ class PeerCard(widgets.VBox):
             self.update(peer)  # a refused change puts the box back as the model has it
 
     def update(self, peer) -> None:
-        self.name_label.value = f"{peer.name}" + (" (legacy client)" if peer.legacy else "")
+        legacy = bool(peer.legacy)
+        allowed = bool(getattr(peer, "legacy_allowed", False))
+        self.name_label.value = (f"<b>{escape(peer.name, NAME_LIMIT)}</b> {PEER_MARK}"
+                                 + (" <small>(legacy client)</small>" if legacy else ""))
         statuses = [s for s in STATUSES if s in peer.statuses]
         statuses += sorted(set(peer.statuses) - set(STATUSES))
+        if legacy:
+            # A legacy pair is never "secure", whatever a status says.
+            statuses = [s for s in statuses if s != "secure"]
+            if not {"legacy", "legacy offered"} & set(statuses):
+                statuses.append("legacy" if allowed else "legacy offered")
         badges = "".join(badge(s) for s in statuses)
         if peer.verified:
             badges += badge("verified")
-        if peer.legacy:
-            badges += badge("legacy")
-        lines = [badges, f"curve: <b>{escape(peer.curve or 'not chosen yet')}</b>"]
+        lines = [badges, f"curve: <b>{escape(peer.curve or 'not chosen yet', NAME_LIMIT)}</b>"]
+        if legacy:
+            lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>{LEGACY_LACKS}'
+                         + ("" if allowed else " Chat with this peer only after you allow it "
+                            "below.") + "</small></span>")
         if peer.fingerprint:
-            lines.append(f'fingerprint: <span style="{MONO}">{escape(peer.fingerprint)}</span>')
+            lines.append(f'fingerprint: <span style="{MONO}">'
+                         f"{escape(peer.fingerprint, 200)}</span>")
         if peer.safety_number:
             lines.append(f'safety number: <span style="{MONO}">'
-                         f"{escape(peer.safety_number)}</span>"
+                         f"{escape(peer.safety_number, 200)}</span>"
                          "<br><small>Compare it with your peer (in person or by phone); if "
                          "it matches, tick Verified.</small>")
         self.details.value = "<br>".join(lines)
+        self._legacy_allowed = allowed
+        self.legacy.description = STOP_LEGACY if allowed else ALLOW_LEGACY
+        self.legacy.icon = "lock" if allowed else "unlock"
+        self.legacy.layout.display = None if legacy else "none"
         self._updating = True
         try:
             self.verified.value = bool(peer.verified)
