@@ -6,10 +6,11 @@ import asyncio
 import signal
 
 import pytest
-from conftest import RelayProcess
-from test_relay import JWK, Peer, RawSocket, eventually, message, run
 
 from ecc_widgets import protocol as P
+from tests.support.peers import JWK, Peer, RawSocket, message, run
+from tests.support.polling import wait_until
+from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.redis
 
@@ -82,7 +83,7 @@ def test_clients_on_two_relays_share_a_room(relays):
             await bob.close()
             left = await alice.wait_for(P.USER_LEFT)
             assert left[0]["socketId"] == bob_sid and names(left[0]) == ["alice"]
-            assert eventually(lambda: one.health()["users"] == 2)   # alice and carol
+            wait_until(lambda: one.health()["users"] == 2, what="alice and carol left")
         finally:
             for peer in (alice, bob, carol):
                 await peer.close()

@@ -17,39 +17,8 @@ from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
 from ecc_widgets.panels import chat, keys
 from ecc_widgets.panels.common import escape
 from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
-
-EVIL = "<img src=x onerror=alert(1)>"
-
-
-def walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from walk(child)
-
-
-def find(root, cls, **attrs):
-    found = [w for w in walk(root) if isinstance(w, cls)
-             and all(getattr(w, k, None) == v for k, v in attrs.items())]
-    assert found, f"no {cls.__name__} with {attrs}"
-    return found
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def press_enter(text: widgets.Text, value: str | None = None) -> None:
-    """What a browser sends on Enter: a "submit" message, then the committed value (if the
-    text changed since it was last committed)."""
-    text._handle_custom_msg({"event": "submit"}, [])
-    if value is not None:
-        text.value = value
+from tests.support.polling import wait_until
+from tests.support.widgets import EVIL, find, press_enter, walk
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ import html
 
 import ipywidgets as widgets
 import pytest
-from conftest import free_port
-from test_panels import EVIL, find, press_enter, wait_until, walk
 
 from ecc_widgets.app import EccApp
 from ecc_widgets.session import Session
+from tests.support.polling import wait_until
+from tests.support.processes import free_port
+from tests.support.widgets import EVIL, find, press_enter, walk
 
 
 def make_app():

@@ -8,11 +8,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import RelayProcess, free_port
-from test_session import wait_until
 
 from ecc_widgets import localrelay, protocol
 from ecc_widgets.client import ClientClosedError, RelayClient
+from tests.support.polling import wait_until
+from tests.support.processes import RelayProcess, free_port
 
 
 class Recorder:

@@ -18,7 +18,13 @@ import secrets
 import shutil
 
 import pytest
-from browser_support import (
+from playwright.sync_api import (  # a declared test dependency: missing is an error
+    expect,
+    sync_playwright,
+)
+
+from tests.support import ROOT
+from tests.support.browser import (
     button,
     dropdown,
     jupyterlab_server,
@@ -27,13 +33,9 @@ from browser_support import (
     text_box,
     voila_server,
 )
-from conftest import ROOT, RelayProcess, require_binary
-from playwright.sync_api import (  # a declared test dependency: missing is an error
-    expect,
-    sync_playwright,
-)
+from tests.support.processes import RelayProcess, require_binary
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
 NOTEBOOK_03 = ROOT / "notebooks" / "03_secure_chat.ipynb"
