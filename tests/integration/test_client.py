@@ -169,10 +169,11 @@ def test_relay_url_precedence(monkeypatch):
 
 
 def test_a_running_relay_is_used_not_started(relay, started_here):
+    before = localrelay.started_relays()
     assert localrelay.ensure_local_relay(relay.url) == relay.url
+    assert localrelay.ensure_local_relay(relay.url) == relay.url
+    assert localrelay.started_relays() == before  # nothing spawned, by either call
     assert localrelay.relay_health(relay.url)["ok"] is True
-    assert localrelay.started_relays() == [p for p in localrelay.started_relays()
-                                           if p not in started_here]
 
 
 def test_a_remote_url_is_not_started(started_here):
