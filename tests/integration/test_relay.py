@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import urllib.error
 import urllib.request
 
@@ -365,18 +366,39 @@ def test_malformed_packets_oversized_events_and_binary_are_dropped(relay):
 
 
 def test_rate_limit_drops_a_burst_and_recovers():
-    server = RelayProcess("--rate", "20", "--burst", "10").start()
+    rate, burst = 20, 10
+    server = RelayProcess("--rate", str(rate), "--burst", str(burst)).start()
+
+    async def send_burst(raw: RawSocket, first: int, count: int) -> dict:
+        """Send `count` events back to back: how many the limiter let through, and when the
+        first send, the last send and the last answer happened."""
+        times = {"first_sent": time.monotonic()}
+        for i in range(first, first + count):
+            await raw.emit(P.KEYS_GENERATED, {}, ack=i)
+        times["last_sent"] = time.monotonic()
+        acks = [await raw.wait_ack(i) for i in range(first, first + count)]
+        times["answered"] = time.monotonic()
+        # an event let through is answered by the next rule: join a room first
+        assert all(not a["ok"] for a in acks), acks
+        through = ["rate limit" not in a["error"] for a in acks]
+        return {"through": sum(through), **times}
 
     async def scenario():
         raw = await RawSocket(server.url).connect()
         try:
-            for i in range(1, 41):
-                await raw.emit(P.KEYS_GENERATED, {}, ack=i)
-            acks = [await raw.wait_ack(i) for i in range(1, 41)]
-            limited = [a for a in acks if not a["ok"] and "rate limit" in a["error"]]
-            assert 10 <= len(limited) < 40
+            one = await send_burst(raw, 1, 40)
+            # a full bucket lets a whole burst through, then only what refills meanwhile
+            assert burst <= one["through"] <= burst + 1 + rate * (
+                one["answered"] - one["first_sent"]), one
+            await asyncio.sleep(0.25)   # refills 5 tokens at 20 per second
+            two = await send_burst(raw, 100, 20)
+            # the refill lasted at least from the last answer to the next first send, and
+            # at most from the last send to the last answer after the pause
+            least = min(burst, int(rate * (two["first_sent"] - one["answered"])))
+            most = 1 + rate * (two["answered"] - one["last_sent"])
+            assert least <= two["through"] <= most, (least, two, most)
             await asyncio.sleep(1.0)
-            ack = await raw.call(P.JOIN, {"username": "calm", "roomId": "lab"}, ack=99)
+            ack = await raw.call(P.JOIN, {"username": "calm", "roomId": "lab"}, ack=999)
             assert ack["ok"] is True
         finally:
             await raw.close()

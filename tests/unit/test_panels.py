@@ -4,14 +4,16 @@ set values, click buttons, check the model and the widgets' state."""
 from __future__ import annotations
 
 import html
+import io
 import json
 import threading
 import time
 
 import ipywidgets as widgets
+import matplotlib.image
 import pytest
 
-from ecc_widgets import crypto, ecmath, plots
+from ecc_widgets import crypto, ecmath
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
 from ecc_widgets.panels import chat, keys
@@ -241,18 +243,31 @@ def test_only_enter_or_send_sends_a_message(app):
     assert sent[-1] == ("bob", "third") and len(sent) == 3
 
 
-def test_dark_theme_draws_on_a_dark_background():
+def background_and_brightest(png: bytes) -> tuple[float, float]:
+    """Brightness (0 black, 1 white) of a picture's corner pixel and of its brightest pixel."""
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")[..., :3]
+    brightness = pixels.mean(axis=-1)
+    return float(brightness[0, 0]), float(brightness.max())
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_theme_paints_the_pictures_background(theme):
     session = Session()
-    dark = EccApp(session, theme="dark")
+    app = EccApp(session, theme=theme)
     try:
-        assert dark.curve_panel.theme == dark.keys_panel.theme == "dark"
-        model = plots.real_model(get_curve(dark.curve_panel.dropdown.value))
-        panel = dark.curve_panel
-        P = panel._real_points[panel.real_p.value]
-        Q = panel._real_points[panel.real_q.value]
-        assert bytes(panel.real_image.value) == plots.real_addition_png(model, P, Q, "dark")
+        assert app.curve_panel.theme == app.keys_panel.theme == theme
+        app.keys_panel.speed.value = "instant"
+        app.keys_panel.generate.click()   # draws the toy walk too
+        panel = app.curve_panel
+        for image in (panel.real_image, panel.field_image, app.keys_panel.path_image):
+            background, brightest = background_and_brightest(bytes(image.value))
+            if theme == "dark":
+                assert background < 0.15, "a dark theme draws on a dark background"
+                assert brightest > 0.6, "and draws in light ink"
+            else:
+                assert background > 0.95
     finally:
-        dark.close()
+        app.close()
         session.close()
 
 
