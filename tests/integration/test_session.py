@@ -29,7 +29,7 @@ from ecc_widgets.session import (
     associated_data,
 )
 from tests.support.polling import wait_until
-from tests.support.processes import RelayProcess
+from tests.support.processes import RelayProcess, free_port
 from tests.support.sessions import texts
 
 
@@ -525,7 +525,6 @@ def test_name_taken_and_unreachable_relay_are_errors_in_words(shared_relay, pair
     wait_until(lambda: b.joined, what="the second join")
     assert "join" not in b.errors
 
-    from conftest import free_port
     lonely = Session(start_relay=False)
     try:
         lonely.join("x", "y", f"http://127.0.0.1:{free_port()}")
