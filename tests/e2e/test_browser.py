@@ -237,7 +237,9 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
                              has_text=re.compile(r"^Run All Cells$")).click()
 
                 # The last code cell checks the relay's view; its words mean every cell ran.
-                expect(page.get_by_text("no plaintext and no private key in anything")
+                # In an output, not the cell's source (on screen from the start).
+                expect(page.locator(".jp-OutputArea-output").get_by_text(
+                    "no plaintext and no private key in anything")
                        ).to_be_visible(timeout=APP_READY_MS)
                 expect(page.locator(".jp-OutputArea-output[data-mime-type*='error']")
                        ).to_have_count(0)
