@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test test-unit lint demo bench clean
 
 install: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 test: install
 	$(PY) -m ruff check ecc_widgets relay tests bench
 	$(PY) -m pytest
+
+# The fast part alone: pure code, no processes (tests/unit).
+test-unit: install
+	$(PY) -m pytest tests/unit -q
 
 lint: install
 	$(PY) -m ruff check ecc_widgets relay tests bench

@@ -21,17 +21,18 @@ import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test suite's real-process helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` works
 
-from browser_support import (  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from tests.support import ROOT  # noqa: E402
+from tests.support.browser import (  # noqa: E402
     button,
     launch_chromium,
     text_box,
     voila_server,
 )
-from conftest import RelayProcess  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from tests.support.processes import RelayProcess  # noqa: E402
 
 DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
 TIMEOUT_MS = 120_000

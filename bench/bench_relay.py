@@ -1,14 +1,23 @@
 """Relay benchmark: our relay and the seed's Node.js relay side by side, in one run.
 
-Scenarios (each prints JSON lines; ratios are ours / node, measured back to back):
+Both relays are started and warmed up first; then the runs alternate between them (ours,
+node, ours, node, ...) ``--repeat`` times, and the summary gives each figure's median over
+the runs. The figure that isolates the relay comes first: its CPU time per message
+(``relay_cpu_us_per_msg``), the least disturbed by the load generators sharing the cores.
+A ratio (ours / node) is printed only when both sides delivered every message in order in
+every run: with a message lost, throughput and p99 over the delivered ones flatter the
+loser, so the ratio is refused and the reason printed instead.
+
+Scenarios (each prints JSON lines):
   pairs    N room pairs; each sender streams M messages (~300 bytes of base64 ciphertext,
            as the seed's clients send) to its peer, at most W outstanding; messages per
            second, p50/p99 latency, lost and out-of-order counts (both must be 0)
   memory   idle relay memory per connected, joined client at 1,000 and 5,000 clients
   redis    the pairs again, senders on one of our relays and receivers on another, over
            one redis-server (skipped when redis-server is not installed)
-  fanout   one room of K members; one member broadcasts B processing-steps that the relay
-           fans out to the K-1 others: deliveries per second and latency
+  fanout   one room of K members; once every member has seen the full roster, one member
+           broadcasts B processing-steps that the relay fans out to the K-1 others:
+           deliveries per second and latency
 
 The load generator runs in several processes with a lean raw-websocket client
 (bench/relay_wire.py), and the relay's own CPU use is printed (``relay_cpu``: CPU seconds
@@ -17,7 +26,7 @@ time per message (``relay_cpu_us_per_msg``), the figure least disturbed by other
 shared machine.
 
     python bench/bench_relay.py                      # everything, default sizes
-    python bench/bench_relay.py --scenarios pairs --pairs 50 --messages 2000
+    python bench/bench_relay.py --scenarios pairs --pairs 50 --messages 2000 --repeat 5
     ECC_BENCH_ANCHOR=path/to/seed-node-relay python bench/bench_relay.py
 
 The Node anchor defaults to ../shared/anchors/seed-node-relay next to the repository; it is
@@ -33,15 +42,17 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` works
 
 import aiohttp  # noqa: E402
-from relay_servers import DEFAULT_ANCHOR, Server, node, ours, start_redis  # noqa: E402
-from relay_wire import WireClient  # noqa: E402
+
+from bench.relay_servers import DEFAULT_ANCHOR, Server, node, ours, start_redis  # noqa: E402
+from bench.relay_wire import WireClient  # noqa: E402
 
 CONNECT_BATCH = 50     # connections opened at once per worker (gentle on accept queues)
 
@@ -77,8 +88,9 @@ async def _wait_go(go) -> None:
 class Pair:
     """A sender streaming to a receiver in their own room, at most ``window`` in flight."""
 
-    def __init__(self, index: int, messages: int, window: int, size: int):
+    def __init__(self, index: int, messages: int, window: int, size: int, tag: str = ""):
         self.index = index
+        self.room = f"bench-{tag}{index}"
         self.messages = messages
         self.window = window
         self.ciphertext = base64.b64encode(os.urandom(size * 3 // 4)).decode()
@@ -97,9 +109,8 @@ class Pair:
         self.sender = await WireClient(session, url, self._on_sender).connect()
         self.receiver = await WireClient(session, receiver_url or url,
                                          on_text=self._on_receiver).connect()
-        room = f"bench-{self.index}"
-        await self.receiver.emit("join", {"username": "receiver", "roomId": room})
-        await self.sender.emit("join", {"username": "sender", "roomId": room})
+        await self.receiver.emit("join", {"username": "receiver", "roomId": self.room})
+        await self.sender.emit("join", {"username": "sender", "roomId": self.room})
         await asyncio.wait_for(self.joined.wait(), 30)
 
     def _on_sender(self, event, payload) -> None:
@@ -161,8 +172,8 @@ class Pair:
 def pairs_worker(url, indices, params, ready, go, results) -> None:
     async def main():
         async with _session() as session:
-            pairs = [Pair(i, params["messages"], params["window"], params["size"])
-                     for i in indices]
+            pairs = [Pair(i, params["messages"], params["window"], params["size"],
+                          params.get("tag", "")) for i in indices]
             await _batched([p.setup(session, url, params.get("receiver_url"))
                             for p in pairs])
             ready.put(len(pairs))
@@ -200,19 +211,38 @@ def fanout_worker(url, indices, params, ready, go, results) -> None:
     async def main():
         latencies: list[float] = []
         last = [0.0]
+        members = params["members"]
+        full_roster: set[int] = set()   # clients here that have seen all members joined
+        out_of_order = [0]
 
-        def on_event(event, payload):
-            if event == "peer-processing-step":
-                now = time.monotonic()
-                latencies.append(now - payload["details"]["t"])
-                last[0] = now
+        def on_event_for(client: int):
+            seen = [-1]
+
+            def on_event(event, payload):
+                if event == "peer-processing-step":
+                    now = time.monotonic()
+                    latencies.append(now - payload["details"]["t"])
+                    last[0] = now
+                    if payload["details"]["b"] != seen[0] + 1:
+                        out_of_order[0] += 1
+                    seen[0] = payload["details"]["b"]
+                elif event == "user-joined" and len(payload["usersInRoom"]) == members:
+                    full_roster.add(client)
+            return on_event
 
         async with _session() as session:
-            clients = await _batched([WireClient(session, url, on_event).connect()
-                                      for _ in indices])
+            clients = await _batched([WireClient(session, url, on_event_for(i)).connect()
+                                      for i in indices])
+            room = f"fanout-{params.get('tag', '')}"
             for i, client in zip(indices, clients, strict=True):
-                await client.emit("join", {"username": f"m{i}", "roomId": "fanout"})
-            await asyncio.sleep(0.5)   # let the join broadcasts settle before measuring
+                await client.emit("join", {"username": f"m{i}", "roomId": room})
+            # the last join's broadcast is the last join traffic: wait for it, not a guess
+            deadline = time.monotonic() + 120
+            while len(full_roster) < len(indices):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(full_roster)} of {len(indices)} members saw "
+                                       "the full roster")
+                await asyncio.sleep(0.01)
             ready.put(len(clients))
             await _wait_go(go)
             start = time.monotonic()
@@ -228,7 +258,7 @@ def fanout_worker(url, indices, params, ready, go, results) -> None:
                 await asyncio.sleep(0.02)
             results.put({"start": start, "end": last[0] or time.monotonic(),
                          "expected": expected, "received": len(latencies),
-                         "latencies": latencies})
+                         "out_of_order": out_of_order[0], "latencies": latencies})
             await asyncio.gather(*(c.close() for c in clients))
     asyncio.run(main())
 
@@ -266,10 +296,11 @@ def run_workers(target, url: str, count: int, procs: int, params: dict, *,
     return out
 
 
-def run_pairs(server: Server, pairs: int, args, receiver: Server | None = None) -> dict:
+def run_pairs(server: Server, pairs: int, args, receiver: Server | None = None, *,
+              messages: int | None = None, tag: str = "") -> dict:
     """Pairs through ``server``; with ``receiver``, receivers connect there (over Redis)."""
-    params = {"messages": args.messages, "window": args.window, "size": args.size,
-              "receiver_url": receiver.url if receiver else None}
+    params = {"messages": messages or args.messages, "window": args.window, "size": args.size,
+              "receiver_url": receiver.url if receiver else None, "tag": tag}
     servers = [server] + ([receiver] if receiver else [])
     cpu = {}
 
@@ -286,7 +317,8 @@ def run_pairs(server: Server, pairs: int, args, receiver: Server | None = None) 
     seconds = end - start
     return {"scenario": "pairs", "target": server.name + ("+redis" if receiver else ""),
             "pairs": pairs,
-            "messages_per_sender": args.messages, "window": args.window,
+            "relay_cpu_us_per_msg": round(relay_cpu / max(received, 1) * 1e6, 2),
+            "messages_per_sender": params["messages"], "window": args.window,
             "payload_chars": len(Pair(0, 1, 1, args.size).ciphertext),
             "sent": sent, "received": received, "lost": sent - received,
             "out_of_order": sum(p["out_of_order"] for p in parts),
@@ -294,7 +326,6 @@ def run_pairs(server: Server, pairs: int, args, receiver: Server | None = None) 
             "p50_ms": round(percentile(lat, 0.50) * 1000, 2),
             "p99_ms": round(percentile(lat, 0.99) * 1000, 2),
             "relay_cpu": round(relay_cpu / seconds, 2),
-            "relay_cpu_us_per_msg": round(relay_cpu / max(received, 1) * 1e6, 2),
             "load1": round(os.getloadavg()[0], 2)}
 
 
@@ -309,23 +340,34 @@ def run_memory(server: Server, clients: int, args) -> dict:
         measured["health"] = server.health()
 
     run_workers(idle_worker, server.url, clients, args.procs, {}, on_ready=measure)
+    users = measured["health"].get("users") or 0
     return {"scenario": "memory", "target": server.name, "clients": clients,
-            "users_reported": measured["health"].get("users"),
+            "users_reported": users, "lost": clients - users,
             "rss_before_mb": round(before / 2**20, 1),
             "rss_after_mb": round(measured["rss"] / 2**20, 1),
             "kb_per_client": round((measured["rss"] - before) / clients / 1024, 1)}
 
 
-def run_fanout(server: Server, members: int, args) -> dict:
-    params = {"broadcasts": args.broadcasts, "interval": args.broadcast_interval}
-    parts = run_workers(fanout_worker, server.url, members, args.procs, params)
+def run_fanout(server: Server, members: int, args, *, broadcasts: int | None = None,
+               tag: str = "") -> dict:
+    params = {"broadcasts": broadcasts or args.broadcasts, "interval": args.broadcast_interval,
+              "members": members, "tag": tag}
+    cpu = {}
+
+    def mark():
+        cpu["before"] = server.cpu_seconds()
+
+    parts = run_workers(fanout_worker, server.url, members, args.procs, params, on_ready=mark)
+    relay_cpu = server.cpu_seconds() - cpu["before"]
     start = min(p["start"] for p in parts)
     end = max(p["end"] for p in parts)
     lat = sorted(x for p in parts for x in p["latencies"])
     received = sum(p["received"] for p in parts)
     return {"scenario": "fanout", "target": server.name, "members": members,
-            "broadcasts": args.broadcasts, "deliveries": received,
+            "relay_cpu_us_per_msg": round(relay_cpu / max(received, 1) * 1e6, 2),
+            "broadcasts": params["broadcasts"], "deliveries": received,
             "lost": sum(p["expected"] for p in parts) - received,
+            "out_of_order": sum(p["out_of_order"] for p in parts),
             "deliveries_per_s": round(received / (end - start), 1),
             "p50_ms": round(percentile(lat, 0.50) * 1000, 2),
             "p99_ms": round(percentile(lat, 0.99) * 1000, 2)}
@@ -342,10 +384,66 @@ def with_server(make, fn, *fn_args):
         server.stop()
 
 
-def ratio(ours_record: dict | None, node_record: dict | None, key: str):
-    if not ours_record or not node_record or not node_record.get(key):
-        return None
-    return round(ours_record[key] / node_record[key], 2)
+def refusal(records: dict[str, list[dict]]) -> str | None:
+    """Why the targets' figures cannot be compared, or None when every run of every target
+    delivered everything in order (dropped slow messages would flatter throughput and p99)."""
+    for name, runs in records.items():
+        for i, run in enumerate(runs, 1):
+            flaws = [f"{run[k]} {k.replace('_', '-')}" for k in ("lost", "out_of_order")
+                     if run.get(k)]
+            if flaws:
+                return f"{name} run {i}: {' and '.join(flaws)} messages"
+    return None
+
+
+def summary(runs: list[dict], keys: tuple[str, ...]) -> dict:
+    """Medians over the runs of one target (and the spread, to judge the noise)."""
+    out = {"runs": len(runs)}
+    for key in keys:
+        values = [r[key] for r in runs]
+        out[key] = round(statistics.median(values), 2)
+        out[key + "_range"] = [min(values), max(values)]
+    return out
+
+
+def compare(records: dict[str, list[dict]], keys: tuple[str, ...]) -> dict:
+    """Each target's medians, and ours / node per key unless refused."""
+    medians = {name: summary(runs, keys) for name, runs in records.items()}
+    out: dict = {"median": medians}
+    if set(records) == {"ours", "node"}:
+        why = refusal(records)
+        if why:
+            out["ratio"] = None
+            out["ratio_refused"] = why
+        else:
+            out["ratio"] = {key: round(medians["ours"][key] / medians["node"][key], 2)
+                            if medians["node"][key] else None for key in keys}
+    return out
+
+
+def alternating(makers: dict, fn, repeat: int, warm_up, *fn_args) -> dict[str, list[dict]]:
+    """Start every target, warm each up with `warm_up`, then run `fn` on them in turn (A B A B
+    ...), `repeat` rounds; returns each target's records in order."""
+    servers = {}
+    records: dict[str, list[dict]] = {name: [] for name in makers}
+    try:
+        for name, make in makers.items():
+            servers[name] = make().start()
+        for server in servers.values():
+            warm_up(server, "warm")
+        for round_ in range(repeat):
+            for name, server in servers.items():
+                record = fn(server, *fn_args, tag=f"r{round_}-")
+                records[name].append(record)
+                emit_json({**record, "run": round_ + 1})
+    except Exception:
+        for server in servers.values():
+            sys.stderr.write(f"--- {server.name} relay log ---\n{server.log_tail()}\n")
+        raise
+    finally:
+        for server in servers.values():
+            server.stop()
+    return records
 
 
 def main(argv=None) -> int:
@@ -357,7 +455,8 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, default=16, help="outstanding messages per sender")
     p.add_argument("--size", type=int, default=300, help="base64 characters per message")
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
-    p.add_argument("--repeat", type=int, default=1, help="runs per target and size")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="measured runs per target and size, alternating targets")
     p.add_argument("--clients", default="1000,5000", help="idle clients for memory")
     p.add_argument("--members", type=int, default=200, help="room size for fan-out")
     p.add_argument("--broadcasts", type=int, default=200)
@@ -385,21 +484,13 @@ def main(argv=None) -> int:
                          "procs": args.procs, "python": sys.version.split()[0]}})
 
     scenarios = args.scenarios.split(",")
+    pair_keys = ("relay_cpu_us_per_msg", "msgs_per_s", "p50_ms", "p99_ms")
     if "pairs" in scenarios:
         for n in (int(x) for x in args.pairs.split(",")):
-            for _ in range(args.repeat):
-                rec = {}
-                for name, make in makers.items():
-                    rec[name] = with_server(make, run_pairs, n, args)
-                    emit_json(rec[name])
-                if len(rec) == 2:
-                    emit_json({"scenario": "pairs", "pairs": n,
-                               "ratio_msgs_per_s": ratio(rec["ours"], rec["node"],
-                                                         "msgs_per_s"),
-                               "ratio_p99": ratio(rec["ours"], rec["node"], "p99_ms"),
-                               # CPU per message: robust when other work shares the cores
-                               "ratio_cpu_per_msg": ratio(rec["ours"], rec["node"],
-                                                          "relay_cpu_us_per_msg")})
+            def warm_pairs(server, tag, n=n):
+                run_pairs(server, n, args, messages=min(args.messages, 300), tag=tag)
+            records = alternating(makers, run_pairs, args.repeat, warm_pairs, n, args)
+            emit_json({"scenario": "pairs", "pairs": n, **compare(records, pair_keys)})
     if "redis" in scenarios:
         # scale-out: senders on one relay, receivers on another, one Redis between them
         try:
@@ -421,24 +512,20 @@ def main(argv=None) -> int:
                 redis.stop()
     if "memory" in scenarios:
         for n in (int(x) for x in args.clients.split(",")):
-            rec = {}
-            for name, make in makers.items():
-                rec[name] = with_server(make, run_memory, n, args)
-                emit_json(rec[name])
-            if len(rec) == 2:
-                emit_json({"scenario": "memory", "clients": n,
-                           "ratio_kb_per_client": ratio(rec["ours"], rec["node"],
-                                                        "kb_per_client")})
+            records = {}
+            for name, make in makers.items():   # a fresh relay each: memory from the start
+                records[name] = [with_server(make, run_memory, n, args)]
+                emit_json(records[name][0])
+            emit_json({"scenario": "memory", "clients": n,
+                       **compare(records, ("kb_per_client",))})
     if "fanout" in scenarios:
-        rec = {}
-        for name, make in makers.items():
-            rec[name] = with_server(make, run_fanout, args.members, args)
-            emit_json(rec[name])
-        if len(rec) == 2:
-            emit_json({"scenario": "fanout", "members": args.members,
-                       "ratio_deliveries_per_s": ratio(rec["ours"], rec["node"],
-                                                       "deliveries_per_s"),
-                       "ratio_p99": ratio(rec["ours"], rec["node"], "p99_ms")})
+        def warm_fanout(server, tag):
+            run_fanout(server, args.members, args, broadcasts=min(args.broadcasts, 20),
+                       tag=tag)
+        records = alternating(makers, run_fanout, args.repeat, warm_fanout, args.members, args)
+        emit_json({"scenario": "fanout", "members": args.members,
+                   **compare(records, ("relay_cpu_us_per_msg", "deliveries_per_s",
+                                       "p50_ms", "p99_ms"))})
     return 0
 
 

@@ -14,54 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` works
 
 from ecc_widgets.session import Session  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_relay() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port", str(port),
-         "--rate", "1000000", "--burst", "1000000", "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1):
-                return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("the relay exited at start-up") from None
-            time.sleep(0.05)
-    proc.kill()
-    raise TimeoutError("the relay did not start")
-
-
-def wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.005)
+from tests.support.polling import wait_until  # noqa: E402
+from tests.support.processes import RelayProcess  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,13 +55,14 @@ def run(url: str, *, messages: int, window: int, curve: str, size: int, room: st
     try:
         sender.join("alice", room, url)
         receiver.join("bob", room, url)
-        wait(lambda: "bob" in sender.peers and "alice" in receiver.peers, 20, "the roster")
+        wait_until(lambda: "bob" in sender.peers and "alice" in receiver.peers, 20,
+                   what="the roster")
         for s in (sender, receiver):
             s.select_curve(curve)
             s.generate_keys()
         sender.share_key("bob")
-        wait(lambda: "secure" in sender.peers["bob"].statuses
-             and "secure" in receiver.peers["alice"].statuses, 20, "key exchange")
+        wait_until(lambda: "secure" in sender.peers["bob"].statuses
+                   and "secure" in receiver.peers["alice"].statuses, 20, what="key exchange")
         receiver.observe(on_conversations, names="conversations")
         text = "m" * size
         sent_at: dict[str, float] = {}
@@ -142,19 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=200, help="plaintext bytes per message")
     parser.add_argument("--relay-url", help="use this relay instead of starting one")
     args = parser.parse_args(argv)
-    proc = None
+    relay = None
     url = args.relay_url
     if url is None:
-        proc, url = start_relay()
+        # the per-connection rate limit raised: one sender here streams thousands of events
+        relay = RelayProcess("--rate", "1000000", "--burst", "1000000",
+                             "--log-level", "warning", log=Path(os.devnull)).start()
+        url = relay.url
     try:
         for n, window in enumerate(args.window):
             result = run(url, messages=args.messages, window=window, curve=args.curve,
                          size=args.size, room=f"bench-{os.getpid()}-{n}")
             print(json.dumps(result), flush=True)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+        if relay is not None:
+            relay.stop()
     return 0
 
 

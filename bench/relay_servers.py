@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.processes import RedisProcess, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ANCHOR = ROOT.parent / "shared" / "anchors" / "seed-node-relay"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -125,39 +120,6 @@ def node(anchor: Path) -> Server:
     return Server("node", ["node", "server.js"], cwd=work, env={"HOST": "127.0.0.1"})
 
 
-class RedisServer:
+def start_redis() -> RedisProcess:
     """A throw-away redis-server on a loopback port, nothing saved to disk."""
-
-    def __init__(self):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise FileNotFoundError("redis-server is not installed")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="ecc-bench-redis-")
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", self.dir],
-                                     stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("redis-server did not start")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def start_redis() -> RedisServer:
-    return RedisServer()
+    return RedisProcess()

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 import socketio
-from browser_support import launch_chromium
-from conftest import RelayProcess
 from playwright.sync_api import sync_playwright
 
 from ecc_widgets import protocol as P
-
-pytestmark = pytest.mark.browser
+from tests.support.browser import launch_chromium
+from tests.support.processes import RelayProcess
 
 PAGE = """<!doctype html>
 <script src="/socket.io/socket.io.js"></script>

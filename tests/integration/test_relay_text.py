@@ -6,9 +6,8 @@ write it by hand (a client library's encoder may refuse to produce it).
 
 from __future__ import annotations
 
-from test_relay import Peer, RawSocket, run
-
 from ecc_widgets import protocol as P
+from tests.support.peers import Peer, RawSocket, run
 
 
 def test_a_lone_surrogate_in_a_name_is_refused_and_reaches_nobody(relay):

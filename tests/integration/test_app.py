@@ -7,12 +7,14 @@ import html
 
 import ipywidgets as widgets
 import pytest
-from conftest import free_port
-from test_panels import EVIL, find, press_enter, wait_until, walk
 
 from ecc_widgets.app import EccApp
 from ecc_widgets.demo_peer import DemoPeer
+from ecc_widgets.panels.common import badge
 from ecc_widgets.session import Session
+from tests.support.polling import wait_until
+from tests.support.processes import free_port
+from tests.support.widgets import EVIL, find, press_enter, walk
 
 
 def make_app():
@@ -96,11 +98,28 @@ def test_two_apps_join_share_keys_and_chat_both_ways(relay, two_apps, curve):
     seen = html.unescape(bob.relay_panel.events.value)
     assert received.ciphertext in seen and "hello bob" not in seen
 
-    # Verifying the safety number puts a lock on the messages that follow.
+    # Ticking Verified (the safety numbers matched out of band) shows on bob's card and in
+    # the log, and unticking takes it back; the box drives the model, not only itself.
+    verified_badge = badge("verified")
+    assert verified_badge not in bob_card.details.value
     find(bob_card, widgets.Checkbox, description="Verified")[0].value = True
     assert alice.session.peers["bob"].verified
-    assert "verified" in bob_card.details.value
-    assert "secure" in alice.log_panel.entries.value or alice.session.log
+    assert verified_badge in bob_card.details.value
+    assert "bob verified" in html.unescape(alice.log_panel.entries.value)
+    # A message that follows is shown with the lock: it passed every check.
+    bob.chat_panel.message.value = "after verifying"
+    find(bob, widgets.Button, description="Send")[0].click()
+    after = wait_until(lambda: next((m for m in alice.session.conversations["bob"]
+                                     if m.plaintext == "after verifying"), None),
+                       what="the message after verifying")
+    assert after.verified
+    shown = alice.chat_panel.conversation.value
+    line = shown[:shown.index("after verifying")]
+    assert "fa-lock" in line[line.rindex("<b>bob</b>"):]
+    find(bob_card, widgets.Checkbox, description="Verified")[0].value = False
+    assert not alice.session.peers["bob"].verified
+    assert verified_badge not in bob_card.details.value
+    assert "bob no longer verified" in html.unescape(alice.log_panel.entries.value)
 
 
 def test_hostile_name_is_shown_literally_on_the_other_side(relay, two_apps):
@@ -157,10 +176,12 @@ def test_demo_peer_answers_through_the_widgets(relay):
                    timeout=20, what="a key exchange with the demo peer")
         app.chat_panel.to.value = "demo-peer"
         press_enter(app.chat_panel.message, "ping")
-        wait_until(lambda: any(m.direction == "in"
-                               for m in app.session.conversations.get("demo-peer", ())),
-                   timeout=20, what="the demo peer's reply")
-        assert "ping" in conversation_text(app)
+        # the reply, not our own "ping": the demo peer quotes what it decrypted
+        reply = wait_until(lambda: next((m for m in app.session.conversations.get(
+                                             "demo-peer", ()) if m.direction == "in"), None),
+                           timeout=20, what="the demo peer's reply")
+        assert "'ping'" in reply.plaintext and reply.verified
+        assert reply.plaintext in conversation_text(app)
     finally:
         app.close()
         app.session.close()

@@ -6,26 +6,46 @@ import asyncio
 import signal
 
 import pytest
-from conftest import RelayProcess
-from test_relay import JWK, Peer, RawSocket, eventually, message, run
 
 from ecc_widgets import protocol as P
+from tests.support.peers import JWK, Peer, RawSocket, message, run
+from tests.support.polling import wait_until
+from tests.support.processes import RelayProcess
 
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture
-def relays(redis_server):
-    started = []
+def start_relays(redis_url: str, heartbeat_ttl: str) -> list[RelayProcess]:
+    started: list[RelayProcess] = []
     try:
         for _ in range(2):
-            started.append(RelayProcess("--redis-url", redis_server.url,
-                                        "--heartbeat-ttl", "1.5",
+            started.append(RelayProcess("--redis-url", redis_url,
+                                        "--heartbeat-ttl", heartbeat_ttl,
                                         "--probe-timeout", "0.5").start())
-        yield started
-    finally:
+    except BaseException:
         for server in started:
             server.stop()
+        raise
+    return started
+
+
+@pytest.fixture
+def relays(redis_server):
+    """Two relays whose heartbeat lapses fast: a dead relay is swept within seconds."""
+    started = start_relays(redis_server.url, "1.5")
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def steady_relays(redis_server):
+    """Two relays with a long heartbeat: within a test, no relay is ever swept as dead, so
+    whatever happens at once was done on purpose (a goodbye, a resume token)."""
+    started = start_relays(redis_server.url, "60")
+    yield started
+    for server in started:
+        server.stop()
 
 
 def names(payload) -> list[str]:
@@ -82,7 +102,7 @@ def test_clients_on_two_relays_share_a_room(relays):
             await bob.close()
             left = await alice.wait_for(P.USER_LEFT)
             assert left[0]["socketId"] == bob_sid and names(left[0]) == ["alice"]
-            assert eventually(lambda: one.health()["users"] == 2)   # alice and carol
+            wait_until(lambda: one.health()["users"] == 2, what="alice and carol left")
         finally:
             for peer in (alice, bob, carol):
                 await peer.close()
@@ -114,25 +134,53 @@ def test_a_relay_that_dies_has_its_users_removed(relays):
     run(scenario())
 
 
-def test_a_relay_stopped_cleanly_tells_the_rooms_at_once(relays):
-    one, two = relays
+def test_a_relay_stopped_cleanly_tells_the_rooms_at_once(steady_relays):
+    one, two = steady_relays
 
     async def scenario():
         alice = await Peer(one.url).connect()
         bob = await Peer(two.url).connect()
+        carol = await Peer(two.url).connect()
         try:
             await alice.join("alice", "lab")
-            ack = await bob.join("bob", "lab")
+            await bob.join("bob", "lab")
+            await carol.join("carol", "lab")
+            await alice.wait_for(P.USER_JOINED, lambda p: p["username"] == "carol")
             assert two.stop() == 0
-            left = await alice.wait_for(P.USER_LEFT, timeout=5)
-            assert left[0]["username"] == "bob"
-            # a reconnecting client with its resume token takes its name at once
-            again = await Peer(one.url).connect()
-            await again.join("bob", "lab", resumeToken=ack["resumeToken"])
-            await again.close()
+            # the heartbeat would take 60 s: only the stopping relay's goodbye is this fast
+            left = await alice.wait_for(P.USER_LEFT, count=2, timeout=3)
+            assert {p["username"] for p in left} == {"bob", "carol"}
+            assert names(left[-1]) == ["alice"] and one.health()["users"] == 1
         finally:
-            await alice.close()
-            await bob.close()
+            for peer in (alice, bob, carol):
+                await peer.close()
+    run(scenario())
+
+
+def test_a_resume_token_takes_a_name_over_from_another_relay_at_once(steady_relays):
+    one, two = steady_relays
+
+    async def scenario():
+        alice = await Peer(one.url).connect()
+        bob = await Peer(two.url).connect()
+        again = await Peer(one.url).connect()
+        try:
+            await alice.join("alice", "lab")
+            first = await bob.join("bob", "lab")
+            bob_sid = bob.sid
+            # bob's old socket still answers on relay two: the name is held, and taken
+            # only with the token bob got at his first join
+            for token in (None, "guess"):
+                refused = await again.call(P.JOIN, {"username": "bob", "roomId": "lab",
+                                                    "resumeToken": token})
+                assert refused["ok"] is False and "already taken" in refused["error"]
+            ack = await again.join("bob", "lab", resumeToken=first["resumeToken"])
+            assert names(ack) == ["alice", "bob"]
+            left = await alice.wait_for(P.USER_LEFT, timeout=3)
+            assert left[0]["socketId"] == bob_sid and names(left[0]) == ["alice"]
+        finally:
+            for peer in (alice, bob, again):
+                await peer.close()
     run(scenario())
 
 

@@ -12,11 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vectors import hexbytes, load_vectors
 
 from ecc_widgets import crypto, ecmath
 from ecc_widgets.crypto import DecryptionError, InvalidKeyError, Sealed
 from ecc_widgets.curves import get_curve
+from tests.support.vectors import hexbytes, load_vectors
 
 FEW = settings(max_examples=25, deadline=None)
 EC_CURVES = [c for c in crypto.SUPPORTED_CURVES if c != "X25519"]

@@ -1,8 +1,5 @@
-"""The relay, end to end: a real relay process, real python-socketio clients.
-
-Also a raw Engine.IO/Socket.IO websocket client (``RawSocket``) for what a well-behaved
-client library never sends: malformed packets, binary frames, sockets that stop answering.
-The helpers here are imported by the other ``test_relay_*`` modules.
+"""The relay, end to end: a real relay process, real python-socketio clients, and raw
+Engine.IO/Socket.IO websockets (tests.support.peers) for what a client library never sends.
 """
 
 from __future__ import annotations
@@ -13,185 +10,15 @@ import signal
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 import pytest
-import socketio
-from conftest import RelayProcess
 
 from ecc_widgets import protocol as P
-
-JWK = {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-       "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "ext": True, "key_ops": []}
-B64_CT = "q83vEjRWeJA="          # 8 bytes
-B64_IV = "AAECAwQFBgcICQoL"      # 12 bytes
-B64_TAG = "AAECAwQFBgcICQoLDA0ODw=="  # 16 bytes
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def message(target: str, **extra: Any) -> dict:
-    return {"encryptedMessage": B64_CT, "iv": B64_IV, "tag": B64_TAG,
-            "targetSocketId": target, **extra}
-
-
-class Peer:
-    """A python-socketio client that records every event it receives."""
-
-    def __init__(self, url: str, *, reconnection: bool = False):
-        self.url = url
-        self.sio = socketio.AsyncClient(reconnection=reconnection, handle_sigint=False)
-        self.events: list[tuple[str, Any]] = []
-        self._changed = asyncio.Event()
-        self.sio.on("*", self._record)
-
-    async def _record(self, event: str, *args: Any) -> None:
-        self.events.append((event, args[0] if args else None))
-        self._changed.set()
-
-    @property
-    def sid(self) -> str:
-        return self.sio.get_sid()
-
-    async def connect(self, transports=("websocket",), **kwargs) -> Peer:
-        await self.sio.connect(self.url, transports=list(transports), **kwargs)
-        return self
-
-    async def call(self, event: str, payload: Any = None, timeout: float = 10) -> dict:
-        return await self.sio.call(event, payload, timeout=timeout)
-
-    async def emit(self, event: str, payload: Any = None) -> None:
-        await self.sio.emit(event, payload)
-
-    async def join(self, username: str, room: str, **extra: Any) -> dict:
-        ack = await self.call(P.JOIN, {"username": username, "roomId": room, **extra})
-        assert ack["ok"], ack
-        return ack
-
-    def of(self, event: str) -> list:
-        return [payload for name, payload in self.events if name == event]
-
-    async def wait_for(self, event: str, pred: Callable[[Any], bool] = lambda _: True,
-                       count: int = 1, timeout: float = 10) -> list:
-        async def until():
-            while True:
-                found = [p for p in self.of(event) if pred(p)]
-                if len(found) >= count:
-                    return found
-                self._changed.clear()
-                await self._changed.wait()
-        return await asyncio.wait_for(until(), timeout)
-
-    async def close(self) -> None:
-        if self.sio.connected:
-            await self.sio.disconnect()
-        await self.sio.shutdown()
-
-
-class RawSocket:
-    """Engine.IO v4 over a websocket, speaking raw Socket.IO text packets."""
-
-    def __init__(self, url: str, *, answer_pings: bool = True, origin: str | None = None):
-        self.url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        self.answer_pings = answer_pings
-        self.origin = origin
-        self.events: list[tuple[str, Any]] = []
-        self.acks: dict[int, Any] = {}
-        self.closed = asyncio.Event()
-        self.sid: str | None = None
-        self._changed = asyncio.Event()
-
-    async def connect(self) -> RawSocket:
-        self.session = aiohttp.ClientSession()
-        headers = {"Origin": self.origin} if self.origin else {}
-        self.ws = await self.session.ws_connect(self.url, headers=headers)
-        opening = await self.ws.receive_str()
-        assert opening.startswith("0"), opening
-        await self.ws.send_str("40")
-        connected = await self.ws.receive_str()
-        assert connected.startswith("40"), connected
-        self.sid = json.loads(connected[2:])["sid"]
-        self._reader = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            data = msg.data
-            if data == "2":
-                if self.answer_pings:
-                    await self.ws.send_str("3")
-            elif data.startswith("42"):
-                event, *args = json.loads(data[2:])
-                self.events.append((event, args[0] if args else None))
-            elif data.startswith("43"):
-                i = 2
-                while data[i].isdigit():
-                    i += 1
-                self.acks[int(data[2:i])] = json.loads(data[i:])[0]
-            self._changed.set()
-        self.closed.set()
-        self._changed.set()
-
-    async def send(self, text: str | bytes) -> None:
-        if isinstance(text, bytes):
-            await self.ws.send_bytes(text)
-        else:
-            await self.ws.send_str(text)
-
-    async def emit(self, event: str, payload: Any = None, ack: int | None = None) -> None:
-        await self.send(f"42{'' if ack is None else ack}{json.dumps([event, payload])}")
-
-    async def call(self, event: str, payload: Any, ack: int, timeout: float = 10) -> Any:
-        await self.emit(event, payload, ack)
-        return await self.wait_ack(ack, timeout)
-
-    async def wait_ack(self, ack: int, timeout: float = 10) -> Any:
-        async def until():
-            while ack not in self.acks:
-                self._changed.clear()
-                await self._changed.wait()
-            return self.acks[ack]
-        return await asyncio.wait_for(until(), timeout)
-
-    async def wait_for(self, event: str, count: int = 1, timeout: float = 10) -> list:
-        async def until():
-            while True:
-                found = [p for e, p in self.events if e == event]
-                if len(found) >= count:
-                    return found
-                self._changed.clear()
-                await self._changed.wait()
-        return await asyncio.wait_for(until(), timeout)
-
-    async def close(self) -> None:
-        await self.ws.close()
-        self._reader.cancel()
-        await self.session.close()
-
-
-async def pair(url: str, room: str = "lab") -> tuple[Peer, Peer]:
-    alice = await Peer(url).connect()
-    bob = await Peer(url).connect()
-    await alice.join("alice", room)
-    await bob.join("bob", room)
-    await alice.wait_for(P.USER_JOINED, lambda p: p["username"] == "bob")
-    return alice, bob
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10) -> bool:
-    """Poll ``check`` until it holds (the relay handles a disconnect asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+from tests.support import ROOT
+from tests.support.peers import B64_CT, B64_IV, B64_TAG, JWK, Peer, RawSocket, message, pair, run
+from tests.support.polling import wait_until
+from tests.support.processes import RelayProcess, free_port
 
 
 def get(url: str) -> tuple[int, bytes, dict]:
@@ -539,24 +366,45 @@ def test_malformed_packets_oversized_events_and_binary_are_dropped(relay):
 
 
 def test_rate_limit_drops_a_burst_and_recovers():
-    server = RelayProcess("--rate", "20", "--burst", "10").start()
+    rate, burst = 20, 10
+    server = RelayProcess("--rate", str(rate), "--burst", str(burst)).start()
+
+    async def send_burst(raw: RawSocket, first: int, count: int) -> dict:
+        """Send `count` events back to back: how many the limiter let through, and when the
+        first send, the last send and the last answer happened."""
+        times = {"first_sent": time.monotonic()}
+        for i in range(first, first + count):
+            await raw.emit(P.KEYS_GENERATED, {}, ack=i)
+        times["last_sent"] = time.monotonic()
+        acks = [await raw.wait_ack(i) for i in range(first, first + count)]
+        times["answered"] = time.monotonic()
+        # an event let through is answered by the next rule: join a room first
+        assert all(not a["ok"] for a in acks), acks
+        through = ["rate limit" not in a["error"] for a in acks]
+        return {"through": sum(through), **times}
 
     async def scenario():
         raw = await RawSocket(server.url).connect()
         try:
-            for i in range(1, 41):
-                await raw.emit(P.KEYS_GENERATED, {}, ack=i)
-            acks = [await raw.wait_ack(i) for i in range(1, 41)]
-            limited = [a for a in acks if not a["ok"] and "rate limit" in a["error"]]
-            assert 10 <= len(limited) < 40
+            one = await send_burst(raw, 1, 40)
+            # a full bucket lets a whole burst through, then only what refills meanwhile
+            assert burst <= one["through"] <= burst + 1 + rate * (
+                one["answered"] - one["first_sent"]), one
+            await asyncio.sleep(0.25)   # refills 5 tokens at 20 per second
+            two = await send_burst(raw, 100, 20)
+            # the refill lasted at least from the last answer to the next first send, and
+            # at most from the last send to the last answer after the pause
+            least = min(burst, int(rate * (two["first_sent"] - one["answered"])))
+            most = 1 + rate * (two["answered"] - one["last_sent"])
+            assert least <= two["through"] <= most, (least, two, most)
             await asyncio.sleep(1.0)
-            ack = await raw.call(P.JOIN, {"username": "calm", "roomId": "lab"}, ack=99)
+            ack = await raw.call(P.JOIN, {"username": "calm", "roomId": "lab"}, ack=999)
             assert ack["ok"] is True
         finally:
             await raw.close()
     try:
         run(scenario())
-        assert eventually(lambda: server.health()["users"] == 0)
+        wait_until(lambda: server.health()["users"] == 0, what="the limited socket gone")
     finally:
         server.stop()
 
@@ -732,8 +580,6 @@ def test_tls_with_certfile_and_keyfile(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT, free_port
-
     certfile, keyfile = _self_signed(tmp_path)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port",
@@ -747,7 +593,7 @@ def test_tls_with_certfile_and_keyfile(tmp_path):
                     return json.loads(r.read())["ok"]
             except OSError:
                 return False
-        assert eventually(healthy, timeout=20)
+        wait_until(healthy, timeout=20, what="the TLS relay's /healthz")
 
         async def scenario():
             peer = Peer(url)

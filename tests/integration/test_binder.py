@@ -19,11 +19,13 @@ import textwrap
 import time
 
 import pytest
-from conftest import ROOT, free_port
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from tests.support import ROOT
+from tests.support.processes import free_port
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 

@@ -18,7 +18,13 @@ import secrets
 import shutil
 
 import pytest
-from browser_support import (
+from playwright.sync_api import (  # a declared test dependency: missing is an error
+    expect,
+    sync_playwright,
+)
+
+from tests.support import ROOT
+from tests.support.browser import (
     button,
     dropdown,
     jupyterlab_server,
@@ -27,13 +33,9 @@ from browser_support import (
     text_box,
     voila_server,
 )
-from conftest import ROOT, RelayProcess, require_binary
-from playwright.sync_api import (  # a declared test dependency: missing is an error
-    expect,
-    sync_playwright,
-)
+from tests.support.processes import RelayProcess, require_binary
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
 NOTEBOOK_03 = ROOT / "notebooks" / "03_secure_chat.ipynb"
@@ -235,7 +237,9 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
                              has_text=re.compile(r"^Run All Cells$")).click()
 
                 # The last code cell checks the relay's view; its words mean every cell ran.
-                expect(page.get_by_text("no plaintext and no private key in anything")
+                # In an output, not the cell's source (on screen from the start).
+                expect(page.locator(".jp-OutputArea-output").get_by_text(
+                    "no plaintext and no private key in anything")
                        ).to_be_visible(timeout=APP_READY_MS)
                 expect(page.locator(".jp-OutputArea-output[data-mime-type*='error']")
                        ).to_have_count(0)

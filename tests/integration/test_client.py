@@ -8,11 +8,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import RelayProcess, free_port
-from test_session import wait_until
 
 from ecc_widgets import localrelay, protocol
 from ecc_widgets.client import ClientClosedError, RelayClient
+from tests.support.polling import wait_until
+from tests.support.processes import RelayProcess, free_port
 
 
 class Recorder:
@@ -169,10 +169,11 @@ def test_relay_url_precedence(monkeypatch):
 
 
 def test_a_running_relay_is_used_not_started(relay, started_here):
+    before = localrelay.started_relays()
     assert localrelay.ensure_local_relay(relay.url) == relay.url
+    assert localrelay.ensure_local_relay(relay.url) == relay.url
+    assert localrelay.started_relays() == before  # nothing spawned, by either call
     assert localrelay.relay_health(relay.url)["ok"] is True
-    assert localrelay.started_relays() == [p for p in localrelay.started_relays()
-                                           if p not in started_here]
 
 
 def test_a_remote_url_is_not_started(started_here):

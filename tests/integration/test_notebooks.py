@@ -16,7 +16,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT
+
+from tests.support import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 COURSE = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

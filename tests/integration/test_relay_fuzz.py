@@ -6,9 +6,8 @@ import asyncio
 import json
 import random
 
-from test_relay import JWK, Peer, RawSocket, message, pair, run
-
 from ecc_widgets import protocol as P
+from tests.support.peers import JWK, Peer, RawSocket, message, pair, run
 
 FUZZERS = 12
 EVENTS_EACH = 250            # 3,000 malformed events in all

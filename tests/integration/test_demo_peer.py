@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from test_session import texts, wait_until
-
 from ecc_widgets import crypto
 from ecc_widgets.demo_peer import DemoPeer
 from ecc_widgets.session import Session
+from tests.support.polling import wait_until
+from tests.support.sessions import texts
 
 
 def test_demo_peer_completes_the_flow(relay):

@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import io
 import json
 import logging
 import threading
 import time
 
 import ipywidgets as widgets
+import matplotlib.image
 import pytest
 
-from ecc_widgets import crypto, ecmath, plots
+from ecc_widgets import crypto, ecmath
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
 from ecc_widgets.panels import chat, keys, log, peers
 from ecc_widgets.panels.common import badge, escape
 from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
+from tests.support.polling import wait_until
+from tests.support.widgets import EVIL, find, press_enter, walk
 
-EVIL = "<img src=x onerror=alert(1)>"
 HOSTILE = [r"$\text{bob}$", r"$\href{http://x}{click to verify}$", EVIL, "bad\ud800name"]
-
 
 def record(cls, **fields):
     """A `cls` record with `fields`; fields the record does not have yet (the model is
@@ -35,38 +37,6 @@ def record(cls, **fields):
                                      bases=(cls,), frozen=True)
     return sub(**fields)
 
-
-def walk(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from walk(child)
-
-
-def find(root, cls, **attrs):
-    found = [w for w in walk(root) if isinstance(w, cls)
-             and all(getattr(w, k, None) == v for k, v in attrs.items())]
-    assert found, f"no {cls.__name__} with {attrs}"
-    return found
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def press_enter(text: widgets.Text, value: str | None = None) -> None:
-    """What a browser sends on Enter: a "submit" message, then the committed value (if the
-    text changed since it was last committed)."""
-    text._handle_custom_msg({"event": "submit"}, [])
-    if value is not None:
-        text.value = value
-
-
 @pytest.fixture
 def app():
     session = Session()
@@ -74,7 +44,6 @@ def app():
     yield application
     application.close()
     session.close()
-
 
 def test_labels_users_and_tests_rely_on(app):
     for label in ("Join", "Generate keys", "Send", "Summon demo peer"):
@@ -84,7 +53,6 @@ def test_labels_users_and_tests_rely_on(app):
     curve = find(app, widgets.Dropdown, description="Curve")[0]
     assert set(curve.options) == set(NAMED_CURVES) | set(TOY_CURVES)
     find(app, widgets.Dropdown, description="To")
-
 
 def show_everywhere(session, name: str) -> None:
     """What a peer called `name` puts on screen: card, chat, log, relay view, an error."""
@@ -98,7 +66,6 @@ def show_everywhere(session, name: str) -> None:
     session.relay_view = ({"event": "user-joined", "direction": "in", "time": time.time(),
                            "payload": {"username": name}},)
     session.errors = {"chat": name, "peers": name}
-
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_network_text_is_escaped_text_everywhere_never_markup_nor_tex(app, name):
@@ -123,7 +90,6 @@ def test_network_text_is_escaped_text_everywhere_never_markup_nor_tex(app, name)
     assert len(options) == 1 and options[0].replace("\ufffd", "") == name.replace("\ud800", "")
     assert "tex2jax_ignore" in app._dom_classes and "mathjax_ignore" in app._dom_classes
 
-
 def test_a_display_error_never_aborts_the_model_nor_other_panels(app, monkeypatch, caplog):
     def broken():
         raise RuntimeError("display bug")
@@ -141,13 +107,11 @@ def test_a_display_error_never_aborts_the_model_nor_other_panels(app, monkeypatc
     app.session.log = (LogEntry(time.time(), "info", "me", "hello"),)
     assert "could not be displayed" in app.log_panel.entries.value
 
-
 def counting(panel_list):
     calls = []
     render = panel_list.render
     panel_list.render = lambda item: calls.append(item) or render(item)
     return calls
-
 
 def test_lists_render_only_what_is_new_or_changed(app):
     s = app.session
@@ -170,7 +134,6 @@ def test_lists_render_only_what_is_new_or_changed(app):
     s.conversations = {**s.conversations, "carol": ()}  # another conversation changed
     assert calls == []
 
-
 def test_rejected_messages_are_counted_not_listed(app):
     s = app.session
     s.peers = {"bob": record(Peer, id="bob", name="bob", rejected=37)}
@@ -180,13 +143,11 @@ def test_rejected_messages_are_counted_not_listed(app):
     shown = html.unescape(app.chat_panel.conversation.value)
     assert "37 rejected messages from bob (newest 5 shown)" in shown
 
-
 def test_join_without_a_name_says_so_in_the_join_panel(app):
     app.join_panel.room_box.value = "lab"
     find(app, widgets.Button, description="Join")[0].click()
     assert "your name" in app.join_panel.error.value
     assert not app.session.joined
-
 
 def test_model_errors_reach_their_panel(app):
     app.session.errors = {"keys": "the curve is not supported", "peers": "no such peer"}
@@ -196,12 +157,10 @@ def test_model_errors_reach_their_panel(app):
     app.session.errors = {}
     assert app.keys_panel.error.value == ""
 
-
 def test_send_without_a_peer_is_refused_in_words(app):
     press_enter(app.chat_panel.message, "hello?")
     assert "Pick a peer" in app.chat_panel.error.value
     assert app.chat_panel.message.value == "hello?"  # kept, so nothing typed is lost
-
 
 def test_curve_dropdown_selects_key_curves_and_explores_toys(app):
     panel = app.curve_panel
@@ -221,23 +180,19 @@ def test_curve_dropdown_selects_key_curves_and_explores_toys(app):
     assert bytes(panel.field_image.value) != field
     assert bytes(panel.real_image.value) == real  # only the plot whose inputs changed
 
-
 def ecmath_points(name):
     from ecc_widgets.curves import points
 
     return points(get_curve(name))
 
-
 def test_model_curve_change_moves_the_dropdown(app):
     app.session.select_curve("secp256k1")
     assert app.curve_panel.dropdown.value == "secp256k1"
-
 
 def shown_jwk(keys_panel) -> dict:
     text = html.unescape(keys_panel.public.value)
     start = text.index("{")
     return json.loads(text[start:text.index("</pre>", start)])
-
 
 @pytest.mark.parametrize("curve", ["P-256", "X25519"])
 def test_generate_keys_instant_shows_the_keys_used(app, curve):
@@ -257,7 +212,6 @@ def test_generate_keys_instant_shows_the_keys_used(app, curve):
     assert crypto.public_bytes(public) == ecmath.encode_point(get_curve(curve), expected)
     assert crypto.public_bytes(public).hex() in panel.public.value
 
-
 def test_generate_keys_plays_back_without_blocking(app, monkeypatch):
     monkeypatch.setitem(keys.SPEEDS, "fast", 0.6)  # a short playback keeps the suite quick
     panel = app.keys_panel
@@ -275,7 +229,6 @@ def test_generate_keys_plays_back_without_blocking(app, monkeypatch):
     assert bytes(panel.path_image.value).startswith(b"\x89PNG")  # the toy walk, drawn
     assert f"d' = {trace.toy.private_value}" in panel.toy_note.value
 
-
 def test_a_new_generation_stops_the_old_playback(app):
     panel = app.keys_panel
     panel.speed.value = "slow"
@@ -287,7 +240,6 @@ def test_a_new_generation_stops_the_old_playback(app):
     assert first is not None and not first.is_alive()
     assert hex(app.session.keygen.private_value) in panel.secret.value
 
-
 def test_keys_made_elsewhere_are_shown_and_dropped_keys_disappear(app):
     panel = app.keys_panel
     trace = app.session.generate_keys()  # a notebook cell calling the model directly
@@ -298,7 +250,6 @@ def test_keys_made_elsewhere_are_shown_and_dropped_keys_disappear(app):
     assert panel.secret.value == "" and panel.public.value == ""
     assert "P-521" in panel.step1.value
 
-
 def test_closing_the_app_stops_the_playback_thread(app):
     app.keys_panel.speed.value = "slow"
     app.keys_panel.generate.click()
@@ -306,13 +257,11 @@ def test_closing_the_app_stops_the_playback_thread(app):
     app.close()
     assert not [t for t in threading.enumerate() if t.name == "ecc-keys-playback"]
 
-
 def test_a_closed_app_no_longer_follows_the_model(app):
     app.close()
     app.session.errors = {"keys": "after close"}  # must not raise nor touch closed widgets
     assert app.keys_panel.error.value == ""
     assert all(w.comm is None for w in walk(app))
-
 
 def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
     s = app.session
@@ -345,7 +294,6 @@ def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
     app.chat_panel.wire.value = True
     assert "Y2lwaGVy" in app.chat_panel.conversation.value
 
-
 def test_legacy_is_allowed_on_the_card_with_one_labelled_click(app):
     s = app.session
     calls = []
@@ -370,7 +318,6 @@ def test_legacy_is_allowed_on_the_card_with_one_labelled_click(app):
     card.legacy.click()
     assert calls[-1] == ("old", False)
 
-
 def test_log_sets_the_apps_own_sources_apart_from_peers(app):
     app.session.log = (LogEntry(1.0, "info", "me", "key pair generated"),
                        LogEntry(2.0, "info", "relay", "connected"),
@@ -381,7 +328,6 @@ def test_log_sets_the_apps_own_sources_apart_from_peers(app):
         assert log.APP_SOURCE_STYLE in own and log.PEER_MARK_STYLE not in own
     assert log.PEER_MARK_STYLE in mallory and log.APP_SOURCE_STYLE not in mallory
     assert ">peer</span>" in mallory
-
 
 def test_only_enter_or_send_sends_a_message(app):
     sent = []
@@ -399,21 +345,31 @@ def test_only_enter_or_send_sends_a_message(app):
     find(chat, widgets.Button, description="Send")[0].click()
     assert sent[-1] == ("bob", "third") and len(sent) == 3
 
+def background_and_brightest(png: bytes) -> tuple[float, float]:
+    """Brightness (0 black, 1 white) of a picture's corner pixel and of its brightest pixel."""
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")[..., :3]
+    brightness = pixels.mean(axis=-1)
+    return float(brightness[0, 0]), float(brightness.max())
 
-def test_dark_theme_draws_on_a_dark_background():
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_theme_paints_the_pictures_background(theme):
     session = Session()
-    dark = EccApp(session, theme="dark")
+    app = EccApp(session, theme=theme)
     try:
-        assert dark.curve_panel.theme == dark.keys_panel.theme == "dark"
-        model = plots.real_model(get_curve(dark.curve_panel.dropdown.value))
-        panel = dark.curve_panel
-        P = panel._real_points[panel.real_p.value]
-        Q = panel._real_points[panel.real_q.value]
-        assert bytes(panel.real_image.value) == plots.real_addition_png(model, P, Q, "dark")
+        assert app.curve_panel.theme == app.keys_panel.theme == theme
+        app.keys_panel.speed.value = "instant"
+        app.keys_panel.generate.click()   # draws the toy walk too
+        panel = app.curve_panel
+        for image in (panel.real_image, panel.field_image, app.keys_panel.path_image):
+            background, brightest = background_and_brightest(bytes(image.value))
+            if theme == "dark":
+                assert background < 0.15, "a dark theme draws on a dark background"
+                assert brightest > 0.6, "and draws in light ink"
+            else:
+                assert background > 0.95
     finally:
-        dark.close()
+        app.close()
         session.close()
-
 
 def test_a_long_conversation_shows_the_newest_messages(app):
     app.session.peers = {"bob": Peer(id="bob", name="bob")}

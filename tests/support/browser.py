@@ -12,15 +12,14 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import ROOT, free_port, require_binary
+from tests.support import ROOT
+from tests.support.processes import free_port, require_binary, wait_for_port
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -38,20 +37,6 @@ def launch_chromium(playwright, **kwargs):
     return playwright.chromium.launch(
         executable_path=require_binary("chromium"), args=CHROMIUM_ARGS, **kwargs
     )
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    """Wait until something listens on 127.0.0.1:port; fail early if the process died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
 
 
 def _stop(proc: subprocess.Popen, log) -> None:

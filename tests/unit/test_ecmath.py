@@ -10,11 +10,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vectors import hexbytes, load_vectors
 
 from ecc_widgets import ecmath
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve, points
 from ecc_widgets.ecmath import INFINITY, Point
+from tests.support.vectors import hexbytes, load_vectors
 
 LIB_CURVES = {
     "P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1,

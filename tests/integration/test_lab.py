@@ -15,9 +15,10 @@ import urllib.request
 import nbformat
 import psutil
 import pytest
-from conftest import ROOT, free_port, wait_for_http
 
 from ecc_widgets import lab
+from tests.support import ROOT
+from tests.support.processes import free_port, wait_for_http
 
 DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
 

@@ -10,13 +10,11 @@ import contextlib
 import json
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import socketio
-from conftest import RelayProcess
 
 from ecc_widgets import crypto, protocol
 from ecc_widgets.session import (
@@ -30,23 +28,9 @@ from ecc_widgets.session import (
     SessionError,
     associated_data,
 )
-
-TIMEOUT = 15.0
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = TIMEOUT, what: str = "") -> None:
-    """Poll the model until `predicate()` holds; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-
-
-def texts(session: Session, peer: str, direction: str) -> list[str]:
-    return [m.plaintext for m in session.conversations.get(peer, ())
-            if m.direction == direction and m.status != "rejected"]
+from tests.support.polling import wait_until
+from tests.support.processes import RelayProcess, free_port
+from tests.support.sessions import texts
 
 
 def secure_pair(a: Session, b: Session, room: str, url: str, curve: str = "P-256") -> None:
@@ -541,7 +525,6 @@ def test_name_taken_and_unreachable_relay_are_errors_in_words(shared_relay, pair
     wait_until(lambda: b.joined, what="the second join")
     assert "join" not in b.errors
 
-    from conftest import free_port
     lonely = Session()
     try:
         lonely.join("x", "y", f"http://127.0.0.1:{free_port()}")
