@@ -13,6 +13,7 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of
+from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
 from ecc_widgets.session.state import SessionState, peer_name
 
@@ -282,7 +283,7 @@ class RelayEvents(SessionState):
         if not verdict.legacy:
             self._confirm(pair, message_id)
 
-    def _rejected(self, pair, what: str, reason: str) -> None:
+    def _rejected(self, pair: Pair, what: str, reason: str) -> None:
         """Count a refused message or receipt and say so; the room hears of it at most once
         a second per peer, so a flood of junk does not become a flood of our own events."""
         pair.rejected += 1
@@ -293,7 +294,7 @@ class RelayEvents(SessionState):
             pair.rejected_step_at = now
             self._step("Rejected message", f"from {pair.name}: {reason.split(':')[0]}",
                        log=False)
-        self._publish_peers()
+        self._publish_peer(pair)
 
     def _on_peer_step(self, p: dict) -> None:
         details = p.get("details")

@@ -328,6 +328,13 @@ class SessionState(HasTraits):
         if peers != self.peers:
             self.peers = peers
 
+    def _publish_peer(self, pair: Pair) -> None:
+        """Publish one peer's record (cheaper than `_publish_peers` for a hot path)."""
+        if pair.present:
+            record = peer_record(pair, curve=self.curve, public_raw=self._public_raw)
+            if self.peers.get(pair.name) != record:
+                self.peers = {**self.peers, pair.name: record}
+
     def _forget_room(self) -> None:
         self._pairs.clear()
         self._outbox.clear()
