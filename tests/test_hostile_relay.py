@@ -343,3 +343,34 @@ def encodable(value) -> None:
     elif isinstance(value, (list, tuple)):
         for v in value:
             encodable(v)
+
+
+def test_a_stream_of_key_shares_is_not_a_stream_of_answers(relay, pair):
+    a, b = pair
+    secure(a, b, relay)
+    mallory = RawPeer(relay.url, "mallory", "lab")
+    try:
+        wait_until(lambda: "mallory" in a.peers, what="mallory in the roster")
+        started = time.monotonic()
+        shares = 300
+        for _ in range(shares):
+            jwk = crypto.public_key_to_jwk(crypto.generate_private_key("P-256").public_key())
+            relay.send(Delivery(P.RECEIVE_PUBLIC_KEY, {
+                "publicKey": jwk, "isReply": False, "v": 1, "curve": "P-256",
+                "from": "mallory", "fromSocketId": mallory.sid}, a.my_id, "mallory"))
+        wait_until(lambda: sum(e["event"] == P.RECEIVE_PUBLIC_KEY and e["direction"] == "in"
+                               for e in a.relay_view) >= shares, what="every share handled")
+        elapsed = time.monotonic() - started
+        out = [e for e in a.relay_view if e["direction"] == "out"]
+        answers = [e for e in out if e["event"] == P.SHARE_PUBLIC_KEY
+                   and e["payload"]["targetSocketId"] == mallory.sid]
+        steps = [e for e in out if e["event"] == P.PROCESSING_STEP]
+        # an answer a second at most (the first one at once), steps within their budget
+        assert 1 <= len(answers) <= elapsed + 2
+        assert len(steps) <= 30 + 10 * (elapsed + 1) + 10  # the pair's own steps included
+        assert len(steps) < shares / 2
+        # and bob, meanwhile, is unaffected
+        b.send("alice", "still fine")
+        wait_until(lambda: texts(a, "bob", "in") == ["still fine"], what="bob's message")
+    finally:
+        mallory.close()

@@ -19,6 +19,7 @@ from ecc_widgets.session.state import SessionState, peer_name
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
 REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
+ANSWER_AGAIN_AFTER = 1.0    # seconds before answering again a peer that has our key
 
 # Which topic a relay refusal belongs to, by the event it refused.
 REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
@@ -232,11 +233,17 @@ class RelayEvents(SessionState):
         self._remember_key(pair, v1=not legacy)
         self._derive(pair)
         if not p.get("isReply"):
-            if self._private is not None:
-                self._share(pair, is_reply=True)
-            else:
+            if self._private is None:
                 pair.wants_reply = True
                 self._log("info", name, f"{name} sent their key: generate yours to answer")
+            elif pair.shared_ours != self._public_raw or \
+                    self._clock() - pair.answered_at >= ANSWER_AGAIN_AFTER:
+                # They may lack our key: answer. One who has it already gets an answer at
+                # most once a second, so a stream of key shares is not a stream of ours.
+                pair.answered_at = self._clock()
+                self._share(pair, is_reply=True)
+            else:
+                self._log("info", name, f"{name} sent their key again; they have ours")
         self._publish_peers()
 
     def _on_message(self, p: dict) -> None:

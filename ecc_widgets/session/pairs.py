@@ -53,6 +53,7 @@ class Pair:
     legacy_allowed: bool = False      # the user allowed the seed's protocol with them
     rejected: int = 0                 # their messages refused so far
     rejected_step_at: float = float("-inf")  # when we last told the room about a refusal
+    answered_at: float = float("-inf")       # when we last answered their key share
 
     @property
     def key(self) -> bytes:

@@ -37,6 +37,8 @@ RECEIPT_DELAY = 0.02        # seconds to gather received ids into one receipt
 DEFAULT_CURVE = "P-256"
 MAX_KNOWN_KEYS = 4096       # (room, name) whose key we remember
 MAX_VIEW_DEPTH = 8          # levels of a relay payload shown in `relay_view`
+STEPS_PER_SECOND = 10.0     # processing steps we tell the room, sustained...
+STEP_BURST = 30             # ...and at once
 
 _logger = logging.getLogger(__name__)
 
@@ -55,6 +57,23 @@ def displayable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [displayable(v, depth + 1) for v in value]
     return value
+
+
+class Budget:
+    """A token bucket: `take(now)` is true at most `rate` times a second, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), None
+
+    def take(self, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + max(now - self.at, 0.0) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 def peer_name(name: str) -> str:
@@ -118,6 +137,9 @@ class SessionState(HasTraits):
         self._key_states = KeyStates()
         self._known_keys: OrderedDict[tuple[str, str], KnownKey] = OrderedDict()
         self._reporting = False           # an observer's error is being logged
+        # Steps told to the room, many of them answers to what peers send: bounded, so a
+        # flood of junk does not spend our rate at the relay (informational, dropped first).
+        self._step_budget = Budget(STEPS_PER_SECOND, STEP_BURST)
         self._announced_curve = ""
         self._demo_peers: list[Any] = []
 
@@ -148,14 +170,15 @@ class SessionState(HasTraits):
 
     def _display_failed(self, trait: str, exc: Exception) -> None:
         _logger.exception("an observer of %r failed", trait)
-        if self._reporting:
-            return  # an observer of `log` failed on the report itself: stop here
-        self._reporting = True
-        try:
-            self._log("error", "app", protocol.safe_text(
-                f"display of {trait} failed: {type(exc).__name__}: {exc}", 300))
-        finally:
-            self._reporting = False
+        with self._lock:
+            if self._reporting:
+                return  # an observer of `log` failed on the report itself: stop here
+            self._reporting = True
+            try:
+                self._log("error", "app", protocol.safe_text(
+                    f"display of {trait} failed: {type(exc).__name__}: {exc}", 300))
+            finally:
+                self._reporting = False
 
     # ------------------------------------------------------------------ helpers (lock held)
 
@@ -266,7 +289,7 @@ class SessionState(HasTraits):
         """Tell the room what we just did, as the seed's client did (never a secret)."""
         if log:
             self._log("info", "me", f"{step}: {details}")
-        if self._share_steps and self.joined:
+        if self._share_steps and self.joined and self._step_budget.take(self._clock()):
             self._emit(protocol.PROCESSING_STEP, {"step": step, "details": details})
 
     def _append_message(self, message: ChatMessage) -> None:
