@@ -6,13 +6,14 @@ and bob (a secure pair) and mallory, a plain python-socketio client with a valid
 1. Cost per hostile event: mallory sends junk messages (random ciphertext under a v1
    header: authentication fails), junk key shares (a new valid key each time) and junk
    processing steps (long text), one kind after another; alice's handler for each relay
-   event is timed (the model alone, no widgets). One JSON line per kind with the median
-   time after 0, 50 and 500 earlier junk events of that kind.
+   event is timed (the model alone; with --app, alice's app widget observes it, so the
+   panels' work is in the time too). One JSON line per kind with the median time after
+   0, 50 and 500 earlier junk events of that kind.
 2. Show latency during a flood: a fresh pair; mallory floods junk messages at the
    relay's default rate limit (200 events/s) while bob sends a message every 0.25 s; the
    time from bob's `send()` to the message in alice's `conversations`. One JSON line.
 
-    python bench/bench_hostile.py [--flood-seconds 10] [--rate 200]
+    python bench/bench_hostile.py [--flood-seconds 10] [--rate 200] [--app]
 
 (To measure other code, e.g. an older checkout: PYTHONPATH=<its root> python
 bench/bench_hostile.py; the relay is this checkout's.)
@@ -46,9 +47,15 @@ MARKS = (0, 50, 500)    # earlier junk events of the kind
 SAMPLE = 20             # events timed at each mark
 
 
-def timed_session(durations: dict[str, list[float]]) -> Session:
+VIEWS: list[object] = []  # the app widgets observing alice (--app), kept alive
+
+
+def timed_session(durations: dict[str, list[float]], *, app: bool = False) -> Session:
     """A session whose relay-event handler records how long each event took (ms)."""
     session = Session()
+    if app:
+        from ecc_widgets.app import EccApp
+        VIEWS.append(EccApp(session=session))
     handle = session._on_event
 
     def on_event(event: str, payload: object) -> None:
@@ -106,9 +113,9 @@ class Mallory:
         self.sio.disconnect()
 
 
-def cost_per_event(url: str, room: str) -> list[dict]:
+def cost_per_event(url: str, room: str, *, app: bool) -> list[dict]:
     durations: dict[str, list[float]] = {}
-    alice, bob = timed_session(durations), Session()
+    alice, bob = timed_session(durations, app=app), Session()
     results = []
     try:
         secure_pair(url, room, alice, bob)
@@ -124,7 +131,8 @@ def cost_per_event(url: str, room: str) -> list[dict]:
                 time.sleep(0.001)
             wait(lambda e=event, n=total: len(durations.get(e, ())) >= n, 120, kind)
             times = durations[event]
-            result = {"bench": "hostile_event_cost", "kind": kind}
+            result = {"bench": "hostile_event_cost", "kind": kind,
+                      "observed_by": "app" if app else "nothing"}
             for mark in MARKS:
                 result[f"median_ms_after_{mark}"] = round(
                     statistics.median(times[mark:mark + SAMPLE]), 3)
@@ -136,8 +144,8 @@ def cost_per_event(url: str, room: str) -> list[dict]:
     return results
 
 
-def show_latency(url: str, room: str, *, seconds: float, rate: float) -> dict:
-    alice, bob = Session(), Session()
+def show_latency(url: str, room: str, *, seconds: float, rate: float, app: bool) -> dict:
+    alice, bob = timed_session({}, app=app), Session()
     sent_at: dict[str, float] = {}
     shown_at: dict[str, float] = {}
 
@@ -175,7 +183,8 @@ def show_latency(url: str, room: str, *, seconds: float, rate: float) -> dict:
             wait(lambda: all(m in shown_at for m in sent_at), 120, "every good message")
         latencies = sorted((shown_at[m] - sent_at[m]) * 1000 for m in sent_at if m in shown_at)
         mallory.close()
-        return {"bench": "hostile_flood_show_latency", "junk_per_s": rate,
+        return {"bench": "hostile_flood_show_latency", "observed_by": "app" if app else
+                "nothing", "junk_per_s": rate,
                 "seconds": seconds, "junk_sent": mallory.seq, "good_sent": len(sent_at),
                 "good_shown": len(latencies),
                 "median_ms": round(statistics.median(latencies), 1) if latencies else None,
@@ -191,12 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0,
                         help="junk messages per second in the flood (the relay's default "
                              "per-connection limit)")
+    parser.add_argument("--app", action="store_true",
+                        help="alice's app widget observes her session (panels included)")
     args = parser.parse_args(argv)
     proc, url = start_relay()
     try:
-        for result in cost_per_event(url, f"hostile-{os.getpid()}-cost"):
+        for result in cost_per_event(url, f"hostile-{os.getpid()}-cost", app=args.app):
             print(json.dumps(result), flush=True)
-        print(json.dumps(show_latency(url, f"hostile-{os.getpid()}-flood",
+        print(json.dumps(show_latency(url, f"hostile-{os.getpid()}-flood", app=args.app,
                                       seconds=args.flood_seconds, rate=args.rate)),
               flush=True)
     finally:

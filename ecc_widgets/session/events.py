@@ -15,7 +15,7 @@ from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
-from ecc_widgets.session.state import SessionState, peer_name
+from ecc_widgets.session.state import SessionState, displayable, peer_name
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
 REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
@@ -227,7 +227,7 @@ class RelayEvents(SessionState):
             pair.legacy_allowed = False  # back on v1: a later legacy offer asks again
         pair.public_key, pair.public_raw = public, raw
         pair.announced_curve = curve
-        pair.public_jwk = dict(p["publicKey"])
+        pair.public_jwk = displayable(p["publicKey"])
         pair.offers_legacy = legacy
         pair.keys_generated = True
         self._remember_key(pair, v1=not legacy)
