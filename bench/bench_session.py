@@ -2,7 +2,7 @@
 
 Starts a local relay on a free port (its per-connection rate limit raised, since one sender
 here streams thousands of events), joins two sessions, exchanges keys, then sends messages
-and times each one until it appears, decrypted and verified, in the receiver's
+and times each one until it appears, decrypted and authenticated, in the receiver's
 `conversations`. Prints one JSON line per run: p50/p99/mean latency in milliseconds,
 messages per second, and the count lost or duplicated (both must be 0).
 
@@ -44,7 +44,7 @@ def run(url: str, *, messages: int, window: int, curve: str, size: int, room: st
             now = time.perf_counter()
             with done:
                 for message in incoming[counts["in"]:]:
-                    if message.status == "received" and message.verified:
+                    if message.status == "received" and message.authenticated:
                         if message.id in arrived:
                             counts["duplicates"] += 1
                         else:

@@ -13,12 +13,15 @@
 """
 
 from ecc_widgets.session.channel import (
+    KEYS_PER_PEER,
     MAX_RECEIPT_IDS,
     RECEIPT,
     REPLAY_WINDOW,
     Accepted,
     Channel,
     Duplicate,
+    KeyState,
+    KeyStates,
     Rejected,
     ReplayWindow,
     Sealed,
@@ -26,13 +29,19 @@ from ecc_widgets.session.channel import (
 )
 from ecc_widgets.session.keygen import TOY_CURVE, KeygenTrace, keygen_trace
 from ecc_widgets.session.link import GivenRelay, RelayLocator
-from ecc_widgets.session.model import MAX_PLAINTEXT, Session
+from ecc_widgets.session.model import Session
 from ecc_widgets.session.records import (
     DOWNGRADE,
+    LEGACY,
     LEGACY_NOTE,
+    LEGACY_OFFERED,
     MALFORMED,
+    MAX_HISTORY,
+    MAX_PLAINTEXT,
+    MAX_REJECTED_KEPT,
     NO_KEY,
     PANELS,
+    REFLECTED,
     REORDERED,
     REPLAYED,
     STATUSES,
@@ -47,10 +56,11 @@ from ecc_widgets.session.records import (
 from ecc_widgets.session.state import DEFAULT_CURVE, MAX_VIEW, RECEIPT_DELAY
 
 __all__ = [
-    "DEFAULT_CURVE", "DOWNGRADE", "LEGACY_NOTE", "MALFORMED", "MAX_PLAINTEXT",
-    "MAX_RECEIPT_IDS", "MAX_VIEW", "NO_KEY", "PANELS", "RECEIPT", "RECEIPT_DELAY",
-    "REORDERED", "REPLAYED", "REPLAY_WINDOW", "STATUSES", "TAMPERED", "TOPICS", "TOY_CURVE",
+    "DEFAULT_CURVE", "DOWNGRADE", "KEYS_PER_PEER", "LEGACY", "LEGACY_NOTE", "LEGACY_OFFERED",
+    "MALFORMED", "MAX_HISTORY", "MAX_PLAINTEXT", "MAX_RECEIPT_IDS", "MAX_REJECTED_KEPT",
+    "MAX_VIEW", "NO_KEY", "PANELS", "RECEIPT", "RECEIPT_DELAY", "REFLECTED", "REORDERED",
+    "REPLAYED", "REPLAY_WINDOW", "STATUSES", "TAMPERED", "TOPICS", "TOY_CURVE",
     "WRONG_CURVE", "Accepted", "Channel", "ChatMessage", "Duplicate", "GivenRelay",
-    "KeygenTrace", "LogEntry", "Peer", "RelayLocator", "Rejected", "ReplayWindow", "Sealed",
-    "Session", "SessionError", "associated_data", "keygen_trace",
+    "KeyState", "KeyStates", "KeygenTrace", "LogEntry", "Peer", "RelayLocator", "Rejected",
+    "ReplayWindow", "Sealed", "Session", "SessionError", "associated_data", "keygen_trace",
 ]

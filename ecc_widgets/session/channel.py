@@ -17,14 +17,16 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ecc_widgets import crypto, protocol
 from ecc_widgets.session.records import (
     DOWNGRADE,
     MALFORMED,
+    MAX_PLAINTEXT,
     NO_KEY,
+    REFLECTED,
     REORDERED,
     REPLAYED,
     TAMPERED,
@@ -34,6 +36,8 @@ from ecc_widgets.session.records import (
 REPLAY_WINDOW = 64          # how far behind the newest sequence number a message may arrive
 RECEIPT = "receipt"         # the `kind` of a delivery receipt
 MAX_RECEIPT_IDS = 256       # ids per receipt
+REMEMBER_IVS = 4096         # legacy IVs remembered per key pair, received and sent
+KEYS_PER_PEER = 16          # key pairs per peer whose replay state is kept whole
 
 
 def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
@@ -63,9 +67,10 @@ class ReplayWindow:
     a reconnect, dropped quietly), or a rejection reason.
     """
 
-    def __init__(self, size: int = REPLAY_WINDOW, remember: int = 4096):
+    def __init__(self, size: int = REPLAY_WINDOW, remember: int = 4096, floor: int = 0):
         self.size = size
-        self.highest = 0
+        self.highest = floor
+        self.floor = floor   # everything up to here was seen once (details forgotten)
         self._seen: OrderedDict[int, str] = OrderedDict()  # seq -> message id
         self._remember = remember
 
@@ -75,6 +80,8 @@ class ReplayWindow:
             if seen == message_id:
                 return "duplicate"
             return f"{REPLAYED}: sequence number {seq} was already received"
+        if seq <= self.floor:
+            return f"{REPLAYED}: sequence number {seq} is from an earlier use of this key"
         if seq <= self.highest - self.size:
             return (f"{REORDERED} past the window: #{seq} arrived after #{self.highest} "
                     f"(window {self.size})")
@@ -85,6 +92,72 @@ class ReplayWindow:
         self.highest = max(self.highest, seq)
         while len(self._seen) > self._remember:
             self._seen.popitem(last=False)
+
+
+class RecentSet:
+    """The newest `size` strings added (a set that forgets its oldest)."""
+
+    def __init__(self, size: int = REMEMBER_IVS):
+        self.size = size
+        self._items: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: str) -> None:
+        self._items[item] = None
+        self._items.move_to_end(item)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+@dataclass
+class KeyState:
+    """The counters of one key pair (theirs, ours) with one peer: kept while the session
+    lives, so a key that comes back (a relay bouncing keys) finds its history."""
+
+    window: ReplayWindow = field(default_factory=ReplayWindow)
+    seen_ivs: RecentSet = field(default_factory=RecentSet)   # legacy IVs received
+    sent_ivs: RecentSet = field(default_factory=RecentSet)   # IVs we sealed with
+    send_seq: int = 0
+
+
+class KeyStates:
+    """`KeyState` by (room, peer, their public key, our public key), bounded per peer.
+
+    The newest KEYS_PER_PEER key pairs of a peer are kept whole; an older one keeps only
+    its highest sequence numbers, so even after many bounces nothing it accepted is new
+    again (`ReplayWindow.floor`).
+    """
+
+    def __init__(self, per_peer: int = KEYS_PER_PEER, floors: int = 4096):
+        self.per_peer = per_peer
+        self._states: OrderedDict[tuple, KeyState] = OrderedDict()
+        self._floors: OrderedDict[tuple, tuple[int, int]] = OrderedDict()
+        self._max_floors = floors
+
+    def get(self, *, room: str, peer: str, theirs: bytes, ours: bytes) -> KeyState:
+        key = (room, peer, theirs, ours)
+        state = self._states.get(key)
+        if state is None:
+            floor, sent = self._floors.pop(key, (0, 0))
+            state = KeyState(window=ReplayWindow(floor=floor), send_seq=sent)
+            self._states[key] = state
+            self._evict(room, peer)
+        self._states.move_to_end(key)
+        return state
+
+    def _evict(self, room: str, peer: str) -> None:
+        mine = [k for k in self._states if k[:2] == (room, peer)]
+        for old in mine[:-self.per_peer]:
+            state = self._states.pop(old)
+            if state.window.highest or state.send_seq:
+                self._floors[old] = (state.window.highest, state.send_seq)
+                while len(self._floors) > self._max_floors:
+                    self._floors.popitem(last=False)
 
 
 # ---------------------------------------------------------------------------- verdicts
@@ -135,31 +208,36 @@ Verdict = Accepted | Rejected | Duplicate
 class Channel:
     """Us (`me`) and one peer in one room: the message key and the per-pair counters.
 
-    The key is (re)set by key agreement (`set_key`); the sequence number we send keeps
-    counting across keys (the peer's window for us only restarts when our key changes),
-    and the window for the peer restarts when their key changes (`restart_replay`).
+    The key is (re)set by key agreement (`set_key`) together with the counters of that
+    key pair (`KeyState`: our sequence number, the window for theirs, the IVs seen and
+    sent). The caller keeps those per key pair for the session's life (`KeyStates`), so a
+    key that comes back brings its history with it and nothing is new twice.
     """
 
     def __init__(self, *, room: str, me: str, peer: str):
         self.room, self.me, self.peer = room, me, peer
         self.key = b""
         self.curve = ""              # the agreed curve (the peer's key's curve)
-        self.legacy = False          # the peer speaks the seed's protocol
+        self.legacy = False          # we speak the seed's protocol with this peer
         self.problem = ""            # why there is no key (curve mismatch, ...)
-        self.send_seq = 0
-        self.window = ReplayWindow()
-        self.seen_ivs: set[str] = set()
+        self.state = KeyState()
         self.receipts: list[str] = []  # ids received, to confirm to the sender
 
-    def set_key(self, key: bytes, *, curve: str) -> None:
+    @property
+    def window(self) -> ReplayWindow:
+        return self.state.window
+
+    @property
+    def send_seq(self) -> int:
+        return self.state.send_seq
+
+    def set_key(self, key: bytes, *, curve: str, state: KeyState | None = None) -> None:
+        """Use `key` with the counters `state` of its key pair (fresh ones if not given)."""
         self.key, self.curve, self.problem = key, curve, ""
+        self.state = state if state is not None else KeyState()
 
     def drop_key(self, problem: str) -> None:
         self.key, self.problem = b"", problem
-
-    def restart_replay(self) -> None:
-        """The peer's key changed: its counters start again."""
-        self.window, self.seen_ivs = ReplayWindow(), set()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -174,7 +252,7 @@ class Channel:
             sealed = crypto.encrypt(self.key, data, nonce=nonce)
             ad, payload = b"", {}
         else:
-            self.send_seq += 1
+            self.state.send_seq += 1
             ad = associated_data(room=self.room, sender=self.me, receiver=self.peer,
                                  curve=self.curve, seq=self.send_seq, kind=kind)
             sealed = crypto.encrypt(self.key, data, associated_data=ad, nonce=nonce)
@@ -184,6 +262,9 @@ class Channel:
                 payload["kind"] = kind
         payload.update(encryptedMessage=crypto.b64encode(sealed.ciphertext),
                        iv=crypto.b64encode(sealed.nonce), tag=crypto.b64encode(sealed.tag))
+        # One raw key serves both directions in the seed's format: remembering our IVs is
+        # how a message of ours sent back to us "from the peer" is recognised.
+        self.state.sent_ivs.add(payload["iv"])
         return Sealed(payload, ad.decode(), 0 if self.legacy else self.send_seq)
 
     def queue_receipt(self, message_id: str) -> bool:
@@ -264,15 +345,21 @@ class Channel:
         except crypto.DecryptionError:
             return Rejected(f"{TAMPERED}: authentication failed (wrong key, or the "
                             "ciphertext, IV or tag was changed)")
-        if p["iv"] in self.seen_ivs:
+        if p["iv"] in self.state.sent_ivs:
+            return Rejected(f"{REFLECTED}: this is a message we sent, sent back to us as "
+                            f"{self.peer}'s")
+        if p["iv"] in self.state.seen_ivs:
             return Rejected(f"{REPLAYED}: this IV was already used by an earlier message")
-        self.seen_ivs.add(p["iv"])
+        self.state.seen_ivs.add(p["iv"])
         return Accepted(_text(data), legacy=True)
 
 
 def _text(data: bytes) -> str:
+    """The text of a decrypted message: bytes that are not UTF-8 (a lone surrogate's
+    encoding among them) become U+FFFD, and at most MAX_PLAINTEXT characters are kept."""
     try:
-        return data.decode()
+        text = data.decode()
     except UnicodeDecodeError:
-        return data.decode(errors="replace")
+        text = data.decode(errors="replace")
+    return text if len(text) <= MAX_PLAINTEXT else text[:MAX_PLAINTEXT - 1] + "\u2026"
 

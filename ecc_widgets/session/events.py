@@ -13,8 +13,13 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of
+from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
-from ecc_widgets.session.state import SessionState
+from ecc_widgets.session.state import SessionState, displayable, peer_name
+
+MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
+REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
+ANSWER_AGAIN_AFTER = 1.0    # seconds before answering again a peer that has our key
 
 # Which topic a relay refusal belongs to, by the event it refused.
 REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
@@ -119,7 +124,7 @@ class RelayEvents(SessionState):
     # ------------------------------------------------------------------ relay events
 
     def _roster(self, payload: dict, *, left: str = "") -> None:
-        users = {u["username"]: u["socketId"] for u in payload["usersInRoom"]
+        users = {peer_name(u["username"]): u["socketId"] for u in payload["usersInRoom"]
                  if u["socketId"] != self.my_id}
         users.pop(self.username, None)
         changed = arrived = False
@@ -158,14 +163,14 @@ class RelayEvents(SessionState):
         self._roster(p)
 
     def _on_user_left(self, p: dict) -> None:
-        self._roster(p, left=p["username"])
+        self._roster(p, left=peer_name(p["username"]))
 
     def _on_peer_curve(self, p: dict) -> None:
         pair = self._pair_for(p["from"])
         if pair is None:
             return
-        pair.announced_curve = p["curve"]
-        self._log("info", pair.name, f"{pair.name} chose {p['curve']}")
+        pair.announced_curve = protocol.safe_text(p["curve"], protocol.MAX_CURVE_NAME)
+        self._log("info", pair.name, f"{pair.name} chose {pair.announced_curve}")
         self._derive(pair)
         self._publish_peers()
 
@@ -189,41 +194,56 @@ class RelayEvents(SessionState):
                 raise crypto.InvalidKeyError(f"the key is on {curve} but the share says "
                                              f"{p['curve']}")
         except (crypto.InvalidKeyError, ValueError, TypeError) as exc:
-            self._set_error("peers", f"invalid key from {name}: {exc}")
-            self._log("error", name, f"invalid key from {name} refused: {exc}")
+            problem = protocol.safe_text(str(exc), MAX_SHOWN)
+            self._set_error("peers", f"invalid key from {name}: {problem}")
+            self._log("error", name, f"invalid key from {name} refused: {problem}")
             return
         raw = crypto.public_bytes(public)
         legacy = "v" not in p
-        if legacy and pair.public_raw == raw and pair.public_key is not None and \
-                not pair.legacy:
+        # What we knew of this name's key, in this visit or an earlier one (a re-join).
+        known = self._known_key(name)
+        previous = pair.public_raw or (known.public_raw if known is not None else b"")
+        if legacy and known is not None and known.public_raw == raw and known.v1:
             # The same key, now without `v`: a relay stripping the field to push us into the
             # seed's weaker format. The key stays v1.
             legacy = False
             self._log("warning", name, f"{DOWNGRADE} refused: {name}'s known v1 key arrived "
                                        "without a version; staying on v1")
-        if pair.public_raw and pair.public_raw != raw:
+        if previous and previous != raw:
             pair.key_changed, pair.verified = True, False
-            pair.channel.restart_replay()
             self._set_error("peers", f"{name}'s key changed: compare the new safety number")
             self._log("warning", name, f"{name}'s key CHANGED (new fingerprint "
                                        f"{crypto.fingerprint(raw)}); verify it again")
         elif not pair.public_raw:
+            if known is not None:  # the key we knew before a re-join: so is its verification
+                pair.verified = known.verified
             self._log("info", name, f"received {name}'s {curve} key, fingerprint "
                                     f"{crypto.fingerprint(raw)}")
-        if legacy and not pair.legacy:
-            self._log("warning", name, f"{name} speaks the seed protocol: {LEGACY_NOTE}")
+        if legacy and not pair.offers_legacy:
+            self._log("warning", name, f"{name} offers only the seed protocol: {LEGACY_NOTE}. "
+                                       "Nothing is sent or accepted until you allow legacy "
+                                       f"with {name}")
+        elif not legacy and pair.offers_legacy:
+            pair.legacy_allowed = False  # back on v1: a later legacy offer asks again
         pair.public_key, pair.public_raw = public, raw
         pair.announced_curve = curve
-        pair.public_jwk = dict(p["publicKey"])
-        pair.channel.legacy = legacy
+        pair.public_jwk = displayable(p["publicKey"])
+        pair.offers_legacy = legacy
         pair.keys_generated = True
+        self._remember_key(pair, v1=not legacy)
         self._derive(pair)
         if not p.get("isReply"):
-            if self._private is not None:
-                self._share(pair, is_reply=True)
-            else:
+            if self._private is None:
                 pair.wants_reply = True
                 self._log("info", name, f"{name} sent their key: generate yours to answer")
+            elif pair.shared_ours != self._public_raw or \
+                    self._clock() - pair.answered_at >= ANSWER_AGAIN_AFTER:
+                # They may lack our key: answer. One who has it already gets an answer at
+                # most once a second, so a stream of key shares is not a stream of ours.
+                pair.answered_at = self._clock()
+                self._share(pair, is_reply=True)
+            else:
+                self._log("info", name, f"{name} sent their key again; they have ours")
         self._publish_peers()
 
     def _on_message(self, p: dict) -> None:
@@ -235,10 +255,10 @@ class RelayEvents(SessionState):
             if isinstance(verdict, Accepted):
                 for message_id in self._outbox.confirmed(pair.name, verdict.receipt_ids):
                     # status "sent" too if the relay's acknowledgement was lost (not the message)
-                    self._update_message(message_id, status="sent", verified=True)
+                    self._update_message(message_id, status="sent", authenticated=True,
+                                         verified=pair.verified)
             elif not isinstance(verdict, Duplicate):
-                self._log("warning", pair.name,
-                          f"receipt from {pair.name} ignored: {verdict.reason}")
+                self._rejected(pair, "receipt", verdict.reason)
             return
         message_id = p["id"] if isinstance(p.get("id"), str) else uuid.uuid4().hex
         if isinstance(verdict, Duplicate):
@@ -251,34 +271,50 @@ class RelayEvents(SessionState):
                               associated_data=verdict.associated_data, time=self._clock(),
                               status="received", legacy="v" not in p)
         if not isinstance(verdict, Accepted):
+            reason = protocol.safe_text(verdict.reason, MAX_SHOWN)
             self._append_message(dataclasses.replace(message, status="rejected",
-                                                     reason=verdict.reason))
-            self._log("error", pair.name, f"message from {pair.name} rejected: "
-                                          f"{verdict.reason}")
-            self._step("Rejected message", f"from {pair.name}: {verdict.reason.split(':')[0]}",
-                       log=False)
+                                                     reason=reason))
+            self._rejected(pair, "message", reason)
             return
         reason = LEGACY_NOTE if verdict.legacy else ""
-        self._append_message(dataclasses.replace(message, plaintext=verdict.text,
-                                                 reason=reason, verified=not reason))
+        # authenticated: what the cryptography proved (for a legacy message, only that it
+        # was sealed under the pair's key); verified: and the key is the one the user checked
+        self._append_message(dataclasses.replace(
+            message, plaintext=verdict.text, reason=reason, authenticated=True,
+            verified=pair.verified))
         self._log("success", pair.name, f"message from {pair.name} decrypted"
-                  + (" (legacy, unauthenticated context)" if reason else " and verified"))
+                  + (" (legacy, unauthenticated context)" if reason else " and authenticated")
+                  + (", key verified" if pair.verified else ""))
         self._step("Decrypted message", f"from {pair.name}, AES-256-GCM, "
                    + ("seed format" if reason else "associated data verified"), log=False)
         if not verdict.legacy:
             self._confirm(pair, message_id)
 
+    def _rejected(self, pair: Pair, what: str, reason: str) -> None:
+        """Count a refused message or receipt and say so; the room hears of it at most once
+        a second per peer, so a flood of junk does not become a flood of our own events."""
+        pair.rejected += 1
+        self._log("error" if what == "message" else "warning", pair.name,
+                  f"{what} from {pair.name} rejected: {reason}")
+        now = self._clock()
+        if now - pair.rejected_step_at >= REJECTION_STEP_EVERY:
+            pair.rejected_step_at = now
+            self._step("Rejected message", f"from {pair.name}: {reason.split(':')[0]}",
+                       log=False)
+        self._publish_peer(pair)
+
     def _on_peer_step(self, p: dict) -> None:
         details = p.get("details")
         text = p["step"] + (f": {details}" if details not in (None, "", {}, []) else "")
-        self._log("info", p["from"], text)
+        self._log("info", peer_name(p["from"]), protocol.safe_text(text, MAX_SHOWN))
 
     def _on_relay_error(self, p: dict) -> None:
-        event = str(p.get("event") or "")
+        event = protocol.safe_text(str(p.get("event") or ""), MAX_SHOWN)
+        error = protocol.safe_text(p["error"], MAX_SHOWN)
         topic = REFUSED_TOPIC.get(event)
         if topic is not None:
-            self._set_error(topic, f"relay: {p['error']}")
-        self._log("error", "relay", f"{event or 'event'} refused: {p['error']}")
+            self._set_error(topic, f"relay: {error}")
+        self._log("error", "relay", f"{event or 'event'} refused: {error}")
 
     def _on_relay_shutdown(self, p: dict) -> None:
         self._log("warning", "relay", "the relay is shutting down; reconnecting when it is "

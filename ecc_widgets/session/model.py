@@ -26,9 +26,7 @@ from ecc_widgets.curves import get_curve
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.events import RelayEvents
 from ecc_widgets.session.keygen import KeygenTrace, keygen_trace
-from ecc_widgets.session.records import LEGACY_NOTE, ChatMessage
-
-MAX_PLAINTEXT = 30 * 1024   # bytes; the relay refuses ciphertext much beyond this
+from ecc_widgets.session.records import LEGACY_NOTE, MAX_PLAINTEXT, ChatMessage
 
 
 class Session(RelayEvents):
@@ -210,9 +208,33 @@ class Session(RelayEvents):
             pair.verified = bool(verified)
             if verified:
                 pair.key_changed = False
+            if pair.public_raw:
+                self._remember_key(pair, v1=False)
             self._set_error("peers", "")
             self._log("success" if verified else "info", "me",
                       f"{pair.name} {'verified' if verified else 'no longer verified'}")
+            self._publish_peers()
+
+    def allow_legacy(self, peer_id: str, allowed: bool = True) -> None:
+        """Chat with a peer that offers only the seed's protocol (or stop: `allowed=False`).
+
+        The seed's format has one raw key for both directions and nothing binding a
+        message to its sender, receiver or order; the pair shows "legacy", never "secure".
+        """
+        with self._lock:
+            pair = self._pairs.get(peer_id)
+            if pair is None:
+                raise self._fail("peers", f"{peer_id!r} is not in the room")
+            if allowed and not pair.offers_legacy:
+                raise self._fail("peers", f"{pair.name} speaks protocol v1: there is no "
+                                          "legacy mode to allow")
+            pair.legacy_allowed = bool(allowed)
+            self._set_error("peers", "")
+            self._log("warning" if allowed else "info", "me",
+                      f"legacy (seed protocol) with {pair.name} "
+                      + (f"allowed: {LEGACY_NOTE}" if allowed else "turned off"))
+            self._derive(pair)
+            self._flush()
             self._publish_peers()
 
     def summon_demo_peer(self, name: str = "demo-peer") -> Any:

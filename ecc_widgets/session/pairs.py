@@ -7,19 +7,29 @@ every reconnect, names do not, so a conversation survives a relay restart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecc_widgets import crypto
-from ecc_widgets.session.channel import Channel
+from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.records import (
     CURVE_MISMATCH,
     JOINED,
     KEY_CHANGED,
     KEY_RECEIVED,
     KEYS_GENERATED,
+    LEGACY,
+    LEGACY_OFFERED,
     SECURE,
     Peer,
 )
+
+
+class KnownKey(NamedTuple):
+    """What we knew of a (room, name)'s key, kept across leaves and re-joins."""
+
+    public_raw: bytes
+    verified: bool
+    v1: bool            # it came with a protocol version: without one it is a downgrade
 
 
 @dataclass
@@ -39,6 +49,11 @@ class Pair:
     verified: bool = False
     wants_reply: bool = False         # sent us a key (not a reply) before we had keys
     shared_ours: bytes = b""          # which of our public keys we last sent them
+    offers_legacy: bool = False       # their key came without a version: the seed's protocol
+    legacy_allowed: bool = False      # the user allowed the seed's protocol with them
+    rejected: int = 0                 # their messages refused so far
+    rejected_step_at: float = float("-inf")  # when we last told the room about a refusal
+    answered_at: float = float("-inf")       # when we last answered their key share
 
     @property
     def key(self) -> bytes:
@@ -46,15 +61,19 @@ class Pair:
 
     @property
     def legacy(self) -> bool:
+        """We speak the seed's protocol with them (offered, and allowed by the user)."""
         return self.channel.legacy
 
 
-def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str) -> bool:
+def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
+          states: KeyStates) -> bool:
     """(Re)compute the pair's message key from our key and theirs, or say why not.
 
-    True when a new key was derived (the caller tells the room).
+    The key comes with the counters of this key pair from `states`. True when a new key
+    was derived (the caller tells the room).
     """
     before = pair.key
+    pair.channel.legacy = pair.offers_legacy and pair.legacy_allowed
     if pair.public_key is None:
         pair.channel.drop_key(f"no key from {pair.name} yet: share keys first")
         return False
@@ -66,6 +85,11 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str) -> bool:
     if private is None:
         pair.channel.drop_key("generate your keys first")
         return False
+    if pair.offers_legacy and not pair.legacy_allowed:
+        pair.channel.drop_key(f"{pair.name} offers only the seed's legacy protocol (no "
+                              "protection against a relay replaying, reordering or "
+                              "reflecting messages): allow legacy on their card to chat")
+        return False
     try:
         shared = crypto.ecdh(private, pair.public_key)
     except crypto.InvalidKeyError as exc:
@@ -76,7 +100,9 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str) -> bool:
     else:
         key = crypto.derive_session_key(shared, curve=theirs, public_a=public_raw,
                                         public_b=pair.public_raw)
-    pair.channel.set_key(key, curve=theirs)
+    state = states.get(room=pair.channel.room, peer=pair.name, theirs=pair.public_raw,
+                       ours=public_raw)
+    pair.channel.set_key(key, curve=theirs, state=state)
     return key != before
 
 
@@ -92,7 +118,9 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
     elif pair.announced_curve and pair.announced_curve != curve:
         statuses.add(CURVE_MISMATCH)
     if pair.key and pair.shared_ours == public_raw:
-        statuses.add(SECURE)
+        statuses.add(LEGACY if pair.legacy else SECURE)   # a legacy pair is never "secure"
+    elif pair.offers_legacy and not pair.legacy_allowed and pair.public_key is not None:
+        statuses.add(LEGACY_OFFERED)
     if pair.key_changed:
         statuses.add(KEY_CHANGED)
     # the latest word: an announcement after the key means a new key is coming
@@ -102,4 +130,5 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         id=pair.name, name=pair.name, curve=their_curve, public_jwk=dict(pair.public_jwk),
         fingerprint=crypto.fingerprint(pair.public_raw) if pair.public_raw else "",
         safety_number=(crypto.safety_number(public_raw, pair.public_raw) if pair.key else ""),
-        statuses=frozenset(statuses), verified=pair.verified, legacy=pair.legacy)
+        statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
+        legacy_allowed=pair.legacy_allowed, rejected=pair.rejected)

@@ -15,11 +15,20 @@ KEY_RECEIVED = "key received"
 SECURE = "secure"
 KEY_CHANGED = "key changed"
 CURVE_MISMATCH = "curve mismatch"
-STATUSES = (JOINED, KEYS_GENERATED, KEY_RECEIVED, SECURE, KEY_CHANGED, CURVE_MISMATCH)
+# The peer offers only the seed's protocol; no key is used with it until the user allows
+# it, and then the pair is "legacy", never "secure".
+LEGACY_OFFERED = "legacy offered"
+LEGACY = "legacy"
+STATUSES = (JOINED, KEYS_GENERATED, KEY_RECEIVED, SECURE, KEY_CHANGED, CURVE_MISMATCH,
+            LEGACY_OFFERED, LEGACY)
 
 # What `errors` is keyed by: the topic of the action (or relay event) that went wrong.
 TOPICS = ("join", "curve", "keys", "peers", "chat")
 PANELS = TOPICS  # the former name
+
+MAX_PLAINTEXT = 30 * 1024   # bytes we send; characters we keep of a received message
+MAX_HISTORY = 500           # messages kept per conversation (the newest)
+MAX_REJECTED_KEPT = 5       # rejected messages kept in a conversation; the rest are counted
 
 # Rejection reasons start with these words, so a reader (and a test) can tell them apart.
 TAMPERED = "tampered"
@@ -29,11 +38,12 @@ WRONG_CURVE = "wrong curve"
 DOWNGRADE = "downgrade"
 NO_KEY = "no key"
 MALFORMED = "malformed"
+REFLECTED = "reflected"     # one of our own messages sent back to us as the peer's
 
 LEGACY_NOTE = ("legacy peer (seed protocol): the key is raw ECDH output with no key "
                "derivation, and nothing binds a message to its sender, receiver, room or "
-               "order, so a relay could replay or reorder it unnoticed (only a repeated IV is "
-               "caught)")
+               "order, so a relay could replay or reorder it unnoticed (only a repeated IV, or "
+               "our own message sent back to us, is caught)")
 
 
 class SessionError(ValueError):
@@ -52,17 +62,20 @@ class Peer:
     safety_number: str = ""
     statuses: frozenset = frozenset()
     verified: bool = False
-    legacy: bool = False
+    legacy: bool = False             # the peer offers only the seed's protocol
+    legacy_allowed: bool = False     # ...and the user allowed it (`Session.allow_legacy`)
+    rejected: int = 0                # messages from this peer refused so far
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     """One message of a conversation; wire fields are the base64 strings the relay carried.
 
-    `verified` is true for a received message that passed every check (authentic, in
-    order, on the agreed curve), and for a sent one once the peer's authenticated receipt
-    says it arrived; `reason` says why one was rejected, or for a legacy message what
-    protection it lacks.
+    `authenticated` is what the cryptography proved: a received message passed every check
+    (authentic, in order, on the agreed curve), or the peer's authenticated receipt says a
+    sent one arrived. `verified` says more: authenticated, and the peer's key at that moment
+    is the one the user verified (compared the safety number). `reason` says why one was
+    rejected, or for a legacy message what protection it lacks.
     """
 
     id: str
@@ -78,6 +91,7 @@ class ChatMessage:
     reason: str = ""
     legacy: bool = False
     verified: bool = False
+    authenticated: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,25 +7,86 @@ trait is replaced, never mutated in place, so observers fire.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from traitlets import All, Bool, Dict, HasTraits, Tuple, Unicode
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Dict, HasTraits, Tuple, Unicode
+from traitlets.traitlets import EventHandler, _CallbackWrapper
 
 from ecc_widgets import protocol
 from ecc_widgets.client import DISCONNECTED, RelayClient
-from ecc_widgets.session.channel import Channel
+from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
 from ecc_widgets.session.link import Link, RelayLocator
-from ecc_widgets.session.pairs import Pair, agree, peer_record
-from ecc_widgets.session.records import ChatMessage, LogEntry, SessionError
+from ecc_widgets.session.pairs import KnownKey, Pair, agree, peer_record
+from ecc_widgets.session.records import (
+    MAX_HISTORY,
+    MAX_REJECTED_KEPT,
+    ChatMessage,
+    LogEntry,
+    SessionError,
+)
 
 MAX_VIEW = 1000             # entries kept in `log` and `relay_view` (the newest)
 RECEIPT_DELAY = 0.02        # seconds to gather received ids into one receipt
 DEFAULT_CURVE = "P-256"
+MAX_KNOWN_KEYS = 4096       # (room, name) whose key we remember
+MAX_VIEW_DEPTH = 8          # levels of a relay payload shown in `relay_view`
+STEPS_PER_SECOND = 10.0     # processing steps we tell the room, sustained...
+STEP_BURST = 30             # ...and at once
+
+_logger = logging.getLogger(__name__)
+
+
+def displayable(value: Any, depth: int = 0) -> Any:
+    """A payload from the network with every string a widget can encode (lone surrogates
+    and the like replaced by U+FFFD; nothing cut), nested at most MAX_VIEW_DEPTH deep."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        return protocol.safe_text(value, len(value)) if _unencodable(value) else value
+    if depth >= MAX_VIEW_DEPTH and isinstance(value, (dict, list, tuple)):
+        return "\u2026"
+    if isinstance(value, dict):
+        return {displayable(k, depth + 1): displayable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [displayable(v, depth + 1) for v in value]
+    return value
+
+
+class Budget:
+    """A token bucket: `take(now)` is true at most `rate` times a second, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), None
+
+    def take(self, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + max(now - self.at, 0.0) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def peer_name(name: str) -> str:
+    """A name as the relay gave it, shown and used as the peer's id: text, not too long."""
+    return protocol.safe_text(name, protocol.MAX_USERNAME)
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class SessionState(HasTraits):
@@ -70,9 +131,54 @@ class SessionState(HasTraits):
         self._public_raw = b""
         self._pairs: dict[str, Pair] = {}
         self._outbox = Outbox()
-        self._positions: dict[str, tuple[str, int]] = {}  # message id -> (peer, index)
+        self._positions: dict[str, str] = {}  # our message's id -> peer, while it is kept
+        # Kept for the session's life, across leaves and re-joins: the counters of every
+        # key pair (a bounced key finds its history), and each (room, name)'s last key.
+        self._key_states = KeyStates()
+        self._known_keys: OrderedDict[tuple[str, str], KnownKey] = OrderedDict()
+        self._reporting = False           # an observer's error is being logged
+        # Steps told to the room, many of them answers to what peers send: bounded, so a
+        # flood of junk does not spend our rate at the relay (informational, dropped first).
+        self._step_budget = Budget(STEPS_PER_SECOND, STEP_BURST)
         self._announced_curve = ""
         self._demo_peers: list[Any] = []
+
+    # ------------------------------------------------------------------ observers
+
+    def _notify_observers(self, event: Any) -> None:
+        """Call every observer even when one raises: state first, display after.
+
+        Traitlets lets an observer's exception abort the assignment's caller, here a
+        protocol handler half-way through a message; a display error is logged instead
+        (as an "app" error) and the state already changed stays.
+        """
+        name, kind = event["name"], event["type"]
+        notifiers = self._trait_notifiers
+        callables = [*notifiers.get(name, {}).get(kind, []),
+                     *notifiers.get(name, {}).get(All, []),
+                     *notifiers.get(All, {}).get(kind, []),
+                     *notifiers.get(All, {}).get(All, [])]
+        for c in callables:
+            if isinstance(c, _CallbackWrapper):
+                c = c.__call__
+            elif isinstance(c, EventHandler) and c.name is not None:
+                c = getattr(self, c.name)
+            try:
+                c(event)
+            except Exception as exc:  # noqa: BLE001 - a view's error must not stop the model
+                self._display_failed(name, exc)
+
+    def _display_failed(self, trait: str, exc: Exception) -> None:
+        _logger.exception("an observer of %r failed", trait)
+        with self._lock:
+            if self._reporting:
+                return  # an observer of `log` failed on the report itself: stop here
+            self._reporting = True
+            try:
+                self._log("error", "app", protocol.safe_text(
+                    f"display of {trait} failed: {type(exc).__name__}: {exc}", 300))
+            finally:
+                self._reporting = False
 
     # ------------------------------------------------------------------ helpers (lock held)
 
@@ -81,6 +187,7 @@ class SessionState(HasTraits):
         return Pair(name, channel, sid=sid, present=bool(sid))
 
     def _pair_for(self, name: str, sid: str | None = None) -> Pair | None:
+        name = peer_name(name)
         if name == self.username:
             return None
         pair = self._pairs.get(name)
@@ -92,7 +199,8 @@ class SessionState(HasTraits):
         return pair
 
     def _derive(self, pair: Pair) -> None:
-        if agree(pair, private=self._private, public_raw=self._public_raw, curve=self.curve):
+        if agree(pair, private=self._private, public_raw=self._public_raw, curve=self.curve,
+                 states=self._key_states):
             self._step("Derived shared secret",
                        f"ECDH on {pair.channel.curve} with {pair.name}, "
                        + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
@@ -181,31 +289,74 @@ class SessionState(HasTraits):
         """Tell the room what we just did, as the seed's client did (never a secret)."""
         if log:
             self._log("info", "me", f"{step}: {details}")
-        if self._share_steps and self.joined:
+        if self._share_steps and self.joined and self._step_budget.take(self._clock()):
             self._emit(protocol.PROCESSING_STEP, {"step": step, "details": details})
 
     def _append_message(self, message: ChatMessage) -> None:
-        current = self.conversations.get(message.peer_id, ())
-        self._positions[message.id] = (message.peer_id, len(current))
-        self.conversations = {**self.conversations, message.peer_id: (*current, message)}
+        """Add `message` to its conversation: only that peer's tuple is rebuilt, and it
+        keeps the newest MAX_HISTORY messages, of them at most MAX_REJECTED_KEPT rejected
+        (the peer's `rejected` counts them all)."""
+        peer = message.peer_id
+        kept = [*self.conversations.get(peer, ()), message]
+        if message.status == "rejected":
+            rejected = [i for i, m in enumerate(kept) if m.status == "rejected"]
+            drop = set(rejected[:-MAX_REJECTED_KEPT])
+            if drop:
+                kept = [m for i, m in enumerate(kept) if i not in drop]
+        for old in kept[:-MAX_HISTORY]:
+            if old.direction == "out":
+                self._positions.pop(old.id, None)
+        if message.direction == "out":
+            self._positions[message.id] = peer
+        conversations = dict(self.conversations)
+        conversations[peer] = tuple(kept[-MAX_HISTORY:])
+        self.conversations = conversations
 
     def _update_message(self, message_id: str, **changes: Any) -> None:
-        where = self._positions.get(message_id)
-        if where is None:
+        """Change one of our messages (an incoming one may carry the same id: a relay
+        reflecting ours, so only outgoing ones are looked at)."""
+        peer = self._positions.get(message_id)
+        if peer is None:
             return
-        peer, index = where
         current = self.conversations.get(peer, ())
-        if index >= len(current) or current[index].id != message_id:
+        # updates are for recent messages (receipts, acknowledgements): search from the end
+        for index in range(len(current) - 1, -1, -1):
+            if current[index].id == message_id and current[index].direction == "out":
+                break
+        else:
             return
         updated = dataclasses.replace(current[index], **changes)
-        self.conversations = {**self.conversations,
-                              peer: (*current[:index], updated, *current[index + 1:])}
+        if updated == current[index]:
+            return
+        conversations = dict(self.conversations)
+        conversations[peer] = (*current[:index], updated, *current[index + 1:])
+        self.conversations = conversations
+
+    def _remember_key(self, pair: Pair, *, v1: bool) -> None:
+        """Keep what we know of `pair`'s key beyond this room visit (leave, re-join)."""
+        key = (self.room, pair.name)
+        known = self._known_keys.get(key)
+        v1 = v1 or (known is not None and known.public_raw == pair.public_raw and known.v1)
+        self._known_keys[key] = KnownKey(pair.public_raw, pair.verified, v1)
+        self._known_keys.move_to_end(key)
+        while len(self._known_keys) > MAX_KNOWN_KEYS:
+            self._known_keys.popitem(last=False)
+
+    def _known_key(self, name: str) -> KnownKey | None:
+        return self._known_keys.get((self.room, name))
 
     def _publish_peers(self) -> None:
         peers = {name: peer_record(pair, curve=self.curve, public_raw=self._public_raw)
                  for name, pair in self._pairs.items() if pair.present}
         if peers != self.peers:
             self.peers = peers
+
+    def _publish_peer(self, pair: Pair) -> None:
+        """Publish one peer's record (cheaper than `_publish_peers` for a hot path)."""
+        if pair.present:
+            record = peer_record(pair, curve=self.curve, public_raw=self._public_raw)
+            if self.peers.get(pair.name) != record:
+                self.peers = {**self.peers, pair.name: record}
 
     def _forget_room(self) -> None:
         self._pairs.clear()
@@ -218,7 +369,7 @@ class SessionState(HasTraits):
 
     def _view(self, direction: str, event: str, payload: Any) -> None:
         entry = {"time": self._clock(), "direction": direction, "event": event,
-                 "payload": payload}
+                 "payload": displayable(payload) if direction == "in" else payload}
         self.relay_view = (*self.relay_view[-(MAX_VIEW - 1):], entry)
 
     def _log(self, level: str, source: str, text: str) -> None:

@@ -34,7 +34,7 @@ def test_demo_peer_completes_the_flow(relay):
         assert "'hello demo'" in reply
         assert sent.ciphertext in reply and sent.nonce in reply and sent.tag in reply
         answer = next(m for m in student.conversations["demo-peer"] if m.direction == "in")
-        assert answer.verified and not answer.legacy
+        assert answer.authenticated and not answer.verified and not answer.legacy
         # its processing steps show up in our log
         assert any(e.source == "demo-peer" and "Encrypted message" in e.text
                    for e in student.log)

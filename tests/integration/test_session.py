@@ -108,12 +108,13 @@ def test_two_sessions_exchange_keys_and_messages(shared_relay, pair, curve):
     assert texts(b, "alice", "in") == [m.plaintext for m in sent]
     assert texts(a, "bob", "in") == [m.plaintext for m in replies]
     received = next(m for m in b.conversations["alice"] if m.direction == "in")
-    assert received.id == sent[0].id and received.verified and received.status == "received"
+    assert received.id == sent[0].id and received.authenticated and received.status == "received"
+    assert not received.verified  # nobody compared safety numbers
     assert (received.ciphertext, received.nonce, received.tag) == \
         (sent[0].ciphertext, sent[0].nonce, sent[0].tag)
     assert json.loads(received.associated_data) == {
         "v": 1, "room": room, "from": "alice", "to": "bob", "curve": curve, "seq": 1}
-    wait_until(lambda: all(m.status == "sent" and m.verified for m in a.conversations["bob"]
+    wait_until(lambda: all(m.status == "sent" and m.authenticated for m in a.conversations["bob"]
                            if m.direction == "out"), what="acknowledgements and receipts")
     # what the relay carried for us, as the "relay view" shows it
     carried = [e for e in b.relay_view if e["event"] == protocol.RECEIVE_MESSAGE]
@@ -146,7 +147,7 @@ def test_relay_restart_loses_and_duplicates_nothing(pair, how):
             b.send("alice", f"b{i}")
         wait_until(lambda: len(texts(b, "alice", "in")) >= 20
                    and len(texts(a, "bob", "in")) >= 20, timeout=30, what="every message")
-        wait_until(lambda: all(m.status == "sent" and m.verified
+        wait_until(lambda: all(m.status == "sent" and m.authenticated
                                for s, p in ((a, "bob"), (b, "alice"))
                                for m in s.conversations[p] if m.direction == "out"),
                    what="every receipt")
@@ -315,7 +316,8 @@ def test_tampered_replayed_and_wrong_curve_messages_are_rejected(shared_relay, p
             ("rejected", "", DOWNGRADE),
             ("received", "still fine", ""),
         ]
-        assert all(m.verified for m in conversation() if m.status == "received")
+        assert all(m.authenticated and not m.verified
+                   for m in conversation() if m.status == "received")
         assert any("duplicate of message #1" in e.text for e in alice.log)
         for reason in (REPLAYED, TAMPERED, WRONG_CURVE, DOWNGRADE):
             assert any(e.level == "error" and reason in e.text for e in alice.log), reason
@@ -437,9 +439,18 @@ def test_seed_protocol_peer_chats_with_a_session(shared_relay, pair):
         theirs = crypto.public_key_from_jwk(seed.received(protocol.RECEIVE_PUBLIC_KEY)[0]
                                             ["publicKey"])
         message_key = crypto.seed_message_key(crypto.ecdh(key, theirs))
-        wait_until(lambda: "secure" in session.peers["browser"].statuses, what="secure")
+        # offered, not used: nothing flows until the user allows the seed's protocol
+        wait_until(lambda: "legacy offered" in session.peers["browser"].statuses,
+                   what="the legacy offer")
         peer = session.peers["browser"]
-        assert peer.legacy and peer.curve == "P-256"
+        assert peer.legacy and not peer.legacy_allowed and peer.curve == "P-256"
+        assert "secure" not in peer.statuses and not peer.safety_number
+        with pytest.raises(SessionError, match="allow legacy"):
+            session.send("browser", "too early")
+        session.allow_legacy("browser")
+        peer = session.peers["browser"]
+        assert peer.legacy_allowed and "legacy" in peer.statuses
+        assert "secure" not in peer.statuses and "legacy offered" not in peer.statuses
 
         sealed = crypto.encrypt(message_key, b"hello from the seed")
         seed.emit(protocol.SEND_MESSAGE, {
@@ -451,6 +462,7 @@ def test_seed_protocol_peer_chats_with_a_session(shared_relay, pair):
         assert (got.plaintext, got.status, got.legacy) == ("hello from the seed", "received",
                                                            True)
         assert got.reason == LEGACY_NOTE and not got.verified and got.associated_data == ""
+        assert got.authenticated  # sealed under the pair's key, which is all the seed proves
 
         reply = session.send("browser", "hello, old browser")
         assert reply.legacy

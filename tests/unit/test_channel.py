@@ -18,6 +18,7 @@ from ecc_widgets.session.channel import (
     Accepted,
     Channel,
     Duplicate,
+    KeyStates,
     Rejected,
     associated_data,
 )
@@ -25,6 +26,7 @@ from ecc_widgets.session.records import (
     DOWNGRADE,
     MALFORMED,
     NO_KEY,
+    REFLECTED,
     REORDERED,
     REPLAYED,
     TAMPERED,
@@ -160,16 +162,59 @@ def test_reordering_inside_the_window_is_fine_past_it_refused(alice, bob):
     assert isinstance(verdict, Rejected) and verdict.reason.startswith(REORDERED)
 
 
-def test_sequence_numbers_keep_counting_across_keys_and_restart_with_theirs(alice, bob):
-    assert isinstance(bob.open(sealed(alice, message_id="a")), Accepted)
-    alice.set_key(OTHER_KEY, curve="P-256")   # e.g. Bob's key changed: same counter for us
-    bob.set_key(OTHER_KEY, curve="P-256")
-    assert sealed(alice, message_id="b")["seq"] == 2
-    fresh = channel("alice", "bob", key=OTHER_KEY)  # Alice with a new key restarts at 1
-    verdict = bob.open(sealed(fresh, message_id="c"))
-    assert verdict.reason.startswith(REPLAYED)
-    bob.restart_replay()                           # ...which Bob does once he sees her key
-    assert isinstance(bob.open(sealed(fresh, message_id="c")), Accepted)
+def test_each_key_pair_has_its_counters_and_a_key_that_comes_back_finds_them(alice, bob):
+    states = KeyStates()
+
+    def use(c: Channel, key: bytes, theirs: bytes, ours: bytes) -> None:
+        c.set_key(key, curve="P-256", state=states.get(room="lab", peer=c.peer,
+                                                      theirs=theirs, ours=ours))
+
+    use(alice, KEY, b"B1", b"A1")
+    use(bob, KEY, b"A1", b"B1")
+    first = sealed(alice, message_id="a")
+    assert isinstance(bob.open(first), Accepted)
+    use(alice, OTHER_KEY, b"B2", b"A1")   # a key "from Bob" (the relay's): new counters
+    use(bob, OTHER_KEY, b"A1", b"B2")
+    assert sealed(alice, message_id="b")["seq"] == 1
+    use(bob, KEY, b"A1", b"B1")           # Bob's real key again: its history with it
+    verdict = bob.open({**first, "id": "replayed"})
+    assert isinstance(verdict, Rejected) and verdict.reason.startswith(REPLAYED)
+    use(alice, KEY, b"B1", b"A1")
+    assert sealed(alice, message_id="c")["seq"] == 2
+
+
+def test_forgotten_key_pairs_keep_their_highest_numbers():
+    states = KeyStates(per_peer=2)
+    old = states.get(room="lab", peer="bob", theirs=b"B1", ours=b"A1")
+    old.window.accept(7, "m7")
+    old.send_seq = 3
+    for n in range(2, 5):                 # three more keys push B1 out of the whole ones
+        states.get(room="lab", peer="bob", theirs=b"B%d" % n, ours=b"A1")
+    back = states.get(room="lab", peer="bob", theirs=b"B1", ours=b"A1")
+    assert back is not old and back.send_seq == 3
+    assert back.window.check(7, "m7-again").startswith(REPLAYED)
+    assert back.window.check(5, "m5").startswith(REPLAYED)
+    assert back.window.check(8, "m8") is None
+
+
+def test_our_own_legacy_message_sent_back_is_reflected_not_accepted():
+    mine, theirs = channel("alice", "bob", legacy=True), channel("bob", "alice", legacy=True)
+    out = mine.seal(b"my own words", message_id="ignored").payload
+    assert isinstance(theirs.open(out), Accepted)   # the one raw key works both ways...
+    verdict = mine.open(out)                        # ...so only our IVs give it away
+    assert isinstance(verdict, Rejected) and verdict.reason.startswith(REFLECTED)
+
+
+def test_our_own_v1_message_sent_back_fails_authentication(alice):
+    verdict = alice.open(sealed(alice, "my own words"))   # sender and receiver are bound
+    assert isinstance(verdict, Rejected) and verdict.reason.startswith(TAMPERED)
+
+
+def test_invalid_utf8_plaintext_is_replaced_not_passed_on(alice, bob):
+    lone_surrogate = "\ud800".encode("utf-8", "surrogatepass")
+    verdict = bob.open(alice.seal(b"a" + lone_surrogate + b"b", message_id="x").payload)
+    assert isinstance(verdict, Accepted) and verdict.text == "a\ufffd\ufffd\ufffdb"
+    verdict.text.encode()  # a widget can send it
 
 
 @pytest.mark.parametrize(("change", "words"), [
