@@ -44,10 +44,7 @@ VERIFIED_MARK = ('<span style="color:#ffffff; background:#1a7f37; border-radius:
 def message_marks(message) -> tuple[bool, bool]:
     """(authenticated, verified) of a message: what the crypto proved, and whether the
     user verified that peer's current key."""
-    authenticated = getattr(message, "authenticated", None)
-    if authenticated is None:  # a record without the field: its `verified` meant the crypto
-        return bool(message.verified), False
-    return bool(authenticated), bool(message.verified)
+    return bool(message.authenticated), bool(message.verified)
 
 
 def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
@@ -96,7 +93,7 @@ def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
 def rejected_note(peer, messages, name: str) -> str:
     """How many messages from this peer were rejected; the model keeps only the newest."""
     shown = sum(1 for m in messages[-SHOWN:] if m.status == "rejected")
-    count = getattr(peer, "rejected", shown) if peer is not None else shown
+    count = peer.rejected if peer is not None else shown
     if not count:
         return ""
     return (f'<div style="color:{LEVEL_COLOURS["error"]}; margin:2px 0"><small>✗ {count} '

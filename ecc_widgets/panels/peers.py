@@ -74,7 +74,7 @@ class PeerCard(widgets.VBox):
 
     def update(self, peer) -> None:
         legacy = bool(peer.legacy)
-        allowed = bool(getattr(peer, "legacy_allowed", False))
+        allowed = peer.legacy_allowed
         self.name_label.value = (f"<b>{escape(peer.name, NAME_LIMIT)}</b> {PEER_MARK}"
                                  + (" <small>(legacy client)</small>" if legacy else ""))
         statuses = [s for s in STATUSES if s in peer.statuses]

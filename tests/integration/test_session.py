@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import socketio
 
 from ecc_widgets import crypto, protocol
 from ecc_widgets.session import (
@@ -30,7 +29,7 @@ from ecc_widgets.session import (
 )
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess, free_port
-from tests.support.sessions import texts
+from tests.support.sessions import RawPeer, texts
 
 
 def secure_pair(a: Session, b: Session, room: str, url: str, curve: str = "P-256") -> None:
@@ -59,29 +58,6 @@ def pair() -> Iterator[tuple[Session, Session]]:
     yield a, b
     a.close()
     b.close()
-
-
-class RawPeer:
-    """A plain python-socketio client that records what it receives."""
-
-    def __init__(self, url: str, name: str, room: str):
-        self.name = name
-        self.events: list[tuple[str, dict]] = []
-        self.sio = socketio.Client(reconnection=False, handle_sigint=False)
-        self.sio.on("*", lambda event, data=None: self.events.append((event, data)))
-        self.sio.connect(url, wait_timeout=5)
-        ack = self.sio.call(protocol.JOIN, {"username": name, "roomId": room}, timeout=5)
-        assert ack["ok"], ack
-        self.sid = ack["socketId"]
-
-    def received(self, event: str) -> list[dict]:
-        return [data for name, data in self.events if name == event]
-
-    def emit(self, event: str, payload: dict) -> dict:
-        return self.sio.call(event, payload, timeout=5)
-
-    def close(self) -> None:
-        self.sio.disconnect()
 
 
 # ----------------------------------------------------------------------------- the happy path

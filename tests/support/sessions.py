@@ -1,7 +1,10 @@
-"""Reading a session model the way a user reads the chat."""
+"""Reading a session model the way a user reads the chat, and a raw peer to talk to it."""
 
 from __future__ import annotations
 
+import socketio
+
+from ecc_widgets import protocol
 from ecc_widgets.session import Session
 
 
@@ -10,3 +13,26 @@ def texts(session: Session, peer: str, direction: str) -> list[str]:
     left out."""
     return [m.plaintext for m in session.conversations.get(peer, ())
             if m.direction == direction and m.status != "rejected"]
+
+
+class RawPeer:
+    """A plain python-socketio client that records what it receives."""
+
+    def __init__(self, url: str, name: str, room: str):
+        self.name = name
+        self.events: list[tuple[str, dict]] = []
+        self.sio = socketio.Client(reconnection=False, handle_sigint=False)
+        self.sio.on("*", lambda event, data=None: self.events.append((event, data)))
+        self.sio.connect(url, wait_timeout=5)
+        ack = self.sio.call(protocol.JOIN, {"username": name, "roomId": room}, timeout=5)
+        assert ack["ok"], ack
+        self.sid = ack["socketId"]
+
+    def received(self, event: str) -> list[dict]:
+        return [data for name, data in self.events if name == event]
+
+    def emit(self, event: str, payload: dict) -> dict:
+        return self.sio.call(event, payload, timeout=5)
+
+    def close(self) -> None:
+        self.sio.disconnect()

@@ -26,17 +26,6 @@ from tests.support.widgets import EVIL, find, press_enter, walk
 
 HOSTILE = [r"$\text{bob}$", r"$\href{http://x}{click to verify}$", EVIL, "bad\ud800name"]
 
-def record(cls, **fields):
-    """A `cls` record with `fields`; fields the record does not have yet (the model is
-    adding them) come from a subclass that has them. FALLBACK: remove once it has them."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    extra = {k: v for k, v in fields.items() if k not in known}
-    if not extra:
-        return cls(**fields)
-    sub = dataclasses.make_dataclass(cls.__name__, [(k, type(v), v) for k, v in extra.items()],
-                                     bases=(cls,), frozen=True)
-    return sub(**fields)
-
 @pytest.fixture
 def app():
     session = Session()
@@ -136,7 +125,7 @@ def test_lists_render_only_what_is_new_or_changed(app):
 
 def test_rejected_messages_are_counted_not_listed(app):
     s = app.session
-    s.peers = {"bob": record(Peer, id="bob", name="bob", rejected=37)}
+    s.peers = {"bob": Peer(id="bob", name="bob", rejected=37)}
     s.conversations = {"bob": tuple(
         ChatMessage(id=str(i), peer_id="bob", direction="in", plaintext="", status="rejected",
                     reason="tampered: the tag does not match") for i in range(5))}
@@ -267,7 +256,7 @@ def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
     s = app.session
     s.peers = {"bob": Peer(id="bob", name="bob", curve="P-256")}
     now = time.time()
-    proved = record(ChatMessage, id="1", peer_id="bob", direction="in", plaintext="all good",
+    proved = ChatMessage(id="1", peer_id="bob", direction="in", plaintext="all good",
                     time=now, status="received", authenticated=True, verified=False,
                     ciphertext="Y2lwaGVy")
     s.conversations = {"bob": (proved,)}
@@ -278,10 +267,10 @@ def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
         dataclasses.replace(proved, verified=True),
         ChatMessage(id="2", peer_id="bob", direction="in", plaintext="", time=now,
                     status="rejected", reason="tampered: the tag does not match"),
-        record(ChatMessage, id="3", peer_id="bob", direction="in", plaintext="old client",
+        ChatMessage(id="3", peer_id="bob", direction="in", plaintext="old client",
                time=now, status="received", legacy=True, authenticated=False,
                reason="no associated data"),
-        record(ChatMessage, id="4", peer_id="bob", direction="out", plaintext="mine", time=now,
+        ChatMessage(id="4", peer_id="bob", direction="out", plaintext="mine", time=now,
                status="sent", authenticated=False),
     )}
     shown = app.chat_panel.conversation.value
@@ -298,7 +287,7 @@ def test_legacy_is_allowed_on_the_card_with_one_labelled_click(app):
     s = app.session
     calls = []
     s.allow_legacy = lambda peer_id, allowed=True: calls.append((peer_id, allowed))
-    s.peers = {"old": record(Peer, id="old", name="old", legacy=True, legacy_allowed=False,
+    s.peers = {"old": Peer(id="old", name="old", legacy=True, legacy_allowed=False,
                              statuses=frozenset({"joined", "key received", "secure"})),
                "new": Peer(id="new", name="new", statuses=frozenset({"secure"}))}
     card = app.peers_panel.cards["old"]
@@ -311,7 +300,7 @@ def test_legacy_is_allowed_on_the_card_with_one_labelled_click(app):
     assert badge("secure") in app.peers_panel.cards["new"].details.value
     card.legacy.click()
     assert calls == [("old", True)]
-    s.peers = {**s.peers, "old": record(Peer, id="old", name="old", legacy=True,
+    s.peers = {**s.peers, "old": Peer(id="old", name="old", legacy=True,
                                         legacy_allowed=True,
                                         statuses=frozenset({"joined", "legacy"}))}
     assert card.legacy.description == peers.STOP_LEGACY and "legacy" in card.details.value

@@ -12,12 +12,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from malicious_relay import Delivery, MaliciousRelay
-from test_session import RawPeer, texts, wait_until
 
 from ecc_widgets import crypto
 from ecc_widgets import protocol as P
 from ecc_widgets.session import MAX_REJECTED_KEPT, REFLECTED, REPLAYED, TAMPERED, Session
+from tests.support.malicious_relay import Delivery, MaliciousRelay
+from tests.support.polling import wait_until
+from tests.support.sessions import RawPeer, texts
 
 
 @pytest.fixture
