@@ -133,11 +133,9 @@ class RelayServer(socketio.AsyncServer):
             if header is None:
                 return  # not connected to our namespace: nothing to answer to
             ack_id, body = header
-            error = self._refuse(conn, len(data))
-            if error is not None:
-                # rate-limit notices (not size errors) are throttled
-                await self._reply(conn, ack_id, "?", error,
-                                  throttle=len(data) <= P.MAX_EVENT_BYTES)
+            refused = self._refuse(conn, len(data))
+            if refused is not None:
+                await self._reply(conn, ack_id, "?", *refused)
                 return
             try:
                 event, payload = wire.decode_event_body(data[body:])
@@ -169,18 +167,27 @@ class RelayServer(socketio.AsyncServer):
         conn = self.conns.get(sid)
         if conn is None:
             return None
-        error = self._refuse(conn, len(event) + len(wire.dumps(args)))
-        if error is not None:
-            return error
-        return await self.handle_event(conn, event, args[0] if args else None)
+        refused = self._refuse(conn, len(event) + len(wire.dumps(args)))
+        if refused is not None:
+            result, throttle = refused
+        else:
+            payload = args[0] if args else None
+            result, throttle = await self.handle_event(conn, event, payload), False
+        if not result.get("ok"):
+            # python-socketio does not say whether the client asked for an ack: an error
+            # goes both ways, so that a client without acks (the seed's) hears it too
+            await self._reply(conn, None, event if event in self._handlers else event[:40],
+                              result, throttle=throttle)
+        return result
 
-    def _refuse(self, conn: Connection, size: int) -> dict | None:
-        """The error for an event too large or over the rate limit, or None to go on."""
+    def _refuse(self, conn: Connection, size: int) -> tuple[dict, bool] | None:
+        """None to go on, or the error for an event too large or over the rate limit, and
+        whether its notice is throttled (rate-limit notices are)."""
         if size > P.MAX_EVENT_BYTES:
-            return P.ack_error(f"event is larger than {P.MAX_EVENT_BYTES} bytes; dropped")
+            return P.ack_error(f"event is larger than {P.MAX_EVENT_BYTES} bytes; dropped"), False
         if not conn.bucket.take():
             return P.ack_error(f"rate limit: more than {self.rate:g} events per second; "
-                               "dropped")
+                               "dropped"), True
         return None
 
     async def handle_event(self, conn: Connection, event: str, payload: Any) -> dict:
@@ -313,10 +320,10 @@ class RelayServer(socketio.AsyncServer):
         conn = self.conns.get(holder.sid)
         if conn is not None:
             await self.disconnect(holder.sid)
-            if self.lean:   # it may be half-open: do not wait for it
-                sock = compat.socket_of(self, conn.eio_sid)
-                if sock is not None:
-                    await compat.drop(sock)
+            if not self.lean:
+                await self.eio.disconnect(conn.eio_sid)
+            elif (sock := compat.socket_of(self, conn.eio_sid)) is not None:
+                await compat.drop(sock)   # it may be half-open: do not wait for it
             return
         if holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
             await self.disconnect(holder.sid)  # the manager asks the owning relay

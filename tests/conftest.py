@@ -22,6 +22,27 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser):
+    parser.addoption("--relay-transport", choices=("lean", "stock"), default=None,
+                     help="run every relay these tests start on this transport "
+                          "(default: the relay's own default, lean)")
+
+
+def pytest_configure(config):
+    transport = config.getoption("--relay-transport")
+    if transport:   # relay processes inherit the environment
+        os.environ["ECC_RELAY_TRANSPORT"] = transport
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("ECC_RELAY_TRANSPORT", "lean") == "lean":
+        return
+    skip = pytest.mark.skip(reason="about the lean transport (relay.compat)")
+    for item in items:
+        if "lean_transport" in item.keywords:
+            item.add_marker(skip)
+
+
 def require_binary(name: str) -> str:
     """Path of a system binary, or skip (locally) / fail (in CI) with a clear reason."""
     path = shutil.which(name)
