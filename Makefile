@@ -14,9 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,redis,app]'
 	touch $@
 
+RELAY_TESTS := tests/test_relay.py tests/test_relay_fuzz.py tests/test_relay_redis.py \
+	tests/test_relay_standalone.py
+
+# The relay tests run twice: on the relay's lean transport (the default) and on stock
+# python-socketio (--relay-transport stock).
 test: install
 	$(PY) -m ruff check ecc_widgets relay tests bench
 	$(PY) -m pytest
+	$(PY) -m pytest --relay-transport stock $(RELAY_TESTS)
 
 lint: install
 	$(PY) -m ruff check ecc_widgets relay tests bench
