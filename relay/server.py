@@ -29,6 +29,7 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from ecc_widgets import protocol as P
 from relay import compat, policy, wire
 from relay.cluster import Cluster, SingleRelay, Upcalls
+from relay.compat import LeanSocket
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, NameTaken, Roster, hash_token, roster_entries
 
@@ -133,9 +134,9 @@ class RelayServer(socketio.AsyncServer):
             if header is None:
                 return  # not connected to our namespace: nothing to answer to
             ack_id, body = header
-            refused = self._refuse(conn, len(data))
-            if refused is not None:
-                await self._reply(conn, ack_id, "?", *refused)
+            if len(data) > P.MAX_EVENT_BYTES or not conn.bucket.take():
+                error, throttle = self._refusal(len(data))
+                await self._reply(conn, ack_id, "?", error, throttle=throttle)
                 return
             try:
                 event, payload = wire.decode_event_body(data[body:])
@@ -167,9 +168,9 @@ class RelayServer(socketio.AsyncServer):
         conn = self.conns.get(sid)
         if conn is None:
             return None
-        refused = self._refuse(conn, len(event) + len(wire.dumps(args)))
-        if refused is not None:
-            result, throttle = refused
+        size = len(event) + len(wire.dumps(args))
+        if size > P.MAX_EVENT_BYTES or not conn.bucket.take():
+            result, throttle = self._refusal(size)
         else:
             payload = args[0] if args else None
             result, throttle = await self.handle_event(conn, event, payload), False
@@ -180,15 +181,13 @@ class RelayServer(socketio.AsyncServer):
                               result, throttle=throttle)
         return result
 
-    def _refuse(self, conn: Connection, size: int) -> tuple[dict, bool] | None:
-        """None to go on, or the error for an event too large or over the rate limit, and
-        whether its notice is throttled (rate-limit notices are)."""
+    def _refusal(self, size: int) -> tuple[dict, bool]:
+        """Why an event was refused (too large, else over the rate limit), and whether the
+        notice is throttled (rate-limit notices are)."""
         if size > P.MAX_EVENT_BYTES:
             return P.ack_error(f"event is larger than {P.MAX_EVENT_BYTES} bytes; dropped"), False
-        if not conn.bucket.take():
-            return P.ack_error(f"rate limit: more than {self.rate:g} events per second; "
-                               "dropped"), True
-        return None
+        return P.ack_error(f"rate limit: more than {self.rate:g} events per second; "
+                           "dropped"), True
 
     async def handle_event(self, conn: Connection, event: str, payload: Any) -> dict:
         """Handle one client event; the acknowledgement (``ok`` or an ``error``)."""
@@ -231,9 +230,10 @@ class RelayServer(socketio.AsyncServer):
             if sock is not None:
                 if sock.closed:
                     continue
-                if compat.sends_frames(sock):
-                    if frame is None:
-                        frame = wire.message_frame(text)
+                # compat.sends_frames, inline: this runs for every packet sent
+                if type(sock) is LeanSocket and sock.upgraded and not sock.upgrading:
+                    if frame is None:   # wire.message_frame, inline
+                        frame = wire.ws_frame(("4" + text).encode())
                     sock.send_frame(frame)
                     continue
             await self.eio.send(conn.eio_sid, text)

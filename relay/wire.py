@@ -70,6 +70,8 @@ def read_event_header(data: str) -> tuple[int | None, int] | None:
 
     The packet is ``2`` [ ``/nsp,`` ] [ ack id ] json.
     """
+    if data[1:2] == "[":
+        return None, 1   # the common case: default namespace, no ack asked
     start = 1
     if data.startswith("/", 1):
         comma = data.find(",", 1)
@@ -86,9 +88,12 @@ def read_event_header(data: str) -> tuple[int | None, int] | None:
 def decode_event_body(body: str) -> tuple[str, Any]:
     """The ``[name, payload]`` JSON of an event packet; raises ``MalformedEvent``."""
     try:
-        decoded = loads(body)
+        decoded = orjson.loads(body) if orjson is not None else loads(body)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise MalformedEvent("malformed packet: not JSON") from None
+        try:   # orjson refuses integers beyond 64 bits that json accepts
+            decoded = _stdjson.loads(body)
+        except (ValueError, RecursionError):
+            raise MalformedEvent("malformed packet: not JSON") from None
     if not isinstance(decoded, list) or not decoded or not isinstance(decoded[0], str):
         raise MalformedEvent("malformed event: expected [name, payload]")
     return decoded[0], decoded[1] if len(decoded) > 1 else None
