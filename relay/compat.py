@@ -43,8 +43,9 @@ from engineio.async_socket import AsyncSocket
 from relay.config import TRANSPORTS
 from relay.wire import WS_BINARY, WS_TEXT, ws_frame
 
-__all__ = ["TRANSPORTS", "check", "install", "socket_of", "sends_frames", "answers_ping",
-           "drop", "drop_all", "IncompatibleVersionError"]
+__all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "check", "install",
+           "socket_of", "answers_ping", "drop", "drop_all"]
+
 # What the lean transport was written against; pyproject.toml bounds the same range.
 SUPPORTED = {
     "python-engineio": ">=4.12.3,<4.16",
@@ -139,11 +140,6 @@ def socket_of(sio: Any, eio_sid: str) -> Any:
     return None if sock is None or sock.closed else sock
 
 
-def sends_frames(sock: Any) -> bool:
-    """Does this socket take ready-made websocket frames (``LeanSocket.send_frame``)?"""
-    return type(sock) is LeanSocket and sock.upgraded and not sock.upgrading
-
-
 async def answers_ping(sock: Any, timeout: float) -> bool:
     """Send an Engine.IO PING; does anything come back from the client within ``timeout``?"""
     if sock.closed or sock.closing:
@@ -212,7 +208,7 @@ class LeanSocket(AsyncSocket):
     on_message = None   # the relay's message handler, set when the class is swapped in
 
     def send_frame(self, frame: bytes) -> None:
-        """Queue a ready-made websocket frame (only when ``sends_frames``)."""
+        """Queue a ready-made websocket frame (only once upgraded: not while polling)."""
         self.queue.put_nowait(frame)
 
     async def poll(self):

@@ -230,9 +230,9 @@ class RelayServer(socketio.AsyncServer):
             if sock is not None:
                 if sock.closed:
                     continue
-                # compat.sends_frames, inline: this runs for every packet sent
+                # an upgraded lean websocket takes frames (an Engine.IO MESSAGE in each)
                 if type(sock) is LeanSocket and sock.upgraded and not sock.upgrading:
-                    if frame is None:   # wire.message_frame, inline
+                    if frame is None:
                         frame = wire.ws_frame(("4" + text).encode())
                     sock.send_frame(frame)
                     continue

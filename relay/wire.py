@@ -109,11 +109,6 @@ def ws_frame(payload: bytes, opcode: int = WS_TEXT) -> bytes:
     return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
 
 
-def message_frame(text: str) -> bytes:
-    """A Socket.IO packet as an Engine.IO MESSAGE in one websocket text frame."""
-    return ws_frame(("4" + text).encode(), WS_TEXT)
-
-
 class Capture:
     """Tests only: append every received event as a JSON line (off unless configured)."""
 
