@@ -14,9 +14,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,redis,app]'
 	touch $@
 
+RELAY_TESTS := $(addprefix tests/integration/, test_relay.py test_relay_fuzz.py \
+	test_relay_redis.py test_relay_standalone.py test_relay_text.py)
+
+# The relay tests run twice: on the relay's lean transport (the default) and on stock
+# python-socketio (--relay-transport stock).
 test: install
 	$(PY) -m ruff check ecc_widgets relay tests bench
 	$(PY) -m pytest
+	$(PY) -m pytest --relay-transport stock $(RELAY_TESTS)
 
 # The fast part alone: pure code, no processes (tests/unit).
 test-unit: install

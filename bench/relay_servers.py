@@ -16,6 +16,9 @@ from pathlib import Path
 from tests.support.processes import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout: its own ecc_widgets
+from ecc_widgets.localrelay import spawn_relay  # noqa: E402
+
 DEFAULT_ANCHOR = ROOT.parent / "shared" / "anchors" / "seed-node-relay"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -23,10 +26,12 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class Server:
     """A relay process on a loopback port."""
 
-    def __init__(self, name: str, cmd: list[str], *, cwd: Path, env: dict | None = None):
+    def __init__(self, name: str, cmd: list[str] | None = None, *, cwd: Path,
+                 env: dict | None = None, spawn=None):
         self.name = name
         self.port = free_port()
-        self.cmd = cmd
+        self.cmd = cmd            # a command line ("{port}" is replaced), or
+        self.spawn = spawn        # a function (port, **popen) -> Popen
         self.cwd = cwd
         self.env = {**os.environ, **(env or {}), "PORT": str(self.port)}
         self.proc: subprocess.Popen | None = None
@@ -36,11 +41,14 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> Server:
-        cmd = [part.replace("{port}", str(self.port)) for part in self.cmd]
         # the log goes to a file: a pipe nobody reads would block the relay once full
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the OS at exit
-        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        popen = dict(cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
+        if self.spawn is not None:
+            self.proc = self.spawn(self.port, **popen)
+        else:
+            cmd = [part.replace("{port}", str(self.port)) for part in self.cmd]
+            self.proc = subprocess.Popen(cmd, **popen)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -88,9 +96,9 @@ def ours(*extra: str, profile: Path | None = None) -> Server:
     """Our relay; with ``profile``, under cProfile (stats written there at shutdown)."""
     python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
     # the limiter stays on (its cost is measured) but high enough not to drop bench traffic
-    return Server("ours", [*python, "-m", "relay", "--host", "127.0.0.1", "--port",
-                           "{port}", "--rate", "1000000", "--burst", "1000000",
-                           "--log-level", "warning", *extra], cwd=ROOT)
+    options = ("--rate", "1000000", "--burst", "1000000", "--log-level", "warning", *extra)
+    return Server("ours", spawn=lambda port, **popen: spawn_relay(
+        "127.0.0.1", port, *options, python=python, **popen), cwd=ROOT)
 
 
 def prepare_anchor(anchor: Path) -> Path:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .curves import get_curve
+from .protocol import PROTOCOL_VERSION  # also in the session key's HKDF info
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -60,8 +61,6 @@ __all__ = [
     "b64encode",
     "b64decode",
 ]
-
-PROTOCOL_VERSION = 1
 
 KEY_SIZE = 32     # AES-256
 NONCE_SIZE = 12   # the GCM standard nonce; Web Crypto's client uses the same

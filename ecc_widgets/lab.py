@@ -24,7 +24,7 @@ import webbrowser
 from pathlib import Path
 
 from ecc_widgets.localrelay import DEFAULT_PORT as DEFAULT_RELAY_PORT
-from ecc_widgets.localrelay import relay_health
+from ecc_widgets.localrelay import relay_health, spawn_relay
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866  # Voila's usual port
@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                     _print(f"Using the relay already running at {relay_url}")
                 else:
                     relay_port = pick_port(relay_host, args.relay_port)
-                    relay = subprocess.Popen(
-                        [sys.executable, "-m", "relay", "--host", relay_host,
-                         "--port", str(relay_port)],
+                    # started here, stopped here: no idle exit
+                    relay = spawn_relay(
+                        relay_host, relay_port,
                         start_new_session=True,  # Ctrl-C reaches us; we stop children in order
                     )
                     relay_url = f"http://127.0.0.1:{relay_port}"

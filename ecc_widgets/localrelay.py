@@ -4,7 +4,12 @@ The relay address comes from the argument, else the ``ECC_RELAY_URL`` environmen
 else the default local address. If nothing answers ``/healthz`` at a local address, a relay
 (``python -m relay``) is started there in its own session, detached from the kernel, with its
 output in a log file under the user's cache directory; so the second notebook on the machine
-meets the first one's relay without anyone starting anything.
+meets the first one's relay without anyone starting anything. That relay exits by itself once
+no client has been connected for ``IDLE_EXIT`` seconds (``--idle-exit``), so it does not
+outlive the notebooks, Voila and Jupyter by more than that.
+
+``spawn_relay`` is the one way a relay process is started from Python (here, by ``ecc-lab``
+and by the benchmarks).
 
 Two notebooks racing to start one both spawn a relay; the loser cannot bind the port and
 exits, and both end up talking to the winner (each re-checks ``/healthz``, never its own
@@ -24,11 +29,13 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ecc_widgets.protocol import LOCAL_HOSTS
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 ENV_URL = "ECC_RELAY_URL"
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+IDLE_EXIT = 600   # seconds without connections after which a relay started here exits
 
 # Relays started by this process (kept so they are not reported as leaked child processes,
 # and so tests can stop the ones they caused).
@@ -75,8 +82,30 @@ def log_path(port: int) -> Path:
     return folder / f"relay-{port}.log"
 
 
+def relay_command(host: str, port: int | str, *options: str,
+                  python: list[str] | None = None) -> list[str]:
+    """The command line of a relay process (``python -m relay``); the port comes last."""
+    return [*(python or [sys.executable]), "-m", "relay", *options,
+            "--host", host, "--port", str(port)]
+
+
+def spawn_relay(host: str, port: int | str, *options: str, python: list[str] | None = None,
+                env: dict | None = None, **popen) -> subprocess.Popen:
+    """Start a relay process; ``popen`` goes to ``subprocess.Popen``.
+
+    From a source checkout the child imports ``relay`` from the same tree.
+    """
+    env = dict(os.environ if env is None else env)
+    root = Path(__file__).resolve().parent.parent
+    if (root / "relay" / "__init__.py").exists():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    return subprocess.Popen(relay_command(host, port, *options, python=python), env=env,
+                            **popen)
+
+
 def start_local_relay(url: str) -> subprocess.Popen:
-    """Start `python -m relay` for a local `url`, detached (own session), logging to a file."""
+    """Start a relay for a local `url`, detached (own session), logging to a file; it exits
+    after `IDLE_EXIT` seconds without connections."""
     parts = urlsplit(url)
     if parts.hostname not in LOCAL_HOSTS:
         raise ValueError(f"can only start a relay on this machine, not at {url}")
@@ -84,20 +113,15 @@ def start_local_relay(url: str) -> subprocess.Popen:
         raise ValueError(f"a relay started here speaks http, not {parts.scheme}: {url}")
     port = parts.port or 80
     host = "::1" if parts.hostname == "::1" else DEFAULT_HOST
-    env = dict(os.environ)
-    # Running from a source checkout: let the child import `relay` from the same tree.
-    root = Path(__file__).resolve().parent.parent
-    if (root / "relay" / "__init__.py").exists():
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     path = log_path(port)
     with open(path, "ab") as log:
         log.write(f"\n--- relay started {time.strftime('%Y-%m-%d %H:%M:%S')} on {url}\n"
                   .encode())
         log.flush()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "--host", host, "--port", str(port)],
+        proc = spawn_relay(
+            host, port, "--idle-exit", str(IDLE_EXIT),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=env, cwd=tempfile.gettempdir(), start_new_session=True, close_fds=True,
+            cwd=tempfile.gettempdir(), start_new_session=True, close_fds=True,
         )
     _started.append(proc)
     return proc

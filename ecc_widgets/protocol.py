@@ -48,8 +48,13 @@ SERVER_EVENTS = (USER_JOINED, USER_LEFT, PEER_CURVE_SELECTED, PEER_KEYS_GENERATE
                  RECEIVE_PUBLIC_KEY, RECEIVE_MESSAGE, PEER_PROCESSING_STEP, RELAY_ERROR,
                  RELAY_SHUTDOWN)
 
-# The version our own clients put in the optional ``v`` field (the seed sent none).
+# The version our own clients put in the optional ``v`` field (the seed sent none), and
+# the one in the session key's HKDF info (``crypto.derive_session_key``).
 PROTOCOL_VERSION = 1
+
+# Host names that mean this machine: the relay trusts their origins by default, and a
+# notebook starts a relay only at one of them.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # --- limits ---------------------------------------------------------------------------------
 MAX_USERNAME = 64            # characters

@@ -12,14 +12,16 @@ import logging
 import signal
 import ssl
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from engineio import payload as engineio_payload
 
+from ecc_widgets.protocol import LOCAL_HOSTS
+from relay import wire
 from relay.config import Config
-from relay.roster import MemoryRoster
+from relay.roster import MemoryRoster, Roster
 from relay.server import RelayServer
 
 log = logging.getLogger("relay")
@@ -32,7 +34,6 @@ SOCKETIO_JS_CANDIDATES = (
     ROOT.parent / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js",
     ROOT.parent / "node_modules" / "socket.io-client" / "dist" / "socket.io.js",
 )
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SIO = web.AppKey("sio", RelayServer)
 ROSTER = web.AppKey("roster", object)
 SOCKETIO_JS = web.AppKey("socketio_js", object)   # Path | None
@@ -71,11 +72,15 @@ def origin_checker(allowed: tuple[str, ...]):
     return check
 
 
-def make_roster(config: Config, relay_id: str):
+def make_roster(config: Config, relay_id: str) -> tuple[Roster, Callable | None]:
+    """The roster, and how the server builds its channel to other relays (None: alone)."""
     if config.redis_url:
+        from relay.cluster import RedisCluster
         from relay.redis_roster import RedisRoster  # needs the optional redis package
-        return RedisRoster(config.redis_url, relay_id, heartbeat_ttl=config.heartbeat_ttl)
-    return MemoryRoster(relay_id)
+
+        roster = RedisRoster(config.redis_url, relay_id, heartbeat_ttl=config.heartbeat_ttl)
+        return roster, lambda upcalls: RedisCluster(roster, upcalls)
+    return MemoryRoster(relay_id), None
 
 
 def client_manager(config: Config):
@@ -83,15 +88,16 @@ def client_manager(config: Config):
         return None
     import socketio
 
-    from relay.server import FastJson
-    return socketio.AsyncRedisManager(config.redis_url, channel="ecc-relay", json=FastJson)
+    return socketio.AsyncRedisManager(config.redis_url, channel="ecc-relay", json=wire.FastJson)
 
 
-def create_app(config: Config, roster=None) -> tuple[web.Application, RelayServer]:
-    relay_id = uuid.uuid4().hex[:12]
-    roster = roster if roster is not None else make_roster(config, relay_id)
+def create_app(config: Config) -> tuple[web.Application, RelayServer]:
+    """The web application and its Socket.IO server (which checks its transport)."""
+    roster, cluster = make_roster(config, uuid.uuid4().hex[:12])
     sio = RelayServer(
         roster,
+        transport=config.transport,
+        cluster=cluster,
         rate=config.rate,
         burst=config.burst,
         probe_timeout=config.probe_timeout,
@@ -101,8 +107,6 @@ def create_app(config: Config, roster=None) -> tuple[web.Application, RelayServe
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
     )
-    if hasattr(roster, "attach"):
-        roster.attach(sio)
     app = web.Application(client_max_size=1024 * 1024)
     app[SIO] = sio
     app[ROSTER] = roster
@@ -148,13 +152,10 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     """Run the relay until SIGTERM or SIGINT; return the exit code."""
-    # A long-polling client (the browser's socket.io-client starts that way) sends what it
-    # queued in one POST; Engine.IO refuses more than 16 packets per POST, Node's does not.
-    # The POST's size stays bounded by max_http_buffer_size. (Process-wide: the relay's own.)
-    engineio_payload.Payload.max_decode_packets = 4096
     app, sio = create_app(config)
     roster = app[ROSTER]
     await roster.start()
+    await sio.cluster.start()
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     ctx = _ssl_context(config)
@@ -164,13 +165,11 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
+        await sio.cluster.close()
         await roster.close()
         return 2
     scheme = "https" if ctx else "http"
-    port = config.port
-    sockets = getattr(site._server, "sockets", None) or []
-    if sockets:
-        port = sockets[0].getsockname()[1]
+    port = runner.addresses[0][1] if runner.addresses else config.port
     log.info("relay %s listening on %s://%s:%s%s", sio.relay_id, scheme, config.host, port,
              f" (rooms shared through Redis at {_redacted(config.redis_url)})"
              if config.redis_url else "")
@@ -190,7 +189,13 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
+    idle_watch = None
+    if config.idle_exit > 0:
+        log.info("exiting after %g s without connections", config.idle_exit)
+        idle_watch = asyncio.create_task(_exit_when_idle(sio, config.idle_exit, stop))
     await stop.wait()
+    if idle_watch is not None:
+        idle_watch.cancel()
     log.info("shutting down: telling %d clients", len(sio.conns))
     started = loop.time()
     try:
@@ -199,10 +204,25 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
         log.warning("clients did not all close within 5 s; closing anyway")
     closed = loop.time()
     await runner.cleanup()
+    await sio.cluster.close()
     await roster.close()
     log.info("relay stopped (clients closed in %.2f s, server in %.2f s)",
              closed - started, loop.time() - closed)
     return 0
+
+
+async def _exit_when_idle(sio: RelayServer, seconds: float, stop: asyncio.Event) -> None:
+    """Set ``stop`` once no client has been connected for ``seconds``."""
+    loop = asyncio.get_running_loop()
+    idle_since = loop.time()
+    while True:
+        await asyncio.sleep(min(1.0, seconds / 4))
+        if sio.conns or sio.eio.sockets:
+            idle_since = loop.time()
+        elif loop.time() - idle_since >= seconds:
+            log.info("no connections for %g s: exiting (--idle-exit)", seconds)
+            stop.set()
+            return
 
 
 def _redacted(url: str | None) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 LOG_LEVELS = ("debug", "info", "warning", "error")
+TRANSPORTS = ("lean", "stock")   # relay.compat.TRANSPORTS (not imported: it loads engineio)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Config:
     ping_timeout: float = 10.0
     probe_timeout: float = 3.0          # how long a name's old holder has to answer a probe
     heartbeat_ttl: float = 10.0         # with Redis: a relay silent this long is gone
+    transport: str = "lean"             # "lean" or "stock" (see relay.compat)
+    idle_exit: float = 0.0              # exit after this many seconds without connections
 
 
 def _env(env: Mapping[str, str], name: str, default=None):
@@ -58,6 +61,16 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
         return value
     return convert
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
 
 
 def _port(text: str) -> int:
@@ -106,9 +119,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    help="seconds the old holder of a user name has to answer before a "
                         "reconnecting client takes the name over (default %(default)s)")
     p.add_argument("--heartbeat-ttl", type=_positive(float),
-                   default=_env(env, "HEARTBEAT_TTL", 10.0),
+                   default=_env(env, "HEARTBEAT_TTL", Config.heartbeat_ttl),
                    help="with --redis-url: seconds after which a silent relay counts as gone "
                         "and its users are removed (default %(default)s)")
+    p.add_argument("--transport", type=str.lower, choices=TRANSPORTS,
+                   default=_env(env, "TRANSPORT", Config.transport),
+                   help="lean: the relay's own websocket path (fast; relies on "
+                        "python-engineio internals checked at start-up); stock: plain "
+                        "python-socketio (default %(default)s)")
+    p.add_argument("--idle-exit", type=_not_negative,
+                   default=_env(env, "IDLE_EXIT", Config.idle_exit), metavar="SECONDS",
+                   help="exit after this many seconds with no client connected; 0 = never "
+                        "(default %(default)s; a relay a notebook starts uses 600)")
     return p
 
 
@@ -124,10 +146,14 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         burst = _positive(int)(str(args.burst))
         probe_timeout = _positive(float)(str(args.probe_timeout))
         heartbeat_ttl = _positive(float)(str(args.heartbeat_ttl))
+        idle_exit = _not_negative(str(args.idle_exit))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if args.log_level not in LOG_LEVELS:
         parser.error(f"log level must be one of {', '.join(LOG_LEVELS)}")
+    transport = str(args.transport).lower()
+    if transport not in TRANSPORTS:
+        parser.error(f"transport must be one of {', '.join(TRANSPORTS)}")
     if bool(args.certfile) != bool(args.keyfile):
         parser.error("--certfile and --keyfile go together")
     static_dir = Path(args.static_dir) if args.static_dir else None
@@ -153,4 +179,6 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         capture=Path(capture) if capture else None,
         probe_timeout=probe_timeout,
         heartbeat_ttl=heartbeat_ttl,
+        transport=transport,
+        idle_exit=idle_exit,
     )

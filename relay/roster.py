@@ -1,13 +1,17 @@
-"""Who is in which room: the roster store, in memory for one relay process.
+"""Who is in which room: the ``Roster`` interface, and its store in memory for one relay.
 
-The store is the single authority on user names being unique per room. The Redis store
-(`relay.redis_roster`) has the same async interface for several relay processes.
+The roster is the single authority on user names being unique per room. ``MemoryRoster``
+serves one relay process; ``relay.redis_roster.RedisRoster`` implements the same interface
+for several relay processes sharing one Redis.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
+
+from ecc_widgets import protocol as P
 
 
 class NameTaken(Exception):
@@ -31,6 +35,40 @@ class Member:
 
 def hash_token(token: str | None) -> str:
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
+
+
+def roster_entries(members: list[Member]) -> list[dict]:
+    """The ``usersInRoom`` list the protocol sends, in join order."""
+    return [P.roster_entry(m.sid, m.username) for m in members]
+
+
+class Roster(Protocol):
+    """Rooms, their members and the names they hold (async: the store may be remote)."""
+
+    relay_id: str
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def add(self, room: str, sid: str, username: str, token_hash: str) -> list[Member]:
+        """Put ``sid`` in ``room`` as ``username``; the room's members after it.
+
+        Raises ``NameTaken`` when another socket holds the name."""
+
+    async def remove(self, sid: str) -> tuple[Member, list[Member]] | None:
+        """Take ``sid`` out of its room; ``(member, rest of the room)`` or None."""
+
+    async def members(self, room: str) -> list[Member]: ...
+    async def member(self, sid: str) -> Member | None: ...
+
+    def cached_room(self, sid: str) -> str | None:
+        """The room of ``sid`` if known without any I/O (hot path of every message)."""
+
+    def owner(self, sid: str) -> str | None:
+        """The relay ``sid`` is connected to, if known without I/O."""
+
+    async def relay_alive(self, relay_id: str) -> bool: ...
+    async def counts(self) -> dict: ...
 
 
 class MemoryRoster:
@@ -87,11 +125,8 @@ class MemoryRoster:
         return member.room if member is not None else None
 
     def owner(self, sid: str) -> str | None:
-        """The relay of a socket on another relay: never, with one process."""
-        return None
-
-    def send_direct(self, relay_id: str, sid: str, text: str) -> None:  # pragma: no cover
-        raise RuntimeError("one relay process has no other relay to send to")
+        member = self._members.get(sid)
+        return member.relay_id if member is not None else None
 
     async def relay_alive(self, relay_id: str) -> bool:
         return relay_id == self.relay_id

@@ -1,9 +1,11 @@
-"""The relay's Socket.IO side: the seed's events, our rules, and a lean path per message.
+"""The relay's Socket.IO server: the seed's events, handled in one place, and delivery.
 
-``RelayServer`` is a python-socketio ``AsyncServer`` that takes over the parsing of event
-packets (``_handle_eio_message``) so that every client event goes through one place that
-checks size, rate, shape and room before anything is forwarded, and so that the common case
-(one message to one socket) costs a single JSON decode and a single JSON encode.
+Every client event goes through ``handle_event``, which checks rate, shape and room (with
+``relay.policy``) before anything is forwarded; every event the relay sends goes out through
+``deliver``, encoded once (``relay.wire``) however many sockets receive it. On the lean
+transport (``relay.compat``) the relay reads event packets itself, so the common case (one
+message to one socket) costs a single JSON decode and a single JSON encode; on the stock
+transport python-socketio parses them and calls ``handle_event`` through a catch-all handler.
 
 Handlers run inline in each client's read loop (``async_handlers=False``): one client's
 events are handled strictly in the order it sent them, while clients run concurrently.
@@ -13,121 +15,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json as _stdjson
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import socketio
-from engineio import packet as eio_packet
-from engineio.async_socket import AsyncSocket
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from ecc_widgets import protocol as P
-from relay.roster import Member, MemoryRoster, NameTaken, hash_token
-from relay.transport import LeanSocket, LeanWebSocket, ws_frame
-
-try:  # orjson is several times faster than json for the small packets we forward
-    import orjson
-except ImportError:  # pragma: no cover - orjson is a declared dependency
-    orjson = None
+from relay import compat, policy, wire
+from relay.cluster import Cluster, SingleRelay, Upcalls
+from relay.compat import LeanSocket
+from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
+from relay.roster import Member, NameTaken, Roster, hash_token, roster_entries
 
 log = logging.getLogger("relay")
 
-NAMESPACE = "/"
-# Socket.IO rooms are named "room:<roomId>" so a room id can never be another socket's sid
-ROOM_PREFIX = "room:"
-RATE_NOTICE_INTERVAL = 1.0   # seconds between "slow down" notices to a client without acks
-
-
-class FastJson:
-    """A ``json``-like module over orjson, for python-socketio's ``json=`` option."""
-
-    @staticmethod
-    def dumps(obj: Any, **_ignored: Any) -> str:
-        if orjson is None:  # pragma: no cover
-            return _stdjson.dumps(obj, separators=(",", ":"))
-        try:
-            return orjson.dumps(obj).decode()
-        except TypeError:  # e.g. an integer beyond 64 bits, which orjson refuses
-            return _stdjson.dumps(obj, separators=(",", ":"))
-
-    @staticmethod
-    def loads(text: str | bytes, **_ignored: Any) -> Any:
-        if orjson is None:  # pragma: no cover
-            return _stdjson.loads(text)
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            # orjson refuses integers beyond 64 bits that json accepts; anything else
-            # that json also refuses raises ValueError (json.JSONDecodeError) from here
-            return _stdjson.loads(text)
-
-
-dumps = FastJson.dumps
-loads = FastJson.loads
-
-
-class TokenBucket:
-    """Per-connection rate limit: ``rate`` events per second, bursts up to ``burst``."""
-
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: int, now: float | None = None):
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic() if now is None else now
-
-    def take(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if tokens < 1.0:
-            self.tokens = tokens
-            return False
-        self.tokens = tokens - 1.0
-        return True
+NAMESPACE = wire.NAMESPACE
 
 
 @dataclass
 class Connection:
     sid: str
     eio_sid: str
-    sock: Any                         # its Engine.IO socket
+    sock: Any                         # its Engine.IO socket on the lean transport, else None
     bucket: TokenBucket
     member: Member | None = None
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
-
-
-def jwk_fingerprint(jwk: Any) -> str:
-    """A short fingerprint of a public JWK for logs (never the key itself)."""
-    if not isinstance(jwk, dict):
-        return "-"
-    material = "|".join(str(jwk.get(k, "")) for k in ("kty", "crv", "x", "y"))
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-class Capture:
-    """Tests only: append every received event as a JSON line (off unless configured)."""
-
-    def __init__(self, path: Path):
-        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-
-    def write(self, sid: str, event: Any, payload: Any = None, raw: str | None = None) -> None:
-        record = {"time": time.time(), "sid": sid, "event": event, "payload": payload}
-        if raw is not None:
-            record["raw"] = raw
-        self._file.write(dumps(record) + "\n")
-
-    def close(self) -> None:
-        self._file.close()
 
 
 Handler = Callable[[Connection, Any], Awaitable[dict]]
@@ -136,14 +55,15 @@ Handler = Callable[[Connection, Any], Awaitable[dict]]
 class RelayServer(socketio.AsyncServer):
     """Socket.IO server speaking the seed's protocol, with acks, limits and rooms."""
 
-    def __init__(self, roster: MemoryRoster, *, rate: float = 200.0, burst: int = 1000,
-                 probe_timeout: float = 3.0, capture: Path | None = None,
-                 cors: Any = None, client_manager: Any = None,
+    def __init__(self, roster: Roster, *, transport: str = "lean",
+                 cluster: Callable[[Upcalls], Cluster] | None = None,
+                 rate: float = 200.0, burst: int = 1000, probe_timeout: float = 3.0,
+                 capture: Path | None = None, cors: Any = None, client_manager: Any = None,
                  ping_interval: float = 10.0, ping_timeout: float = 10.0):
         super().__init__(
             async_mode="aiohttp",
             client_manager=client_manager,
-            json=FastJson,
+            json=wire.FastJson,
             async_handlers=False,           # keep each client's events in order
             cors_allowed_origins=cors,
             max_http_buffer_size=P.ENGINEIO_MAX_BUFFER,
@@ -152,14 +72,24 @@ class RelayServer(socketio.AsyncServer):
             logger=False,
             engineio_logger=False,          # engineio logs packet data at INFO: keep it off
         )
-        # the lean websocket transport (see relay.transport): same protocol, less work
-        self.eio._async = {**self.eio._async, "websocket": LeanWebSocket}
+        if transport not in compat.TRANSPORTS:
+            raise ValueError(f"transport must be one of {compat.TRANSPORTS}, not {transport!r}")
+        self.lean = transport == "lean"
+        if self.lean:
+            compat.check(self)
+            self._socketio_message = compat.install(self, self._on_eio_message)
+        else:
+            self.on("*", self._on_stock_event)
         self.roster = roster
         self.relay_id = roster.relay_id
+        # the channel to other relays hands events up through these three callables
+        upcalls = Upcalls(deliver=self.deliver_local, probe=self.probe_local,
+                          member_left=self.announce_left)
+        self.cluster: Cluster = cluster(upcalls) if cluster is not None else SingleRelay()
         self.rate = rate
         self.burst = burst
         self.probe_timeout = probe_timeout
-        self.capture = Capture(capture) if capture else None
+        self.capture = wire.Capture(capture) if capture else None
         self._pubsub = isinstance(self.manager, AsyncPubSubManager)
         self.conns: dict[str, Connection] = {}       # by Socket.IO sid
         self.by_eio: dict[str, Connection] = {}      # by Engine.IO sid
@@ -177,19 +107,12 @@ class RelayServer(socketio.AsyncServer):
         self.on("disconnect", self._on_disconnect)
 
     # --- connection lifecycle ---------------------------------------------------------------
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict) -> None:
-        sock = self.eio.sockets.get(eio_sid)
-        if sock is not None and type(sock) is AsyncSocket:
-            sock.__class__ = LeanSocket
-            sock.on_message = self._handle_eio_message
-        return await super()._handle_eio_connect(eio_sid, environ)
-
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
         if self.shutting_down:
             return False
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
-        conn = Connection(sid, eio_sid, self.eio.sockets.get(eio_sid),
-                          TokenBucket(self.rate, self.burst))
+        sock = compat.socket_of(self, eio_sid) if self.lean else None
+        conn = Connection(sid, eio_sid, sock, TokenBucket(self.rate, self.burst))
         self.conns[sid] = conn
         self.by_eio[eio_sid] = conn
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR", "?"))
@@ -202,10 +125,29 @@ class RelayServer(socketio.AsyncServer):
             await self._leave_room(conn)
         log.debug("disconnect %s (%s)", sid, reason)
 
-    # --- packet parsing: the one door every client event comes through ---------------------
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+    # --- the one door every client event comes through --------------------------------------
+    async def _on_eio_message(self, eio_sid: str, data: Any) -> None:
+        """Lean transport: every Engine.IO message of every client."""
         if isinstance(data, str) and data[:1] == "2":
-            await self._on_event_packet(eio_sid, data)
+            conn = self.by_eio.get(eio_sid)
+            header = wire.read_event_header(data) if conn is not None else None
+            if header is None:
+                return  # not connected to our namespace: nothing to answer to
+            ack_id, body = header
+            if len(data) > P.MAX_EVENT_BYTES or not conn.bucket.take():
+                error, throttle = self._refusal(len(data))
+                await self._reply(conn, ack_id, "?", error, throttle=throttle)
+                return
+            try:
+                event, payload = wire.decode_event_body(data[body:])
+            except wire.MalformedEvent as exc:
+                if self.capture:
+                    self.capture.write(conn.sid, None, raw=data)
+                await self._reply(conn, ack_id, "?", P.ack_error(str(exc)))
+                return
+            result = await self.handle_event(conn, event, payload)
+            await self._reply(conn, ack_id, event if event in self._handlers else event[:40],
+                              result)
             return
         if isinstance(data, str) and data[:1] == "3":
             return  # an ACK: the relay never asks clients for one, so there is nothing to match
@@ -217,91 +159,95 @@ class RelayServer(socketio.AsyncServer):
                     "binary events are not supported; send JSON"))
             return
         try:
-            await super()._handle_eio_message(eio_sid, data)
+            await self._socketio_message(eio_sid, data)
         except Exception as exc:  # noqa: BLE001 - a bad packet must not end the read loop
             log.debug("dropped a malformed packet from %s: %s", eio_sid, exc)
 
-    async def _on_event_packet(self, eio_sid: str, data: str) -> None:
-        conn = self.by_eio.get(eio_sid)
+    async def _on_stock_event(self, event: str, sid: str, *args: Any) -> dict | None:
+        """Stock transport: python-socketio read the packet; the return value is the ack."""
+        conn = self.conns.get(sid)
         if conn is None:
-            return  # not connected to our namespace: nothing to answer to
-        sid = conn.sid
-        # "2" [ "/nsp," ] [ ack id ] json
-        start = 1
-        if data.startswith("/", 1):
-            comma = data.find(",", 1)
-            if comma < 0 or data[1:comma] != NAMESPACE:
-                return  # another namespace: we serve only "/"
-            start = comma + 1
-        end = start
-        limit = min(len(data), start + 12)
-        while end < limit and "0" <= data[end] <= "9":
-            end += 1
-        ack_id = int(data[start:end]) if end > start else None
+            return None
+        size = len(event) + len(wire.dumps(args))
+        if size > P.MAX_EVENT_BYTES or not conn.bucket.take():
+            result, throttle = self._refusal(size)
+        else:
+            payload = args[0] if args else None
+            result, throttle = await self.handle_event(conn, event, payload), False
+        if not result.get("ok"):
+            # python-socketio does not say whether the client asked for an ack: an error
+            # goes both ways, so that a client without acks (the seed's) hears it too
+            await self._reply(conn, None, event if event in self._handlers else event[:40],
+                              result, throttle=throttle)
+        return result
 
-        if len(data) > P.MAX_EVENT_BYTES:
-            await self._reply(conn, ack_id, "?", P.ack_error(
-                f"event is larger than {P.MAX_EVENT_BYTES} bytes; dropped"))
-            return
-        if not conn.bucket.take():
-            await self._reply(conn, ack_id, "?", P.ack_error(
-                f"rate limit: more than {self.rate:g} events per second; dropped"),
-                throttle=True)
-            return
-        try:
-            decoded = loads(data[end:])
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            if self.capture:
-                self.capture.write(sid, None, raw=data)
-            await self._reply(conn, ack_id, "?", P.ack_error("malformed packet: not JSON"))
-            return
-        if not isinstance(decoded, list) or not decoded or not isinstance(decoded[0], str):
-            if self.capture:
-                self.capture.write(sid, None, raw=data)
-            await self._reply(conn, ack_id, "?", P.ack_error(
-                "malformed event: expected [name, payload]"))
-            return
-        event = decoded[0]
-        payload = decoded[1] if len(decoded) > 1 else None
+    def _refusal(self, size: int) -> tuple[dict, bool]:
+        """Why an event was refused (too large, else over the rate limit), and whether the
+        notice is throttled (rate-limit notices are)."""
+        if size > P.MAX_EVENT_BYTES:
+            return P.ack_error(f"event is larger than {P.MAX_EVENT_BYTES} bytes; dropped"), False
+        return P.ack_error(f"rate limit: more than {self.rate:g} events per second; "
+                           "dropped"), True
+
+    async def handle_event(self, conn: Connection, event: str, payload: Any) -> dict:
+        """Handle one client event; the acknowledgement (``ok`` or an ``error``)."""
         if self.capture:
-            self.capture.write(sid, event, payload)
+            self.capture.write(conn.sid, event, payload)
         handler = self._handlers.get(event)
         if handler is None:
-            await self._reply(conn, ack_id, event[:40], P.ack_error(
-                f"unknown event {event[:40]!r}"))
-            return
+            return P.ack_error(f"unknown event {event[:40]!r}")
         try:
-            result = await handler(conn, payload)
+            return await handler(conn, payload)
         except P.ProtocolError as exc:
-            result = P.ack_error(str(exc))
+            return P.ack_error(str(exc))
         except Exception:  # noqa: BLE001 - one bad event must not take the relay down
-            log.exception("internal error while handling %r from %s", event, sid)
-            result = P.ack_error("internal relay error; the event was dropped")
-        await self._reply(conn, ack_id, event, result)
+            log.exception("internal error while handling %r from %s", event, conn.sid)
+            return P.ack_error("internal relay error; the event was dropped")
 
     async def _reply(self, conn: Connection, ack_id: int | None, event: str, result: dict,
                      *, throttle: bool = False) -> None:
         """Acknowledge if asked; otherwise tell the client about an error, if there was one."""
         if ack_id is not None:
-            await deliver(conn.sock, f"3{ack_id}{dumps([result])}")
+            await self.deliver((conn,), wire.encode_ack(ack_id, result))
         elif not result.get("ok"):
             now = time.monotonic()
-            if throttle and now - conn.last_notice < RATE_NOTICE_INTERVAL:
+            if throttle and now - conn.last_notice < policy.RATE_NOTICE_INTERVAL:
                 return
             conn.last_notice = now
-            await deliver(conn.sock, "2" + dumps(
-                [P.RELAY_ERROR, P.relay_error(event, result.get("error", ""))]))
+            await self.deliver((conn,), wire.encode_event(
+                P.RELAY_ERROR, P.relay_error(event, result.get("error", ""))))
+
+    # --- delivery ---------------------------------------------------------------------------
+    async def deliver(self, conns: Iterable[Connection], text: str) -> None:
+        """The one way a packet reaches our sockets: encoded once, queued for each.
+
+        On an upgraded lean websocket the frame is built here, once for all, and queued as
+        bytes for the batching writer; otherwise it goes through Engine.IO's own send.
+        """
+        frame = None
+        for conn in conns:
+            sock = conn.sock
+            if sock is not None:
+                if sock.closed:
+                    continue
+                # an upgraded lean websocket takes frames (an Engine.IO MESSAGE in each)
+                if type(sock) is LeanSocket and sock.upgraded and not sock.upgrading:
+                    if frame is None:
+                        frame = wire.ws_frame(("4" + text).encode())
+                    sock.send_frame(frame)
+                    continue
+            await self.eio.send(conn.eio_sid, text)
 
     async def send_to(self, sid: str, event: str, payload: dict) -> None:
-        """One event to one socket: directly when it is ours, else through the manager."""
+        """One event to one socket: directly when it is ours, else through the cluster."""
         conn = self.conns.get(sid)
         if conn is not None:
-            await deliver(conn.sock, "2" + dumps([event, payload]))
+            await self.deliver((conn,), wire.encode_event(event, payload))
             return
         owner = self.roster.owner(sid)
         if owner is not None and owner != self.relay_id:
             # straight to the relay that holds the socket, encoded once, in order
-            self.roster.send_direct(owner, sid, "2" + dumps([event, payload]))
+            self.cluster.send_direct(owner, sid, wire.encode_event(event, payload))
         else:
             await self.emit(event, payload, to=sid)
 
@@ -309,34 +255,24 @@ class RelayServer(socketio.AsyncServer):
         """An encoded event from another relay for one of our sockets."""
         conn = self.conns.get(sid)
         if conn is not None:
-            await deliver(conn.sock, text)
+            await self.deliver((conn,), text)
 
     async def to_room(self, room: str, event: str, payload: dict,
                       skip_sid: str | None = None) -> None:
         if self._pubsub:   # other relays have members too: the manager publishes
-            await self.emit(event, payload, room=ROOM_PREFIX + room, skip_sid=skip_sid)
+            await self.emit(event, payload, room=room_key(room), skip_sid=skip_sid)
             return
-        # one relay: encode once, queue the same frame for every member
-        text = "2" + dumps([event, payload])
-        frame = None
-        for sid, _ in self.manager.get_participants(NAMESPACE, ROOM_PREFIX + room):
-            conn = self.conns.get(sid)
-            if sid == skip_sid or conn is None or conn.sock is None or conn.sock.closed:
-                continue
-            sock = conn.sock
-            if sock.upgraded and not sock.upgrading and type(sock) is LeanSocket:
-                if frame is None:
-                    frame = ws_frame(("4" + text).encode(), 1)
-                sock.queue.put_nowait(frame)
-            else:
-                await sock.send(eio_packet.Packet(eio_packet.MESSAGE, text))
+        conns = self.conns
+        members = [conns[sid] for sid, _ in self.manager.get_participants(NAMESPACE,
+                                                                          room_key(room))
+                   if sid != skip_sid and sid in conns]
+        await self.deliver(members, wire.encode_event(event, payload))
+
+    async def announce_left(self, member: Member, rest: list[Member]) -> None:
+        await self.to_room(member.room, P.USER_LEFT,
+                           P.user_left(member.username, member.sid, roster_entries(rest)))
 
     # --- handlers (each returns the acknowledgement) -----------------------------------------
-    def _member(self, conn: Connection, event: str) -> Member:
-        if conn.member is None:
-            raise P.ProtocolError(f"{event}: join a room first")
-        return conn.member
-
     async def on_join(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.JOIN, payload)
         room, name = p["roomId"], p["username"]
@@ -344,92 +280,50 @@ class RelayServer(socketio.AsyncServer):
         if current is not None and current.room == room and current.username == name:
             members = await self.roster.members(room)
             return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
-                            usersInRoom=_roster(members), resumeToken=conn.token)
+                            usersInRoom=roster_entries(members), resumeToken=conn.token)
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
         try:
-            members = await self._claim(conn, room, name, token, p.get("resumeToken"))
+            members = await policy.claim_name(
+                self.roster, conn.sid, room, name, token, p.get("resumeToken"),
+                alive=self._alive, evict=self._evict, log=log)
         except NameTaken as taken:
             return P.ack_error(f"{taken}; choose another name")
         conn.member = Member(conn.sid, name, room, self.relay_id, hash_token(token))
         conn.token = token
-        await self.enter_room(conn.sid, ROOM_PREFIX + room)
-        users = _roster(members)
+        await self.enter_room(conn.sid, room_key(room))
+        users = roster_entries(members)
         await self.to_room(room, P.USER_JOINED, P.user_joined(name, conn.sid, users))
         log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(users))
         return P.ack_ok(socketId=conn.sid, roomId=room, username=name, usersInRoom=users,
                         resumeToken=token)
-
-    async def _claim(self, conn: Connection, room: str, name: str, token: str,
-                     resume: str | None) -> list[Member]:
-        """Take ``name`` in ``room``; reclaim it from a socket that is gone or superseded.
-
-        The seed re-sends ``join`` on every connect, so a client that reconnects meets its own
-        old socket still holding the name until the relay notices it is gone. A client that
-        presents the resume token it got at its first join takes the name over at once; for
-        any other, the old holder is probed and loses the name only if it does not answer.
-        """
-        try:
-            return await self.roster.add(room, conn.sid, name, hash_token(token))
-        except NameTaken as taken:
-            holder = taken.holder
-            superseded = bool(resume) and hash_token(resume) == holder.token_hash
-            if not superseded and await self._alive(holder):
-                raise
-            log.info("name %r in room %r passes from %s (%s) to %s", name, room, holder.sid,
-                     "resumed" if superseded else "gone", conn.sid)
-            await self._evict(holder)
-        deadline = time.monotonic() + 2.0
-        while True:
-            try:
-                return await self.roster.add(room, conn.sid, name, hash_token(token))
-            except NameTaken:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.02)  # a remote relay is still removing the old socket
 
     async def _alive(self, holder: Member) -> bool:
         """Does the socket holding a name still answer? (an Engine.IO ping, bounded wait)"""
         if holder.relay_id != self.relay_id:
             if not await self.roster.relay_alive(holder.relay_id):
                 return False
-            return await self.roster.probe_remote(holder, self.probe_timeout)
+            return await self.cluster.probe_remote(holder, self.probe_timeout)
         return await self.probe_local(holder.sid, self.probe_timeout)
 
     async def probe_local(self, sid: str, timeout: float) -> bool:
-        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid is None or sid not in self.conns:
+        conn = self.conns.get(sid)
+        if conn is None:
             return False
-        try:
-            sock = self.eio._get_socket(eio_sid)
-        except KeyError:
-            return False
-        if sock.closed or sock.closing:
-            return False
-        heard = asyncio.Event()
-        original = sock.receive
-
-        async def receive(pkt):  # anything from the client proves it is there
-            heard.set()
-            return await original(pkt)
-
-        sock.receive = receive
-        try:
-            await sock.send(eio_packet.Packet(eio_packet.PING))
-            await asyncio.wait_for(heard.wait(), timeout)
+        if not self.lean:   # the stock transport cannot ping: connected counts as alive
             return True
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            if sock.receive is receive:
-                del sock.receive  # back to the class's method
+        sock = compat.socket_of(self, conn.eio_sid)
+        return sock is not None and await compat.answers_ping(sock, timeout)
 
     async def _evict(self, holder: Member) -> None:
         conn = self.conns.get(holder.sid)
         if conn is not None:
             await self.disconnect(holder.sid)
-            await self.close_transport(conn.eio_sid)  # it may be half-open: do not wait
+            if not self.lean:
+                await self.eio.disconnect(conn.eio_sid)
+            elif (sock := compat.socket_of(self, conn.eio_sid)) is not None:
+                await compat.drop(sock)   # it may be half-open: do not wait for it
             return
         if holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
             await self.disconnect(holder.sid)  # the manager asks the owning relay
@@ -440,21 +334,11 @@ class RelayServer(socketio.AsyncServer):
         # the owner is gone (or silent): take the socket out of the roster ourselves
         removed = await self.roster.remove(holder.sid)
         if removed is not None:
-            member, rest = removed
-            await self.to_room(member.room, P.USER_LEFT,
-                               P.user_left(member.username, member.sid, _roster(rest)))
-
-    async def close_transport(self, eio_sid: str) -> None:
-        try:
-            sock = self.eio._get_socket(eio_sid)
-        except KeyError:
-            return
-        await sock.close(wait=False)
-        sock.queue.put_nowait(None)  # the writer sends the CLOSE packet, then the socket ends
+            await self.announce_left(*removed)
 
     async def on_leave(self, conn: Connection, payload: Any) -> dict:
         P.validate(P.LEAVE, payload)
-        member = self._member(conn, P.LEAVE)
+        member = require_member(conn.member, P.LEAVE)
         await self._leave_room(conn)
         return P.ack_ok(roomId=member.room)
 
@@ -464,17 +348,15 @@ class RelayServer(socketio.AsyncServer):
             return
         removed = await self.roster.remove(conn.sid)
         with contextlib.suppress(KeyError, ValueError):  # already gone from the manager
-            await self.leave_room(conn.sid, ROOM_PREFIX + member.room)
+            await self.leave_room(conn.sid, room_key(member.room))
         if removed is None:
             return  # already taken out (a relay sweep, an eviction)
-        _, rest = removed
-        await self.to_room(member.room, P.USER_LEFT,
-                           P.user_left(member.username, conn.sid, _roster(rest)))
-        log.info("%s left room %r (%d remain)", conn.sid, member.room, len(rest))
+        await self.announce_left(*removed)
+        log.info("%s left room %r (%d remain)", conn.sid, member.room, len(removed[1]))
 
     async def on_curve_selected(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.CURVE_SELECTED, payload)
-        me = self._member(conn, P.CURVE_SELECTED)
+        me = require_member(conn.member, P.CURVE_SELECTED)
         await self.to_room(me.room, P.PEER_CURVE_SELECTED,
                            P.peer_curve_selected(p["curve"], me.username, conn.sid),
                            skip_sid=conn.sid)
@@ -482,34 +364,25 @@ class RelayServer(socketio.AsyncServer):
 
     async def on_keys_generated(self, conn: Connection, payload: Any) -> dict:
         P.validate(P.KEYS_GENERATED, payload)
-        me = self._member(conn, P.KEYS_GENERATED)
+        me = require_member(conn.member, P.KEYS_GENERATED)
         await self.to_room(me.room, P.PEER_KEYS_GENERATED,
                            P.peer_keys_generated(me.username, conn.sid), skip_sid=conn.sid)
         return P.ack_ok()
 
     async def on_processing_step(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.PROCESSING_STEP, payload)
-        me = self._member(conn, P.PROCESSING_STEP)
+        me = require_member(conn.member, P.PROCESSING_STEP)
         await self.to_room(me.room, P.PEER_PROCESSING_STEP,
                            P.peer_processing_step(p["step"], p["details"], me.username,
                                                   conn.sid),
                            skip_sid=conn.sid)
         return P.ack_ok()
 
-    async def _target(self, me: Member, target: str, event: str) -> None:
-        room = self.roster.cached_room(target)
-        if room is None:
-            member = await self.roster.member(target)
-            room = member.room if member is not None else None
-        if room != me.room:
-            raise P.ProtocolError(f"{event}: no socket {target[:P.MAX_SOCKET_ID]!r} in your "
-                                  "room")
-
     async def on_share_public_key(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.SHARE_PUBLIC_KEY, payload)
-        me = self._member(conn, P.SHARE_PUBLIC_KEY)
+        me = require_member(conn.member, P.SHARE_PUBLIC_KEY)
         target = p["targetSocketId"]
-        await self._target(me, target, P.SHARE_PUBLIC_KEY)
+        await policy.check_target(self.roster, me, target, P.SHARE_PUBLIC_KEY)
         await self.send_to(target, P.RECEIVE_PUBLIC_KEY,
                            P.receive_public_key(p, me.username, conn.sid))
         if log.isEnabledFor(logging.DEBUG):
@@ -518,9 +391,9 @@ class RelayServer(socketio.AsyncServer):
 
     async def on_send_message(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.SEND_MESSAGE, payload)
-        me = self._member(conn, P.SEND_MESSAGE)
+        me = require_member(conn.member, P.SEND_MESSAGE)
         target = p["targetSocketId"]
-        await self._target(me, target, P.SEND_MESSAGE)
+        await policy.check_target(self.roster, me, target, P.SEND_MESSAGE)
         timestamp = int(time.time() * 1000)
         await self.send_to(target, P.RECEIVE_MESSAGE,
                            P.receive_message(p, me.username, conn.sid, timestamp))
@@ -534,22 +407,18 @@ class RelayServer(socketio.AsyncServer):
         connection and reconnect by themselves (to this relay once it is back, or another).
         """
         self.shutting_down = True
-        notice = "2" + dumps([P.RELAY_SHUTDOWN, {"reason": reason}])
         conns = list(self.conns.values())
-        for conn in conns:
-            await deliver(conn.sock, notice)
+        await self.deliver(conns, wire.encode_event(P.RELAY_SHUTDOWN, {"reason": reason}))
         for conn in conns:
             await self._leave_room(conn)
-        sockets = [s for s in self.eio.sockets.values() if not s.closed]
-        for sock in sockets:
-            sock.queue.put_nowait(None)   # the writer sends what is queued, then closes
-        if sockets:  # give writers a moment to flush the notice, then close what is left
-            await asyncio.wait([asyncio.ensure_future(s.queue.join()) for s in sockets],
-                               timeout=2.0)
-        for sock in sockets:
-            with contextlib.suppress(Exception):  # closing anyway
-                await sock.close(wait=False, abort=True)
-        await self.shutdown()
+        if self.lean:
+            await compat.drop_all([s for s in self.eio.sockets.values() if not s.closed])
+            await self.shutdown()
+        else:
+            # python-socketio's shutdown would close every session for good (clients would
+            # not reconnect): leave the transports to the web server's own shutdown, after a
+            # moment for Engine.IO's writers to send the notice
+            await asyncio.sleep(0.2)
         if self.capture:
             self.capture.close()
 
@@ -557,21 +426,3 @@ class RelayServer(socketio.AsyncServer):
         counts = await self.roster.counts()
         return {"ok": True, **counts, "connections": len(self.conns),
                 "relay": self.relay_id}
-
-
-async def deliver(sock: Any, text: str) -> None:
-    """Queue one Socket.IO packet (text) for an Engine.IO socket.
-
-    On an upgraded lean websocket the frame is encoded here, once, and queued as bytes for
-    the batching writer; otherwise it goes through Engine.IO's own send.
-    """
-    if sock is None or sock.closed:
-        return
-    if sock.upgraded and not sock.upgrading and type(sock) is LeanSocket:
-        sock.queue.put_nowait(ws_frame(("4" + text).encode(), 1))
-    else:
-        await sock.send(eio_packet.Packet(eio_packet.MESSAGE, text))
-
-
-def _roster(members: list[Member]) -> list[dict]:
-    return [P.roster_entry(m.sid, m.username) for m in members]

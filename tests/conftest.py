@@ -9,6 +9,7 @@ Helpers shared with the benchmarks live in tests/support; tests import them from
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +21,28 @@ KINDS = ("unit", "integration", "e2e")
 HERE = Path(__file__).resolve().parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser):
+    parser.addoption("--relay-transport", choices=("lean", "stock"), default=None,
+                     help="run every relay these tests start on this transport "
+                          "(default: the relay's own default, lean)")
+
+
+def pytest_configure(config):
+    transport = config.getoption("--relay-transport")
+    if transport:   # relay processes inherit the environment
+        os.environ["ECC_RELAY_TRANSPORT"] = transport
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    stock = os.environ.get("ECC_RELAY_TRANSPORT", "lean") != "lean"
+    skip = pytest.mark.skip(reason="about the lean transport (relay.compat)")
     for item in items:
         path = Path(item.path).resolve()
         kind = path.relative_to(HERE).parts[0] if HERE in path.parents else None
         if kind in KINDS:
             item.add_marker(getattr(pytest.mark, kind))
+        if stock and "lean_transport" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -216,6 +216,7 @@ def test_user_names_are_unique_per_room(relay):
     run(scenario())
 
 
+@pytest.mark.lean_transport  # stock Engine.IO waits for the client to close after CLOSE
 def test_reconnect_with_resume_token_takes_the_name_over_at_once(relay):
     async def scenario():
         old = await RawSocket(relay.url, answer_pings=True).connect()
@@ -243,6 +244,7 @@ def test_reconnect_with_resume_token_takes_the_name_over_at_once(relay):
     run(scenario())
 
 
+@pytest.mark.lean_transport  # the stock transport cannot ping a socket
 def test_name_passes_to_a_reconnecting_seed_client_when_old_socket_is_dead():
     server = RelayProcess("--probe-timeout", "0.5").start()
 
@@ -327,6 +329,7 @@ def test_bad_payloads_get_a_clear_error_and_the_connection_lives_on(relay, event
     run(scenario())
 
 
+@pytest.mark.lean_transport  # the relay reads packets itself
 def test_malformed_packets_oversized_events_and_binary_are_dropped(relay):
     async def scenario():
         raw = await RawSocket(relay.url).connect()
@@ -518,7 +521,9 @@ def test_capture_records_received_events_for_tests(tmp_path):
     assert records[2]["payload"]["seq"] == 7 and records[2]["payload"]["iv"] == B64_IV
 
 
-@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"]])
+@pytest.mark.parametrize("transports", [
+    pytest.param(["polling"], marks=pytest.mark.lean_transport),  # 50 packets in one POST
+    ["polling", "websocket"]])
 def test_long_polling_and_upgrade_as_a_browser_starts(relay, transports):
     """socket.io-client in a browser starts on long-polling and upgrades to a websocket.
 

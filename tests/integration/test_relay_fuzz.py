@@ -6,6 +6,8 @@ import asyncio
 import json
 import random
 
+import pytest
+
 from ecc_widgets import protocol as P
 from tests.support.peers import JWK, Peer, RawSocket, message, pair, run
 
@@ -71,6 +73,7 @@ async def fuzzer(url: str, seed: int, targets: list[str]) -> tuple[list[int], Ra
     return asked, sock
 
 
+@pytest.mark.lean_transport  # malformed packets are the lean transport's to read
 def test_fuzz_while_a_pair_keeps_chatting(relay):
     async def scenario():
         alice, bob = await pair(relay.url)

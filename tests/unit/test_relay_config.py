@@ -8,7 +8,7 @@ import pytest
 
 from relay import config
 from relay.app import origin_checker
-from relay.server import TokenBucket
+from relay.policy import TokenBucket
 
 
 def test_defaults():

@@ -1,0 +1,352 @@
+"""The lean transport, and every use of python-engineio, python-socketio and aiohttp internals.
+
+This is the one module that touches private attributes of those packages. The relay runs on
+one of two transports (``--transport``):
+
+``lean`` (the default)
+    Profiling the relay under load showed most time outside our code: python-engineio's
+    websocket loop creates a task and a timeout per received message, wraps every message in
+    a packet object and looks its handler up with ``inspect`` each time, and its writer does
+    one ``write()`` system call per outgoing packet. The lean transport keeps Engine.IO's
+    behaviour (the handshake, upgrades from polling, ping/pong, close) and changes how the
+    bytes move: the reader hands Socket.IO messages straight to the relay; the writer takes
+    everything queued for a client and writes it as one batch of websocket frames (one
+    system call) with flow control; permessage-deflate is off, as in Node's Socket.IO server.
+    The relay reads event packets itself (``relay.wire``), queues ready-made frames, pings a
+    socket to learn whether it still answers, and drops transports without a CLOSE packet at
+    shutdown so that clients reconnect.
+
+``stock``
+    Plain python-socketio and python-engineio through their public API only: slower, and
+    with the differences listed in docs/architecture.md, but independent of their internals.
+
+``check()`` runs at start-up (``relay.app.create_app``) and fails with the installed versions
+and the supported range when something the lean transport relies on is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from typing import Any
+
+from aiohttp import WSMsgType
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.web import WebSocketResponse
+from engineio import exceptions, packet
+from engineio import payload as engineio_payload
+from engineio.async_drivers import aiohttp as eio_aiohttp
+from engineio.async_socket import AsyncSocket
+
+from relay.config import TRANSPORTS
+from relay.wire import WS_BINARY, WS_TEXT, ws_frame
+
+__all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "check", "install",
+           "socket_of", "answers_ping", "drop", "drop_all"]
+
+# What the lean transport was written against; pyproject.toml bounds the same range.
+SUPPORTED = {
+    "python-engineio": ">=4.12.3,<4.16",
+    "python-socketio": ">=5.16.2,<5.19",
+    "aiohttp": ">=3.13.3,<3.15",
+}
+MAX_POLL_PACKETS = 16     # per long-polling answer: python-engineio's client refuses more
+MAX_POST_PACKETS = 4096   # per long-polling POST (Engine.IO's default is 16; Node has none)
+
+
+class IncompatibleVersionError(RuntimeError):
+    """An installed package lacks something the lean transport relies on."""
+
+
+def _requirements(sio: Any) -> list[tuple[str, bool]]:
+    """(what, present) for every internal the lean transport uses."""
+    import socketio
+
+    probe_ws = WebSocketResponse()
+    return [
+        ("engineio.AsyncServer._async['websocket']",
+         isinstance(getattr(sio.eio, "_async", None), dict) and "websocket" in sio.eio._async),
+        ("socketio.AsyncServer._handle_eio_connect",
+         callable(getattr(socketio.AsyncServer, "_handle_eio_connect", None))),
+        ("socketio.AsyncServer._handle_eio_message",
+         callable(getattr(socketio.AsyncServer, "_handle_eio_message", None))),
+        *((f"engineio.async_socket.AsyncSocket.{name}", callable(getattr(AsyncSocket, name, None)))
+          for name in ("_websocket_handler", "check_ping_timeout", "receive", "send", "close",
+                       "poll")),
+        ("engineio.async_drivers.aiohttp.WebSocket",
+         callable(getattr(eio_aiohttp, "WebSocket", None))),
+        ("engineio.payload.Payload.max_decode_packets",
+         isinstance(getattr(engineio_payload.Payload, "max_decode_packets", None), int)),
+        ("aiohttp.web.WebSocketResponse._writer", hasattr(probe_ws, "_writer")),
+        ("aiohttp.base_protocol.BaseProtocol._drain_helper",
+         callable(getattr(BaseProtocol, "_drain_helper", None))),
+        ("aiohttp.base_protocol.BaseProtocol.writing_paused",
+         hasattr(BaseProtocol, "writing_paused")),
+    ]
+
+
+def versions() -> str:
+    found = []
+    for name in SUPPORTED:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return ", ".join(found)
+
+
+def check(sio: Any) -> None:
+    """Fail clearly if the installed packages lack what the lean transport relies on."""
+    missing = [what for what, present in _requirements(sio) if not present]
+    if missing:
+        wanted = ", ".join(f"{name}{spec}" for name, spec in SUPPORTED.items())
+        raise IncompatibleVersionError(
+            f"the relay's lean transport needs {', '.join(missing)}, which the installed "
+            f"{versions()} lack; it supports {wanted}. Install those versions, or run the "
+            "relay with --transport stock (plain python-socketio, slower).")
+
+
+def install(sio: Any, on_message: Callable[[str, Any], Awaitable[None]]
+            ) -> Callable[[str, Any], Awaitable[None]]:
+    """Put the lean transport under ``sio``; every Engine.IO message goes to ``on_message``.
+
+    Returns python-socketio's own message handler, for the packets the relay does not read
+    itself (connect, disconnect). Also lifts Engine.IO's limit of 16 packets per long-polling
+    POST (process-wide: the relay's own): the browser's socket.io-client starts polling and
+    sends what it queued in one POST; the POST stays bounded by max_http_buffer_size.
+    """
+    engineio_payload.Payload.max_decode_packets = MAX_POST_PACKETS
+    sio.eio._async = {**sio.eio._async, "websocket": LeanWebSocket}
+    socketio_connect = sio._handle_eio_connect
+    socketio_message = sio._handle_eio_message
+
+    async def on_connect(eio_sid: str, environ: dict) -> Any:
+        sock = sio.eio.sockets.get(eio_sid)
+        if sock is not None and type(sock) is AsyncSocket:
+            sock.__class__ = LeanSocket
+            sock.on_message = on_message
+        return await socketio_connect(eio_sid, environ)
+
+    sio.eio.on("connect", on_connect)
+    sio.eio.on("message", on_message)
+    return socketio_message
+
+
+def socket_of(sio: Any, eio_sid: str) -> Any:
+    """The Engine.IO socket of a session, or None when it is gone or closed."""
+    sock = sio.eio.sockets.get(eio_sid)
+    return None if sock is None or sock.closed else sock
+
+
+async def answers_ping(sock: Any, timeout: float) -> bool:
+    """Send an Engine.IO PING; does anything come back from the client within ``timeout``?"""
+    if sock.closed or sock.closing:
+        return False
+    heard = asyncio.Event()
+    original = sock.receive
+
+    async def receive(pkt):  # anything from the client proves it is there
+        heard.set()
+        return await original(pkt)
+
+    sock.receive = receive
+    try:
+        await sock.send(packet.Packet(packet.PING))
+        await asyncio.wait_for(heard.wait(), timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        if sock.receive is receive:
+            del sock.receive  # back to the class's method
+
+
+async def drop(sock: Any) -> None:
+    """Close a (possibly half-open) transport now, without waiting for the client."""
+    await sock.close(wait=False)
+    sock.queue.put_nowait(None)  # the writer sends the CLOSE packet, then the socket ends
+
+
+async def drop_all(sockets: list[Any], flush_timeout: float = 2.0) -> None:
+    """Send what is queued, then drop every transport without an Engine.IO CLOSE packet,
+    so clients see a dropped connection and reconnect by themselves."""
+    for sock in sockets:
+        sock.queue.put_nowait(None)   # the writer sends what is queued, then closes
+    if sockets:  # give writers a moment to flush, then close what is left
+        await asyncio.wait([asyncio.ensure_future(s.queue.join()) for s in sockets],
+                           timeout=flush_timeout)
+    for sock in sockets:
+        with contextlib.suppress(Exception):  # closing anyway
+            await sock.close(wait=False, abort=True)
+
+
+def encode_frame(pkt: packet.Packet) -> bytes:
+    data = pkt.encode()
+    if isinstance(data, str):
+        return ws_frame(data.encode(), WS_TEXT)
+    return ws_frame(bytes(data), WS_BINARY)
+
+
+class LeanWebSocket(eio_aiohttp.WebSocket):
+    """Engine.IO's aiohttp websocket driver, without permessage-deflate."""
+
+    async def __call__(self, environ):
+        request = environ["aiohttp.request"]
+        self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size,
+                                       compress=False)
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+
+class LeanSocket(AsyncSocket):
+    """An Engine.IO socket whose websocket loops do less per message."""
+
+    on_message = None   # the relay's message handler, set when the class is swapped in
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a ready-made websocket frame (only once upgraded: not while polling)."""
+        self.queue.put_nowait(frame)
+
+    async def poll(self):
+        """The packets for one long-polling answer: at most 16; the rest wait for the next."""
+        queue = self.queue
+        try:
+            first = await asyncio.wait_for(
+                queue.get(), self.server.ping_interval + self.server.ping_timeout)
+            queue.task_done()
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            raise exceptions.QueueEmpty() from None
+        if first is None:
+            return []
+        packets = [first]
+        while len(packets) < MAX_POLL_PACKETS and not queue.empty():
+            pkt = queue.get_nowait()
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)   # the end stays queued for the next poll
+                break
+            packets.append(pkt)
+        return packets
+
+    async def send(self, pkt):
+        if self.closed:
+            raise exceptions.SocketIsClosedError()
+        if not await self.check_ping_timeout():
+            return
+        self.queue.put_nowait(pkt)
+
+    async def close(self, wait=True, abort=False, reason=None):
+        was_open = not self.closed and not self.closing
+        await super().close(wait=False, abort=abort, reason=reason)
+        if was_open:
+            # websocket: the writer flushes (CLOSE included), then ends; long-polling: a
+            # pending poll returns now instead of at the ping timeout
+            self.queue.put_nowait(None)
+        if wait:   # bounded: a writer that already ended would never empty the queue
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.queue.join(), 5.0)
+
+    async def _websocket_handler(self, ws):
+        sock: WebSocketResponse = ws._sock
+        if self.connected:
+            # an upgrade from polling: the probe exchange, as Engine.IO does it
+            self.upgrading = True
+            try:
+                pkt = packet.Packet(encoded_packet=await ws.wait())
+            except (OSError, ValueError, IndexError):
+                self.upgrading = False
+                return
+            if pkt.packet_type != packet.PING or pkt.data != "probe":
+                self.upgrading = False
+                return
+            await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+            await self.queue.put(packet.Packet(packet.NOOP))  # ends the pending poll
+            try:
+                pkt = packet.Packet(encoded_packet=await ws.wait())
+            except (OSError, ValueError, IndexError):
+                self.upgrading = False
+                return
+            if pkt.packet_type != packet.UPGRADE:
+                self.upgraded = False
+                self.upgrading = False
+                return
+            self.upgraded = True
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        writer = asyncio.ensure_future(self._writer(sock))
+        on_message = self.on_message
+        sid = self.sid
+        try:
+            while True:
+                msg = await sock.receive()
+                kind = msg.type
+                if kind is WSMsgType.TEXT:
+                    data = msg.data
+                    if data[:1] == "4":   # an Engine.IO MESSAGE: straight to Socket.IO
+                        await on_message(sid, data[1:])
+                        continue
+                elif kind is WSMsgType.BINARY:
+                    await on_message(sid, msg.data)
+                    continue
+                else:
+                    break   # closed, closing or a protocol error
+                try:
+                    pkt = packet.Packet(encoded_packet=data)
+                except (ValueError, IndexError):
+                    continue  # not an Engine.IO packet: dropped
+                try:
+                    await self.receive(pkt)
+                except exceptions.SocketIsClosedError:
+                    break
+                except Exception:  # noqa: BLE001 - an unknown packet type: dropped
+                    continue
+        except Exception:  # noqa: BLE001 - log it and close this connection properly
+            self.server.logger.exception("websocket receive error")
+        finally:
+            self.queue.put_nowait(None)
+            await writer
+            await self.close(wait=False, abort=True,
+                             reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def _writer(self, sock: WebSocketResponse) -> None:
+        queue = self.queue
+        ws_writer = sock._writer
+        protocol = ws_writer.protocol
+        try:
+            while True:
+                pkt = await queue.get()
+                queue.task_done()
+                if pkt is None:
+                    break
+                # the relay queues ready-made frames (bytes); Engine.IO queues packets
+                frames = [pkt if type(pkt) is bytes else encode_frame(pkt)]
+                stop = False
+                while not queue.empty():
+                    pkt = queue.get_nowait()
+                    queue.task_done()
+                    if pkt is None:
+                        stop = True
+                        break
+                    frames.append(pkt if type(pkt) is bytes else encode_frame(pkt))
+                transport = ws_writer.transport
+                if transport is None or transport.is_closing():
+                    break
+                transport.write(b"".join(frames) if len(frames) > 1 else frames[0])
+                if protocol.writing_paused:   # the client reads slower than we write: wait
+                    await protocol._drain_helper()
+                if stop:
+                    break
+        except Exception:  # noqa: BLE001 - a broken connection ends the writer
+            pass
+        finally:
+            while not queue.empty():   # nothing will send these any more
+                queue.get_nowait()
+                queue.task_done()
+            await sock.close()

@@ -1,0 +1,105 @@
+"""The relay's rules: rate limits, who may address whom, and who holds a name in a room.
+
+Pure decisions over the roster; the server supplies the two things only it can do to a
+socket (ask whether it still answers, and evict it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ecc_widgets import protocol as P
+from relay.roster import Member, NameTaken, Roster, hash_token
+
+# Socket.IO rooms are named "room:<roomId>" so a room id can never be another socket's sid
+ROOM_PREFIX = "room:"
+RATE_NOTICE_INTERVAL = 1.0   # seconds between "slow down" notices to a client without acks
+RECLAIM_WAIT = 2.0           # seconds to wait for a remote relay to let go of a name
+
+
+class TokenBucket:
+    """Per-connection rate limit: ``rate`` events per second, bursts up to ``burst``."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: int, now: float | None = None):
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic() if now is None else now
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens < 1.0:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - 1.0
+        return True
+
+
+def room_key(room: str) -> str:
+    """The Socket.IO room of a protocol room."""
+    return ROOM_PREFIX + room
+
+
+def require_member(member: Member | None, event: str) -> Member:
+    if member is None:
+        raise P.ProtocolError(f"{event}: join a room first")
+    return member
+
+
+async def check_target(roster: Roster, me: Member, target: str, event: str) -> None:
+    """A key or a message may go only to a socket in the sender's room."""
+    room = roster.cached_room(target)
+    if room is None:
+        member = await roster.member(target)
+        room = member.room if member is not None else None
+    if room != me.room:
+        raise P.ProtocolError(f"{event}: no socket {target[:P.MAX_SOCKET_ID]!r} in your room")
+
+
+async def claim_name(roster: Roster, sid: str, room: str, name: str, token: str,
+                     resume: str | None, *, alive: Callable[[Member], Awaitable[bool]],
+                     evict: Callable[[Member], Awaitable[None]],
+                     log: Any = None) -> list[Member]:
+    """Take ``name`` in ``room``; reclaim it from a socket that is gone or superseded.
+
+    The seed re-sends ``join`` on every connect, so a client that reconnects meets its own
+    old socket still holding the name until the relay notices it is gone. A client that
+    presents the resume token it got at its first join takes the name over at once; for
+    any other, the old holder is probed and loses the name only if it does not answer.
+    Raises ``NameTaken`` when the holder is alive.
+    """
+    try:
+        return await roster.add(room, sid, name, hash_token(token))
+    except NameTaken as taken:
+        holder = taken.holder
+        superseded = bool(resume) and hash_token(resume) == holder.token_hash
+        if not superseded and await alive(holder):
+            raise
+        if log is not None:
+            log.info("name %r in room %r passes from %s (%s) to %s", name, room, holder.sid,
+                     "resumed" if superseded else "gone", sid)
+        await evict(holder)
+    deadline = time.monotonic() + RECLAIM_WAIT
+    while True:
+        try:
+            return await roster.add(room, sid, name, hash_token(token))
+        except NameTaken:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)  # a remote relay is still removing the old socket
+
+
+def jwk_fingerprint(jwk: Any) -> str:
+    """A short fingerprint of a public JWK for logs (never the key itself)."""
+    if not isinstance(jwk, dict):
+        return "-"
+    material = "|".join(str(jwk.get(k, "")) for k in ("kty", "crv", "x", "y"))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
