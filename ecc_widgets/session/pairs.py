@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, sas
 from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.records import (
     CURVE_MISMATCH,
@@ -54,6 +54,7 @@ class Pair:
     rejected: int = 0                 # their messages refused so far
     rejected_step_at: float = float("-inf")  # when we last told the room about a refusal
     answered_at: float = float("-inf")       # when we last answered their key share
+    sas: sas.ShortAuthString | None = None   # the code to compare aloud, from our ECDH secret
 
     @property
     def key(self) -> bytes:
@@ -95,6 +96,8 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
     except crypto.InvalidKeyError as exc:
         pair.channel.drop_key(f"key agreement with {pair.name} failed: {exc}")
         return False
+    pair.sas = sas.short_auth_string(shared, curve=theirs, public_a=public_raw,
+                                     public_b=pair.public_raw)
     if pair.legacy:
         key = crypto.seed_message_key(shared)
     else:
@@ -131,4 +134,5 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         fingerprint=crypto.fingerprint(pair.public_raw) if pair.public_raw else "",
         safety_number=(crypto.safety_number(public_raw, pair.public_raw) if pair.key else ""),
         statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
-        legacy_allowed=pair.legacy_allowed, rejected=pair.rejected)
+        legacy_allowed=pair.legacy_allowed, rejected=pair.rejected,
+        sas=pair.sas if pair.key else None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ecc_widgets.sas import ShortAuthString
+
 # A peer's statuses, in the order a reader meets them.
 JOINED = "joined"
 KEYS_GENERATED = "keys generated"
@@ -65,6 +67,9 @@ class Peer:
     legacy: bool = False             # the peer offers only the seed's protocol
     legacy_allowed: bool = False     # ...and the user allowed it (`Session.allow_legacy`)
     rejected: int = 0                # messages from this peer refused so far
+    # seven emoji and three numbers from our ECDH secret with this peer (`ecc_widgets.sas`):
+    # the same on both screens unless someone in the middle swapped keys
+    sas: ShortAuthString | None = None
 
 
 @dataclass(frozen=True)

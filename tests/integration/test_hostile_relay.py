@@ -375,3 +375,21 @@ def test_a_stream_of_key_shares_is_not_a_stream_of_answers(relay, pair):
         wait_until(lambda: texts(a, "bob", "in") == ["still fine"], what="bob's message")
     finally:
         mallory.close()
+
+
+def test_both_screens_show_the_same_short_code_unless_keys_were_swapped(relay, pair):
+    a, b = pair
+    secure(a, b, relay)
+    assert a.peers["bob"].sas is not None
+    assert a.peers["bob"].sas == b.peers["alice"].sas
+    assert len(a.peers["bob"].sas.emoji) == 7
+
+    # The relay answers alice's next key share to bob with a key of its own, as a man in the
+    # middle would: alice's code changes, bob's does not, so comparing them aloud catches it.
+    before = a.peers["bob"].sas
+    bob_share = relay.sent(P.RECEIVE_PUBLIC_KEY, sender="bob")[0]
+    mallory = crypto.public_key_to_jwk(crypto.generate_private_key("P-256").public_key())
+    relay.send(bob_share.replace(payload={**bob_share.payload, "publicKey": mallory,
+                                          "isReply": True}))
+    wait_until(lambda: a.peers["bob"].sas not in (None, before), what="alice's new code")
+    assert a.peers["bob"].sas != b.peers["alice"].sas
