@@ -262,6 +262,29 @@ class Step:
                 f"multiple={self.multiple}, point={self.point!r})")
 
 
+def resolve_points(steps: list[Step] | tuple[Step, ...]) -> None:
+    """Convert every step's point to affine at once, with one field inversion in all
+    (Montgomery's trick) instead of one per step, for a view that shows every step."""
+    todo = [s for s in steps if "point" not in s.__dict__ and s._coords[-1] % s._p]
+    if not todo:
+        return
+    p = todo[0]._p
+    prefix, acc = [], 1
+    for s in todo:                 # prefix[i] = Z_0 * ... * Z_(i-1)
+        prefix.append(acc)
+        acc = acc * s._coords[-1] % p
+    inv = pow(acc, -1, p)          # 1 / (Z_0 * ... * Z_n)
+    for s, before in zip(reversed(todo), reversed(prefix)):
+        Z = s._coords[-1]
+        zi, inv = inv * before % p, inv * Z % p   # 1/Z_i, then drop Z_i from the product
+        if len(s._coords) == 2:
+            point = Point(s._coords[0] * zi % p, None)
+        else:
+            zi2 = zi * zi % p
+            point = Point(s._coords[0] * zi2 % p, s._coords[1] * zi2 * zi % p)
+        s.__dict__["point"] = point  # what the cached property would have computed
+
+
 def _jacobian_mult(c: Curve, k: int, x: int, y: int, steps: list | None) -> tuple[int, int, int]:
     """k * (x, y) by double-and-add, MSB first, in Jacobian coordinates (x = X/Z^2,
     y = Y/Z^3): no inversion inside the loop, which is what makes it fast in Python.

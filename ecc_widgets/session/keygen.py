@@ -54,6 +54,7 @@ def keygen_trace(private_key: Any) -> KeygenTrace:
         point, steps = ecmath.x25519_ladder_trace(d)   # clamps d as RFC 7748 does
     else:
         point, steps = ecmath.scalar_mult_trace(get_curve(curve), d)
+    ecmath.resolve_points(steps)   # the keys panel shows every step: one inversion for all
     computed = ecmath.encode_point(get_curve(curve), point)
     if computed != expected:
         raise ValueError(f"Q = d x G on {curve} gave {computed.hex()[:16]}..., the library "
@@ -61,5 +62,6 @@ def keygen_trace(private_key: Any) -> KeygenTrace:
     toy_curve = TOY_CURVES[TOY_CURVE]
     toy_d = d % (toy_curve.n - 1) + 1
     toy_point, toy_steps = ecmath.scalar_mult_trace(toy_curve, toy_d)
+    ecmath.resolve_points(toy_steps)
     toy = KeygenTrace(toy_curve.name, toy_d, toy_point, tuple(toy_steps))
     return KeygenTrace(curve, d, point, tuple(steps), toy)

@@ -365,3 +365,18 @@ def test_ecdh_refuses_small_subgroup_points_on_a_cofactor_curve():
 
 def test_the_module_says_it_is_not_for_real_secrets():
     assert "NOT CONSTANT-TIME, NOT FOR REAL SECRETS" in ecmath.__doc__
+
+
+@pytest.mark.parametrize("name", ["P-256", "secp256k1", "toy-251", "X25519"])
+def test_resolving_every_step_at_once_gives_the_points_one_by_one(name):
+    c = get_curve(name)
+    k = 0x5DEECE66D % (c.n - 1) + 1
+    if name == "X25519":
+        _, steps = ecmath.x25519_ladder_trace(k)
+        _, again = ecmath.x25519_ladder_trace(k)
+    else:
+        _, steps = ecmath.scalar_mult_trace(c, k)
+        _, again = ecmath.scalar_mult_trace(c, k)
+    ecmath.resolve_points(steps)
+    assert all("point" in s.__dict__ for s in steps)
+    assert [s.point for s in steps] == [s.point for s in again]  # lazily, one inversion each
