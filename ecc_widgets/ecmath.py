@@ -274,7 +274,7 @@ def resolve_points(steps: list[Step] | tuple[Step, ...]) -> None:
         prefix.append(acc)
         acc = acc * s._coords[-1] % p
     inv = pow(acc, -1, p)          # 1 / (Z_0 * ... * Z_n)
-    for s, before in zip(reversed(todo), reversed(prefix)):
+    for s, before in zip(reversed(todo), reversed(prefix), strict=True):
         Z = s._coords[-1]
         zi, inv = inv * before % p, inv * Z % p   # 1/Z_i, then drop Z_i from the product
         if len(s._coords) == 2:
