@@ -8,10 +8,8 @@ without --attacks has no /mallory at all.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -21,31 +19,10 @@ from ecc_widgets import crypto
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS
 from ecc_widgets.session import DOWNGRADE, REORDERED, REPLAYED, TAMPERED, Session
+from tests.support.mallory import TOKEN, call, room_state
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
 from tests.support.sessions import RawPeer, texts
-
-TOKEN = "teacher-token-for-tests"
-
-
-def call(url: str, path: str, body: dict | None = None, token: str | None = TOKEN,
-         method: str | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url + path, data=None if body is None else json.dumps(body).encode(),
-        method=method or ("GET" if body is None else "POST"),
-        headers={"Content-Type": "application/json",
-                 **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, {}
-
-
-def room_state(url: str, room: str) -> dict:
-    status, state = call(url, "/mallory/api/state")
-    assert status == 200
-    return state["rooms"].get(room, {"members": [], "attacks": {}, "intercepted": []})
 
 
 @pytest.fixture(scope="module")
