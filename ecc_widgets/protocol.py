@@ -635,3 +635,24 @@ def receive_message(cleaned: dict, sender: str, sender_sid: str, timestamp_ms: i
 
 def relay_error(event: str, reason: str) -> dict:
     return {"event": event, "error": reason}
+
+
+# --- message protection (v1): what both peers (and a relay in attack mode) build alike ---
+def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
+                    version: int = PROTOCOL_VERSION, kind: str = "") -> bytes:
+    """What a v1 message's tag authenticates besides the text; both sides build it alike.
+
+    `kind` is "" for a chat message (no ``kind`` key at all) and "receipt" for a delivery
+    receipt, so neither can be passed off as the other.
+    """
+    fields: dict[str, Any] = {"v": version, "room": room, "from": sender, "to": receiver,
+                              "curve": curve, "seq": seq}
+    if kind:
+        fields["kind"] = kind
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def kind_of(payload: dict) -> str:
+    """The `kind` a message claims: "" (chat) or "receipt"; legacy messages have none."""
+    return payload.get("kind", "") if "v" in payload else ""

@@ -2,7 +2,8 @@
 
 Routes: the Socket.IO endpoint at ``/socket.io/``, ``GET /healthz`` (JSON counts),
 ``GET /socket.io/socket.io.js`` (the Socket.IO v4 browser library, as Node's server serves
-it), and with ``--static DIR`` a browser client's files at ``/``.
+it), with ``--static DIR`` a browser client's files at ``/``, and with ``--attacks`` the
+attacker's page and API under ``/mallory`` (relay.attacks).
 """
 
 from __future__ import annotations
@@ -128,6 +129,11 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
 
     sio.attach(app, socketio_path="socket.io")
 
+    if config.attacks:   # teaching only: Mallory's page and API (relay.attacks)
+        from relay import attacks
+
+        attacks.install(app, sio, config)
+
     if config.static_dir is not None:
         static_dir = config.static_dir.resolve()
         index = static_dir / "index.html"
@@ -180,6 +186,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
                     "that load it will fail; pass --socketio-js PATH or run `make install`")
     if config.static_dir is not None:
         log.info("serving static files from %s at /", config.static_dir)
+    if sio.attacks is not None:
+        sio.attacks.announce(scheme, config.host, port)
     if config.capture is not None:
         log.warning("CAPTURING every received event to %s (for tests only)", config.capture)
 

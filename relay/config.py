@@ -15,6 +15,7 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_ROOM_ID = 64                 # ecc_widgets.protocol.MAX_ROOM_ID (not imported: kept light)
 TRANSPORTS = ("lean", "stock")   # relay.compat.TRANSPORTS (not imported: it loads engineio)
 
 
@@ -38,6 +39,10 @@ class Config:
     heartbeat_ttl: float = 10.0         # with Redis: a relay silent this long is gone
     transport: str = "lean"             # "lean" or "stock" (see relay.compat)
     idle_exit: float = 0.0              # exit after this many seconds without connections
+    # attack mode, for teaching (relay.attacks): off unless the operator starts it
+    attacks: bool = False
+    attack_rooms: tuple[str, ...] = ()  # rooms where the full MITM is on from the start
+    attack_token: str | None = None     # the teacher's token (generated when None)
 
 
 def _env(env: Mapping[str, str], name: str, default=None):
@@ -131,6 +136,16 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    default=_env(env, "IDLE_EXIT", Config.idle_exit), metavar="SECONDS",
                    help="exit after this many seconds with no client connected; 0 = never "
                         "(default %(default)s; a relay a notebook starts uses 600)")
+    p.add_argument("--attacks", action="store_true",
+                   default=_env(env, "ATTACKS", "") not in ("", "0", "false", "no"),
+                   help="FOR TEACHING: attack mode, a relay that can read and alter messages "
+                        "(man in the middle, replay, ...) in the rooms where a teacher "
+                        "switches attacks on, at /mallory with a token (from "
+                        "ECC_RELAY_ATTACK_TOKEN, else generated and printed)")
+    p.add_argument("--attack", dest="attack_rooms", action="append", default=[],
+                   metavar="ROOM",
+                   help="FOR TEACHING: start with the full man in the middle on in ROOM "
+                        "(repeatable; implies --attacks)")
     return p
 
 
@@ -164,6 +179,13 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if value and not Path(value).is_file():
             parser.error(f"--{name.replace('_', '-')}: {value} is not a file")
     capture = _env(env, "CAPTURE")
+    attacks = bool(args.attacks or args.attack_rooms)
+    if attacks and args.redis_url:
+        parser.error("--attacks needs a single relay process (Mallory's keys live in it): "
+                     "not with --redis-url")
+    for room in args.attack_rooms:
+        if not room or len(room) > MAX_ROOM_ID:
+            parser.error(f"--attack: a room name has 1 to {MAX_ROOM_ID} characters")
     return Config(
         host=args.host,
         port=port,
@@ -181,4 +203,7 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         heartbeat_ttl=heartbeat_ttl,
         transport=transport,
         idle_exit=idle_exit,
+        attacks=attacks,
+        attack_rooms=tuple(args.attack_rooms),
+        attack_token=_env(env, "ATTACK_TOKEN") if attacks else None,
     )

@@ -94,6 +94,7 @@ class RelayServer(socketio.AsyncServer):
         self.conns: dict[str, Connection] = {}       # by Socket.IO sid
         self.by_eio: dict[str, Connection] = {}      # by Engine.IO sid
         self.shutting_down = False
+        self.attacks: Any = None   # relay.attacks.AttackMode, only with --attacks
         self._handlers: dict[str, Handler] = {
             P.JOIN: self.on_join,
             P.LEAVE: self.on_leave,
@@ -383,8 +384,11 @@ class RelayServer(socketio.AsyncServer):
         me = require_member(conn.member, P.SHARE_PUBLIC_KEY)
         target = p["targetSocketId"]
         await policy.check_target(self.roster, me, target, P.SHARE_PUBLIC_KEY)
-        await self.send_to(target, P.RECEIVE_PUBLIC_KEY,
-                           P.receive_public_key(p, me.username, conn.sid))
+        out = P.receive_public_key(p, me.username, conn.sid)
+        if self.attacks is not None:   # attack mode (--attacks): Mallory rewrites it
+            await self.attacks.deliver(self, me, target, P.RECEIVE_PUBLIC_KEY, out)
+        else:
+            await self.send_to(target, P.RECEIVE_PUBLIC_KEY, out)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("key %s from %s to %s", jwk_fingerprint(p["publicKey"]), conn.sid, target)
         return P.ack_ok()
@@ -395,8 +399,11 @@ class RelayServer(socketio.AsyncServer):
         target = p["targetSocketId"]
         await policy.check_target(self.roster, me, target, P.SEND_MESSAGE)
         timestamp = int(time.time() * 1000)
-        await self.send_to(target, P.RECEIVE_MESSAGE,
-                           P.receive_message(p, me.username, conn.sid, timestamp))
+        out = P.receive_message(p, me.username, conn.sid, timestamp)
+        if self.attacks is not None:   # attack mode (--attacks): Mallory rewrites it
+            await self.attacks.deliver(self, me, target, P.RECEIVE_MESSAGE, out)
+        else:
+            await self.send_to(target, P.RECEIVE_MESSAGE, out)
         return P.ack_ok(timestamp=timestamp)
 
     # --- shutdown --------------------------------------------------------------------------

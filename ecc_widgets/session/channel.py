@@ -18,9 +18,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ecc_widgets import crypto, protocol
+from ecc_widgets.protocol import associated_data, kind_of  # noqa: F401 - re-exported
 from ecc_widgets.session.records import (
     DOWNGRADE,
     MALFORMED,
@@ -38,26 +38,6 @@ RECEIPT = "receipt"         # the `kind` of a delivery receipt
 MAX_RECEIPT_IDS = 256       # ids per receipt
 REMEMBER_IVS = 4096         # legacy IVs remembered per key pair, received and sent
 KEYS_PER_PEER = 16          # key pairs per peer whose replay state is kept whole
-
-
-def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
-                    version: int = protocol.PROTOCOL_VERSION, kind: str = "") -> bytes:
-    """What a v1 message's tag authenticates besides the text; both sides build it alike.
-
-    `kind` is "" for a chat message (no ``kind`` key at all) and "receipt" for a delivery
-    receipt, so neither can be passed off as the other.
-    """
-    fields: dict[str, Any] = {"v": version, "room": room, "from": sender, "to": receiver,
-                              "curve": curve, "seq": seq}
-    if kind:
-        fields["kind"] = kind
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
-
-
-def kind_of(payload: dict) -> str:
-    """The `kind` a message claims: "" (chat) or "receipt"; legacy messages have none."""
-    return payload.get("kind", "") if "v" in payload else ""
 
 
 class ReplayWindow:
@@ -172,6 +152,10 @@ class Accepted:
     associated_data: str = ""
     legacy: bool = False
     receipt_ids: tuple[str, ...] = ()
+    # why an accepted message is shown with a warning: it arrived after a newer one (inside
+    # the replay window it is still accepted, but a relay delivers one sender's messages in
+    # order, so only a relay holding it back explains it)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -325,7 +309,10 @@ class Channel:
             return Duplicate(seq, kind)
         if verdict is not None:
             return Rejected(verdict, kind, ad.decode())
+        newest = self.window.highest
         self.window.accept(seq, message_id)
+        note = (f"{REORDERED}: #{seq} arrived after #{newest} (accepted: inside the replay "
+                "window)") if seq < newest else ""
         if kind == RECEIPT:
             try:
                 ids = json.loads(data)
@@ -334,7 +321,7 @@ class Channel:
             except ValueError as exc:
                 return Rejected(str(exc), kind, ad.decode())
             return Accepted("", kind, seq, ad.decode(), receipt_ids=tuple(ids))
-        return Accepted(_text(data), kind, seq, ad.decode())
+        return Accepted(_text(data), kind, seq, ad.decode(), note=note)
 
     def _open_legacy(self, p: dict, ciphertext: bytes, nonce: bytes, tag: bytes) -> Verdict:
         if not self.legacy:

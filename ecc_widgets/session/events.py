@@ -276,12 +276,14 @@ class RelayEvents(SessionState):
                                                      reason=reason))
             self._rejected(pair, "message", reason)
             return
-        reason = LEGACY_NOTE if verdict.legacy else ""
+        reason = LEGACY_NOTE if verdict.legacy else verdict.note
         # authenticated: what the cryptography proved (for a legacy message, only that it
         # was sealed under the pair's key); verified: and the key is the one the user checked
         self._append_message(dataclasses.replace(
             message, plaintext=verdict.text, reason=reason, authenticated=True,
             verified=pair.verified))
+        if verdict.note:
+            self._log("warning", pair.name, f"message from {pair.name}: {verdict.note}")
         self._log("success", pair.name, f"message from {pair.name} decrypted"
                   + (" (legacy, unauthenticated context)" if reason else " and authenticated")
                   + (", key verified" if pair.verified else ""))

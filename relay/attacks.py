@@ -1,0 +1,174 @@
+"""Attack mode, for teaching: Mallory (ecc_widgets.mitm) in the relay's delivery path, and
+the attacker's page and HTTP API that switch its attacks per room.
+
+Off unless the operator starts the relay with ``--attacks`` (or ``--attack ROOM``); then
+`install` builds one `AttackMode`, sets it as the server's ``attacks``, and registers:
+
+- ``GET /mallory``: the attacker's page (relay/static/mallory.html and mallory.js);
+- ``GET /mallory/api/state``: every room, its members, its attacks and what Mallory read;
+- ``POST /mallory/api/attack`` ``{"room", "attack", "on"}``: switch one attack;
+- ``POST /mallory/api/edit`` ``{"room", "replace"}``: the next message Mallory relays in the
+  room carries ``replace`` instead of its text (null cancels).
+
+The API wants ``Authorization: Bearer <token>`` (403 otherwise); the token comes from
+``ECC_RELAY_ATTACK_TOKEN`` or is generated and printed at start-up with the page's URL.
+Without attack mode none of these routes exist (404) and the delivery path is unchanged.
+One relay process only: Mallory's keys live in this process (``--redis-url`` is refused).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ecc_widgets import protocol as P
+from ecc_widgets.mitm import ATTACKS, Mallory
+
+if TYPE_CHECKING:
+    from relay.config import Config
+    from relay.roster import Member
+    from relay.server import RelayServer
+
+log = logging.getLogger("relay")
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_REPLACEMENT = 30 * 1024     # characters: a message's own limit (session MAX_PLAINTEXT)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",      # the token is in the fragment: keep it home
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                               "style-src 'unsafe-inline'; frame-ancestors 'none'",
+}
+
+
+class AttackMode:
+    """Mallory for one relay process, and the token that lets a teacher drive it."""
+
+    def __init__(self, token: str | None = None, rooms: tuple[str, ...] = ()):
+        self.token = token or secrets.token_urlsafe(16)
+        self.generated = not token
+        self.mallory = Mallory()
+        for room in rooms:
+            self.mallory.set_attack(room, "mitm", True)
+
+    # ------------------------------------------------------------------ the delivery path
+
+    async def deliver(self, server: RelayServer, sender: Member, target_sid: str, event: str,
+                      payload: dict) -> None:
+        """What the relay delivers instead of `payload` (`event`) to `target_sid`."""
+        members = {conn.member.username: sid for sid, conn in server.conns.items()
+                   if conn.member is not None and conn.member.room == sender.room}
+        target = server.conns.get(target_sid)
+        if target is None or target.member is None or target.member.room != sender.room:
+            await server.send_to(target_sid, event, payload)
+            return
+        for name, out_event, out_payload in self.mallory.rewrite(
+                sender.room, event, payload, sender.username, target.member.username,
+                list(members)):
+            sid = members.get(name)
+            if sid is not None:
+                await server.send_to(sid, out_event, out_payload)
+
+    # ------------------------------------------------------------------ the HTTP side
+
+    def authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode())
+
+    def state(self, server: RelayServer) -> dict:
+        rooms: dict[str, list[str]] = {}
+        for conn in server.conns.values():
+            if conn.member is not None:
+                rooms.setdefault(conn.member.room, []).append(conn.member.username)
+        return self.mallory.state(rooms)
+
+    def announce(self, scheme: str, host: str, port: int) -> None:
+        """Print where the attacker's page is (stdout, not the log: the token is a secret)."""
+        shown = "[::1]" if host == "::1" else ("127.0.0.1" if host in ("", "0.0.0.0") else host)
+        token = self.token if self.generated else "<ECC_RELAY_ATTACK_TOKEN>"
+        print(f"ATTACK MODE: Mallory's page is {scheme}://{shown}:{port}/mallory#token={token}",
+              flush=True)
+        log.warning("ATTACK MODE is on: this relay can read and alter messages in the rooms "
+                    "where a teacher switches attacks on (for teaching only)")
+
+
+def _room(body: dict) -> str:
+    room = body.get("room")
+    if not isinstance(room, str) or not room or len(room) > P.MAX_ROOM_ID:
+        raise web.HTTPBadRequest(text=f"'room' must be a name of 1 to {P.MAX_ROOM_ID} "
+                                      "characters")
+    return room
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return body
+
+
+def install(app: web.Application, server: RelayServer, config: Config) -> AttackMode:
+    """Switch attack mode on for `server` and register the attacker's routes on `app`."""
+    mode = AttackMode(config.attack_token, config.attack_rooms)
+    server.attacks = mode
+
+    def guarded(handler):
+        async def check(request: web.Request) -> web.StreamResponse:
+            if not mode.authorized(request):
+                return web.json_response({"ok": False, "error": "a valid teacher token is "
+                                          "needed (Authorization: Bearer ...)"}, status=403,
+                                         headers={"Cache-Control": "no-store"})
+            return await handler(request)
+        return check
+
+    async def page(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "mallory.html", headers={
+            **PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"})
+
+    async def script(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "mallory.js", headers={
+            **PAGE_HEADERS, "Content-Type": "application/javascript; charset=utf-8"})
+
+    async def state(_request: web.Request) -> web.Response:
+        return web.json_response(mode.state(server), headers={"Cache-Control": "no-store"})
+
+    async def attack(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        room, name, on = _room(body), body.get("attack"), body.get("on")
+        if name not in ATTACKS:
+            raise web.HTTPBadRequest(text=f"'attack' must be one of {', '.join(ATTACKS)}")
+        if not isinstance(on, bool):
+            raise web.HTTPBadRequest(text="'on' must be true or false")
+        attacks = mode.mallory.set_attack(room, name, on)
+        log.info("attack %s %s in room %r", name, "on" if on else "off", room)
+        return web.json_response({"ok": True, "attacks": attacks})
+
+    async def edit(request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        room, replace = _room(body), body.get("replace")
+        if replace is not None and not (isinstance(replace, str)
+                                        and len(replace) <= MAX_REPLACEMENT):
+            raise web.HTTPBadRequest(text="'replace' must be text (or null to cancel)")
+        mode.mallory.replace_next(room, replace)
+        return web.json_response({"ok": True, "replace": replace})
+
+    app.router.add_get("/mallory", page)
+    app.router.add_get("/mallory/mallory.js", script)
+    app.router.add_get("/mallory/api/state", guarded(state))
+    app.router.add_post("/mallory/api/attack", guarded(attack))
+    app.router.add_post("/mallory/api/edit", guarded(edit))
+    return mode
+

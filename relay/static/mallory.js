@@ -1,0 +1,115 @@
+// The attacker's page: polls /mallory/api/state every second and switches attacks.
+// Every string from the relay goes into the page with textContent, never as HTML.
+"use strict";
+
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+const statusLine = document.getElementById("status");
+const roomsBox = document.getElementById("rooms");
+const shown = new Map();   // room -> its elements
+
+function api(path, body) {
+  const init = {headers: {"Authorization": "Bearer " + token}, cache: "no-store"};
+  if (body !== undefined) {
+    init.method = "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  return fetch("/mallory/api/" + path, init).then((resp) => {
+    if (resp.status === 403) throw new Error("access refused: open this page with the " +
+                                             "teacher's link (…/mallory#token=…)");
+    if (!resp.ok) throw new Error("the relay answered " + resp.status);
+    return resp.json();
+  });
+}
+
+function say(text, isError) {
+  statusLine.textContent = text;
+  statusLine.className = isError ? "error" : "";
+}
+
+function el(tag, text, attrs) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  return node;
+}
+
+function roomView(name, attackNames) {
+  const box = el("section", undefined, {"class": "room"});
+  box.dataset.room = name;
+  box.append(el("h2", "Room " + name));
+  const members = el("div");
+  box.append(members);
+  const attacks = el("div", undefined, {"class": "attacks"});
+  const boxes = {};
+  for (const attack of attackNames) {
+    const label = el("label");
+    const check = el("input", undefined, {"type": "checkbox", "name": attack});
+    check.addEventListener("change", () => {
+      api("attack", {room: name, attack: attack, on: check.checked})
+        .then(() => refresh()).catch((err) => say(err.message, true));
+    });
+    label.append(check, document.createTextNode(" " + attack));
+    attacks.append(label);
+    boxes[attack] = check;
+  }
+  box.append(attacks);
+  const edit = el("div", undefined, {"class": "edit"});
+  const input = el("input", undefined, {"type": "text",
+                                        "placeholder": "replace the next message with…"});
+  const send = el("button", "Replace next");
+  const cancel = el("button", "Cancel");
+  send.addEventListener("click", () => api("edit", {room: name, replace: input.value})
+    .then(() => refresh()).catch((err) => say(err.message, true)));
+  cancel.addEventListener("click", () => api("edit", {room: name, replace: null})
+    .then(() => refresh()).catch((err) => say(err.message, true)));
+  const pending = el("span");
+  edit.append(input, send, cancel, pending);
+  box.append(edit);
+  const log = el("div", undefined, {"class": "log"});
+  box.append(log);
+  roomsBox.append(box);
+  return {box, members, boxes, log, pending};
+}
+
+function entryText(e) {
+  const when = new Date(e.time * 1000).toLocaleTimeString();
+  let text = `${when}  [${e.attack}]  ${e.from} → ${e.to}: ${e.text}`;
+  if (e.edited) text += `  (delivered as: ${e.delivered})`;
+  return text;
+}
+
+function render(state) {
+  const names = Object.keys(state.rooms);
+  for (const [name, view] of shown) {
+    if (!names.includes(name)) { view.box.remove(); shown.delete(name); }
+  }
+  for (const name of names) {
+    const room = state.rooms[name];
+    let view = shown.get(name);
+    if (!view) { view = roomView(name, state.attacks); shown.set(name, view); }
+    view.members.textContent = "Members: " + (room.members.join(", ") || "(nobody)");
+    for (const [attack, on] of Object.entries(room.attacks)) {
+      if (view.boxes[attack] && document.activeElement !== view.boxes[attack]) {
+        view.boxes[attack].checked = on;
+      }
+    }
+    view.pending.textContent = room.replace != null ? "  next message becomes: " + room.replace
+                                                    : "";
+    view.log.replaceChildren(...room.intercepted.slice().reverse()
+                             .map((e) => el("div", entryText(e))));
+  }
+  if (!names.length) say("No rooms yet: nobody has joined this relay.", false);
+  else say("Connected as Mallory. " + names.length + " room(s).", false);
+}
+
+function refresh() {
+  return api("state").then(render).catch((err) => say(err.message, true));
+}
+
+if (!token) {
+  say("access refused: open this page with the teacher's link (…/mallory#token=…)", true);
+} else {
+  refresh();
+  setInterval(refresh, 1000);
+}
