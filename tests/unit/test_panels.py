@@ -18,7 +18,7 @@ import pytest
 from ecc_widgets import crypto, ecmath, sas
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
-from ecc_widgets.panels import chat, keys, log, peers
+from ecc_widgets.panels import chat, compare, keys, log, peers
 from ecc_widgets.panels.common import badge, escape
 from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
 from tests.support.polling import wait_until
@@ -396,3 +396,29 @@ def test_a_long_conversation_shows_the_newest_messages(app):
     shown = app.chat_panel.conversation.value
     assert f"message #{chat.SHOWN + 49}#" in shown and "message #49#" not in shown
     assert "50 older messages" in shown
+
+def test_compare_codes_puts_both_screens_side_by_side_and_follows_them():
+    alice, bob = Session(), Session()
+    view = compare.CompareCodes(alice, bob)
+    try:
+        assert view.verdict == compare.WAITING
+        alice.username, bob.username = "alice", "bob"
+        code = sas.from_bytes(bytes([0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC]))
+        alice.peers = {"bob": Peer(id="bob", name="bob", safety_number="111 222", sas=code)}
+        assert view.verdict == compare.WAITING  # bob has no key of alice's yet
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="111 222",
+                                   sas=code)}
+        assert view.verdict == compare.SAME and "same on both screens" in view.result.value
+        assert all(code.numbers_text in side.value for side in view.sides)
+        other = sas.from_bytes(bytes(6))
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="333 444",
+                                   sas=other)}
+        assert view.verdict == compare.DIFFERENT and "DIFFERENT" in view.result.value
+        assert other.numbers_text in view.sides[1].value
+        assert other.numbers_text not in view.sides[0].value
+        view.close()
+        alice.peers = {}  # a closed view no longer follows the models
+        assert view.verdict == compare.DIFFERENT
+    finally:
+        alice.close()
+        bob.close()
