@@ -24,7 +24,8 @@ LEGACY_LACKS = ("<b>Legacy (seed protocol):</b> no key derivation (the key is th
 MATCH = "They match"
 DIFFER = "They differ"
 COMPARE_HINT = ("Read the emoji (or the numbers) aloud with this peer, in person or by phone: "
-                "a relay that swapped your keys cannot make them agree on both screens.")
+                "a relay that swapped your keys cannot make them agree on both screens. Then "
+                "press They match, or They differ.")
 MISMATCH_BANNER = (f'<div class="ecc-mismatch" style="background:{LEVEL_COLOURS["error"]}; '
                    'color:#ffffff; font-weight:bold; padding:6px 8px; border-radius:4px; '
                    f'margin:4px 0">⚠ {escape(MISMATCH_NOTE[:1].upper() + MISMATCH_NOTE[1:])}.'
@@ -130,7 +131,7 @@ class PeerCard(widgets.VBox):
             lines.append(safety_number_html(peer.safety_number))
         self.details.value = "<br>".join(lines)
         self.banner.value = MISMATCH_BANNER if peer.mismatch else ""
-        codes = getattr(peer, "sas", None)
+        codes = peer.sas
         if codes is not None or peer.safety_number:
             hint = COMPARE_HINT
             if legacy:
