@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ecc_widgets.panels.codes import safety_number_html, sas_html
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     MONO,
@@ -13,19 +14,30 @@ from ecc_widgets.panels.common import (
     close_tree,
     escape,
 )
-from ecc_widgets.session.records import STATUSES
+from ecc_widgets.session.records import MISMATCH_NOTE, STATUSES
 
 ALLOW_LEGACY = "Allow legacy (seed protocol) chat"
 STOP_LEGACY = "Stop legacy chat"
 LEGACY_LACKS = ("<b>Legacy (seed protocol):</b> no key derivation (the key is the raw ECDH "
                 "output), no associated data (nothing binds a message to its sender, room or "
                 "order), so replays and reordering go undetected. Not secure.")
+MATCH = "They match"
+DIFFER = "They differ"
+COMPARE_HINT = ("Read the emoji (or the numbers) aloud with this peer, in person or by phone: "
+                "a relay that swapped your keys cannot make them agree on both screens. Then "
+                "press They match, or They differ.")
+MISMATCH_BANNER = (f'<div class="ecc-mismatch" style="background:{LEVEL_COLOURS["error"]}; '
+                   'color:#ffffff; font-weight:bold; padding:6px 8px; border-radius:4px; '
+                   f'margin:4px 0">⚠ {escape(MISMATCH_NOTE[:1].upper() + MISMATCH_NOTE[1:])}.'
+                   '<br><small>Every message still decrypts: whoever sits in the middle '
+                   'reads them all, and forwards them.</small></div>')
 PEER_MARK = ('<span style="font-size:10px; color:#8250df; border:1px solid #8250df; '
              'border-radius:4px; padding:0 3px">peer</span>')
 
 
 class PeerCard(widgets.VBox):
-    """One peer: name (as text), curve, status badges, fingerprint, safety number; for a
+    """One peer: name (as text), curve, status badges, fingerprint, the codes to compare
+    (seven emoji, three numbers, the safety number) with "They match" / "They differ"; for a
     peer that offers only the seed's protocol, the one control that allows it."""
 
     def __init__(self, panel: PeersPanel, peer_id: str):
@@ -50,8 +62,20 @@ class PeerCard(widgets.VBox):
                                                  "with this peer over another channel")
         self.share.on_click(self._share)
         self.verified.observe(self._verify, names="value")
+        self.banner = widgets.HTML()
+        self.codes = widgets.HTML()
+        self.codes.add_class("ecc-peer-codes")
+        self.match = widgets.Button(description=MATCH, icon="check", button_style="success",
+                                    tooltip="The codes on both screens are the same: "
+                                            "mark this peer Verified")
+        self.differ = widgets.Button(description=DIFFER, icon="times", button_style="danger",
+                                     tooltip="The codes differ: someone is in the middle")
+        self.match.on_click(self._match)
+        self.differ.on_click(self._differ)
         self._updating = False
-        self.children = [self.name_label, self.details,
+        self.compare = widgets.HBox([self.match, self.differ],
+                                    layout=widgets.Layout(display="none"))
+        self.children = [self.name_label, self.banner, self.details, self.codes, self.compare,
                          widgets.HBox([self.share, self.verified]), self.legacy]
 
     def _share(self, _button=None) -> None:
@@ -61,6 +85,14 @@ class PeerCard(widgets.VBox):
     def _toggle_legacy(self, _button=None) -> None:
         self.panel.act(self.panel.session.allow_legacy, self.peer_id, not self._legacy_allowed,
                        what="Could not change legacy chat")
+
+    def _match(self, _button=None) -> None:
+        self.panel.act(self.panel.session.set_verified, self.peer_id, True,
+                       what="Could not mark the peer verified")
+
+    def _differ(self, _button=None) -> None:
+        self.panel.act(self.panel.session.report_mismatch, self.peer_id,
+                       what="Could not report the different codes")
 
     def _verify(self, change) -> None:
         if self._updating:
@@ -96,11 +128,18 @@ class PeerCard(widgets.VBox):
             lines.append(f'fingerprint: <span style="{MONO}">'
                          f"{escape(peer.fingerprint, 200)}</span>")
         if peer.safety_number:
-            lines.append(f'safety number: <span style="{MONO}">'
-                         f"{escape(peer.safety_number, 200)}</span>"
-                         "<br><small>Compare it with your peer (in person or by phone); if "
-                         "it matches, tick Verified.</small>")
+            lines.append(safety_number_html(peer.safety_number))
         self.details.value = "<br>".join(lines)
+        self.banner.value = MISMATCH_BANNER if peer.mismatch else ""
+        codes = peer.sas
+        if codes is not None or peer.safety_number:
+            hint = COMPARE_HINT
+            if legacy:
+                hint += (" This peer's client (the seed's protocol) shows no codes at all: "
+                         "there is nothing to compare with.")
+            self.codes.value = sas_html(codes) + f"<small>{escape(hint)}</small>"
+        else:
+            self.codes.value = ""
         self._legacy_allowed = allowed
         self.legacy.description = STOP_LEGACY if allowed else ALLOW_LEGACY
         self.legacy.icon = "lock" if allowed else "unlock"
@@ -111,6 +150,7 @@ class PeerCard(widgets.VBox):
         finally:
             self._updating = False
         self.verified.disabled = not peer.safety_number
+        self.compare.layout.display = None if peer.safety_number else "none"
 
 
 class PeersPanel(Panel):

@@ -39,6 +39,7 @@ from ecc_widgets.session.records import (
     MAX_HISTORY,
     MAX_PLAINTEXT,
     MAX_REJECTED_KEPT,
+    MISMATCH_NOTE,
     NO_KEY,
     PANELS,
     REFLECTED,
@@ -58,8 +59,8 @@ from ecc_widgets.session.state import DEFAULT_CURVE, MAX_VIEW, RECEIPT_DELAY
 __all__ = [
     "DEFAULT_CURVE", "DOWNGRADE", "KEYS_PER_PEER", "LEGACY", "LEGACY_NOTE", "LEGACY_OFFERED",
     "MALFORMED", "MAX_HISTORY", "MAX_PLAINTEXT", "MAX_RECEIPT_IDS", "MAX_REJECTED_KEPT",
-    "MAX_VIEW", "NO_KEY", "PANELS", "RECEIPT", "RECEIPT_DELAY", "REFLECTED", "REORDERED",
-    "REPLAYED", "REPLAY_WINDOW", "STATUSES", "TAMPERED", "TOPICS", "TOY_CURVE",
+    "MAX_VIEW", "MISMATCH_NOTE", "NO_KEY", "PANELS", "RECEIPT", "RECEIPT_DELAY", "REFLECTED",
+    "REORDERED", "REPLAYED", "REPLAY_WINDOW", "STATUSES", "TAMPERED", "TOPICS", "TOY_CURVE",
     "WRONG_CURVE", "Accepted", "Channel", "ChatMessage", "Duplicate", "GivenRelay",
     "KeyState", "KeyStates", "KeygenTrace", "LogEntry", "Peer", "RelayLocator", "Rejected",
     "ReplayWindow", "Sealed", "Session", "SessionError", "associated_data", "keygen_trace",

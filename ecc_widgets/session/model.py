@@ -26,7 +26,7 @@ from ecc_widgets.curves import get_curve
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.events import RelayEvents
 from ecc_widgets.session.keygen import KeygenTrace, keygen_trace
-from ecc_widgets.session.records import LEGACY_NOTE, MAX_PLAINTEXT, ChatMessage
+from ecc_widgets.session.records import LEGACY_NOTE, MAX_PLAINTEXT, MISMATCH_NOTE, ChatMessage
 
 
 class Session(RelayEvents):
@@ -208,11 +208,34 @@ class Session(RelayEvents):
             pair.verified = bool(verified)
             if verified:
                 pair.key_changed = False
+                pair.mismatch_keys = None  # compared again, and equal: the user's latest word
             if pair.public_raw:
                 self._remember_key(pair, v1=False)
             self._set_error("peers", "")
             self._log("success" if verified else "info", "me",
                       f"{pair.name} {'verified' if verified else 'no longer verified'}")
+            self._publish_peers()
+
+    def report_mismatch(self, peer_id: str) -> None:
+        """Record that the codes (safety number, emoji, numbers) differ on the two screens.
+
+        Each side then shares a secret with whoever sits in the middle, not with the other:
+        every message still decrypts, and the intermediary reads them all. The pair is no
+        longer verified, and the mark holds until either side has a new key.
+        """
+        with self._lock:
+            pair = self._pairs.get(peer_id)
+            if pair is None:
+                raise self._fail("peers", f"{peer_id!r} is not in the room")
+            if not (pair.key and self._public_raw):
+                raise self._fail("peers", f"no codes to compare with {pair.name} yet: "
+                                          "exchange keys first")
+            pair.verified = False
+            pair.mismatch_keys = (pair.public_raw, self._public_raw)
+            if pair.public_raw:
+                self._remember_key(pair, v1=False)
+            self._set_error("peers", "")
+            self._log("error", "me", f"{pair.name}: {MISMATCH_NOTE}")
             self._publish_peers()
 
     def allow_legacy(self, peer_id: str, allowed: bool = True) -> None:

@@ -55,6 +55,9 @@ class Pair:
     rejected_step_at: float = float("-inf")  # when we last told the room about a refusal
     answered_at: float = float("-inf")       # when we last answered their key share
     sas: sas.ShortAuthString | None = None   # the code to compare aloud, from our ECDH secret
+    # (their key, ours) when the user found the codes different: a new key on either side
+    # is a new comparison, so the mark holds only while both keys stay the same
+    mismatch_keys: tuple[bytes, bytes] | None = None
 
     @property
     def key(self) -> bytes:
@@ -135,4 +138,5 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         safety_number=(crypto.safety_number(public_raw, pair.public_raw) if pair.key else ""),
         statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
         legacy_allowed=pair.legacy_allowed, rejected=pair.rejected,
-        sas=pair.sas if pair.key else None)
+        sas=pair.sas if pair.key else None,
+        mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw))

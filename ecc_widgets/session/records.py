@@ -46,6 +46,8 @@ LEGACY_NOTE = ("legacy peer (seed protocol): the key is raw ECDH output with no 
                "derivation, and nothing binds a message to its sender, receiver, room or "
                "order, so a relay could replay or reorder it unnoticed (only a repeated IV, or "
                "our own message sent back to us, is caught)")
+MISMATCH_NOTE = ("the codes differ: someone is in the middle (a relay swapping keys); do not "
+                 "trust this conversation")
 
 
 class SessionError(ValueError):
@@ -70,6 +72,9 @@ class Peer:
     # seven emoji and three numbers from our ECDH secret with this peer (`ecc_widgets.sas`):
     # the same on both screens unless someone in the middle swapped keys
     sas: ShortAuthString | None = None
+    # the user compared the codes with this peer and found them different (for the keys in
+    # use now; a new key on either side clears it): someone in the middle swapped keys
+    mismatch: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,14 @@ import pytest
 
 from ecc_widgets import crypto
 from ecc_widgets import protocol as P
-from ecc_widgets.session import MAX_REJECTED_KEPT, REFLECTED, REPLAYED, TAMPERED, Session
+from ecc_widgets.session import (
+    MAX_REJECTED_KEPT,
+    MISMATCH_NOTE,
+    REFLECTED,
+    REPLAYED,
+    TAMPERED,
+    Session,
+)
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
 from tests.support.sessions import RawPeer, texts
@@ -393,3 +400,26 @@ def test_both_screens_show_the_same_short_code_unless_keys_were_swapped(relay, p
                                           "isReply": True}))
     wait_until(lambda: a.peers["bob"].sas not in (None, before), what="alice's new code")
     assert a.peers["bob"].sas != b.peers["alice"].sas
+
+
+def test_codes_found_different_are_flagged_until_either_key_changes(relay, pair):
+    a, b = pair
+    secure(a, b, relay)
+    a.set_verified("bob", True)
+    a.report_mismatch("bob")
+    bob = a.peers["bob"]
+    assert bob.mismatch and not bob.verified and "secure" in bob.statuses
+    assert a.log[-1].level == "error" and MISMATCH_NOTE in a.log[-1].text
+    assert not b.peers["alice"].mismatch  # one screen's verdict, not the other's
+    # compared again and found equal: the user's latest word wins
+    a.set_verified("bob", True)
+    assert a.peers["bob"].verified and not a.peers["bob"].mismatch
+    a.report_mismatch("bob")
+    old = a.peers["bob"].fingerprint
+    b.generate_keys()  # bob's new key is a new comparison
+    wait_until(lambda: a.peers["bob"].fingerprint != old, what="bob's new key")
+    bob = a.peers["bob"]
+    assert not bob.mismatch and not bob.verified and "key changed" in bob.statuses
+    a.report_mismatch("bob")
+    a.generate_keys()  # and so is ours
+    assert not a.peers["bob"].mismatch

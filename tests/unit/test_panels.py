@@ -15,10 +15,10 @@ import ipywidgets as widgets
 import matplotlib.image
 import pytest
 
-from ecc_widgets import crypto, ecmath
+from ecc_widgets import crypto, ecmath, sas
 from ecc_widgets.app import EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
-from ecc_widgets.panels import chat, keys, log, peers
+from ecc_widgets.panels import chat, compare, keys, log, peers
 from ecc_widgets.panels.common import badge, escape
 from ecc_widgets.session import ChatMessage, LogEntry, Peer, Session
 from tests.support.polling import wait_until
@@ -307,6 +307,34 @@ def test_legacy_is_allowed_on_the_card_with_one_labelled_click(app):
     card.legacy.click()
     assert calls[-1] == ("old", False)
 
+def test_the_card_shows_the_codes_to_compare_and_asks_for_the_verdict(app):
+    s = app.session
+    calls = []
+    s.set_verified = lambda peer_id, verified: calls.append(("verified", peer_id, verified))
+    s.report_mismatch = lambda peer_id: calls.append(("mismatch", peer_id))
+    s.peers = {"bob": Peer(id="bob", name="bob", statuses=frozenset({"key received"}))}
+    card = app.peers_panel.cards["bob"]
+    assert card.compare.layout.display == "none" and card.codes.value == ""  # no key yet
+    code = sas.from_bytes(bytes([0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC]))
+    bob = Peer(id="bob", name="bob", statuses=frozenset({"secure"}), safety_number="12345 67890",
+               sas=code)
+    s.peers = {"bob": bob}
+    shown = card.codes.value
+    for symbol, name in code.emoji:
+        assert escape(symbol) in shown and escape(name) in shown
+    assert code.numbers_text in shown and "12345 67890" in card.details.value
+    assert shown.index(code.emoji[0][1]) < shown.index(code.numbers_text)
+    assert card.compare.layout.display is None and card.banner.value == ""
+    find(card, widgets.Button, description=peers.MATCH)[0].click()
+    find(card, widgets.Button, description=peers.DIFFER)[0].click()
+    assert calls == [("verified", "bob", True), ("mismatch", "bob")]
+    find(card, widgets.Checkbox, description="Verified")  # the tick stays, for un-verifying
+    s.peers = {"bob": dataclasses.replace(bob, mismatch=True)}
+    assert "someone is in the middle" in card.banner.value
+    assert "do not trust this conversation" in card.banner.value
+    s.peers = {"bob": dataclasses.replace(bob, sas=sas.from_bytes(bytes(6)))}  # a new key
+    assert card.banner.value == "" and code.numbers_text not in card.codes.value
+
 def test_log_sets_the_apps_own_sources_apart_from_peers(app):
     app.session.log = (LogEntry(1.0, "info", "me", "key pair generated"),
                        LogEntry(2.0, "info", "relay", "connected"),
@@ -368,3 +396,29 @@ def test_a_long_conversation_shows_the_newest_messages(app):
     shown = app.chat_panel.conversation.value
     assert f"message #{chat.SHOWN + 49}#" in shown and "message #49#" not in shown
     assert "50 older messages" in shown
+
+def test_compare_codes_puts_both_screens_side_by_side_and_follows_them():
+    alice, bob = Session(), Session()
+    view = compare.CompareCodes(alice, bob)
+    try:
+        assert view.verdict == compare.WAITING
+        alice.username, bob.username = "alice", "bob"
+        code = sas.from_bytes(bytes([0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC]))
+        alice.peers = {"bob": Peer(id="bob", name="bob", safety_number="111 222", sas=code)}
+        assert view.verdict == compare.WAITING  # bob has no key of alice's yet
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="111 222",
+                                   sas=code)}
+        assert view.verdict == compare.SAME and "same on both screens" in view.result.value
+        assert all(code.numbers_text in side.value for side in view.sides)
+        other = sas.from_bytes(bytes(6))
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="333 444",
+                                   sas=other)}
+        assert view.verdict == compare.DIFFERENT and "DIFFERENT" in view.result.value
+        assert other.numbers_text in view.sides[1].value
+        assert other.numbers_text not in view.sides[0].value
+        view.close()
+        alice.peers = {}  # a closed view no longer follows the models
+        assert view.verdict == compare.DIFFERENT
+    finally:
+        alice.close()
+        bob.close()

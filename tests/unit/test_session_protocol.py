@@ -100,6 +100,7 @@ def test_generate_keys_offline_fills_the_model():
     ("send", ("bob", "x" * 40000), "chat", "too long"),
     ("share_key", ("bob",), "peers", "not in the room"),
     ("set_verified", ("bob", True), "peers", "not in the room"),
+    ("report_mismatch", ("bob",), "peers", "not in the room"),
     ("summon_demo_peer", (), "peers", "join a room first"),
     ("join", ("", "room"), "join", "must not be empty"),
     ("join", ("alice", "r" * 100), "join", "longer than"),

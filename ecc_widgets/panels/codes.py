@@ -1,0 +1,31 @@
+"""How a pair's codes look on screen: seven emoji with their names, three numbers, the safety
+number. One rendering, used on the peer card and in the side-by-side comparison, so what two
+students read aloud looks the same wherever it is shown."""
+
+from __future__ import annotations
+
+from ecc_widgets.panels.common import MONO, escape
+
+EMOJI_STYLE = "font-size:30px; line-height:1.1"
+NAME_STYLE = "font-size:10px; color:#57606a"
+NUMBERS_STYLE = ("font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size:16px; "
+                 "letter-spacing:1px")
+
+
+def sas_html(sas) -> str:
+    """The seven emoji large, each with its name small beneath, then the three numbers."""
+    if sas is None:
+        return "<small>no codes yet: exchange keys first</small>"
+    cells = "".join(
+        '<span style="display:inline-block; text-align:center; margin:0 4px 2px 0; '
+        f'min-width:52px"><span style="{EMOJI_STYLE}">{escape(symbol, 8)}</span><br>'
+        f'<span style="{NAME_STYLE}">{escape(name, 20)}</span></span>'
+        for symbol, name in sas.emoji)
+    return (f'<div class="ecc-sas-emoji">{cells}</div>'
+            f'<div class="ecc-sas-numbers" style="{NUMBERS_STYLE}">'
+            f"{escape(sas.numbers_text, 20)}</div>")
+
+
+def safety_number_html(safety_number: str) -> str:
+    return (f'safety number: <span style="{MONO}">{escape(safety_number, 200)}</span>'
+            if safety_number else "")

@@ -1,0 +1,65 @@
+"""Mallory for real: a relay in attack mode (``start_attack_relay``), two sessions in the middle
+of it, the panel and the codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecc_widgets.mallory_panel import MalloryClient, MalloryPanel, start_attack_relay
+from ecc_widgets.panels.compare import DIFFERENT, SAME, CompareCodes
+from ecc_widgets.session import Session
+from tests.support.polling import wait_until
+from tests.support.sessions import texts
+
+
+@pytest.fixture
+def attack_relay():
+    url, token, process = start_attack_relay(room="lab")
+    yield url, token
+    process.terminate()
+    process.wait(10)
+
+
+def pair_up(url: str, room: str) -> tuple[Session, Session]:
+    a, b = Session(), Session()
+    a.join("alice", room, url)
+    b.join("bob", room, url)
+    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
+    a.generate_keys()
+    b.generate_keys()
+    a.share_key("bob")
+    wait_until(lambda: "secure" in a.peers["bob"].statuses
+               and "secure" in b.peers["alice"].statuses, what="a secure pair")
+    return a, b
+
+
+def test_mallory_reads_a_chat_that_still_decrypts_and_the_codes_catch_her(attack_relay):
+    url, token = attack_relay
+    mallory = MalloryClient(url, token)
+    a, b = pair_up(url, "lab")
+    quiet_a, quiet_b = pair_up(url, "quiet")
+    panel = MalloryPanel(url, token, interval=0.1)
+    views = [CompareCodes(a, b), CompareCodes(quiet_a, quiet_b)]
+    try:
+        assert mallory.state()["lab"]["attacks"]["mitm"]
+        a.send("bob", "meet me at six")
+        wait_until(lambda: texts(b, "alice", "in") == ["meet me at six"], what="the message")
+        assert b.conversations["alice"][-1].authenticated  # sealed with Mallory's key
+        wait_until(lambda: "meet me at six" in [m["text"] for m in
+                                                mallory.state()["lab"]["intercepted"]],
+                   what="Mallory to read it")
+        wait_until(lambda: "meet me at six" in panel.rooms["lab"].intercepted.value,
+                   what="the panel to show it")
+        assert views[0].verdict == DIFFERENT and a.peers["bob"].sas != b.peers["alice"].sas
+        assert views[1].verdict == SAME
+
+        mallory.edit("lab", "meet me at the station")
+        b.send("alice", "see you at six")
+        wait_until(lambda: texts(a, "bob", "in") == ["meet me at the station"],
+                   what="the edited message")
+    finally:
+        panel.close()
+        for view in views:
+            view.close()
+        for s in (a, b, quiet_a, quiet_b):
+            s.close()
