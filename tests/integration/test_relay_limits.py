@@ -314,7 +314,7 @@ def test_limits_hold_across_relays_sharing_redis(tmp_path):
     from tests.support.processes import RedisProcess
 
     redis = RedisProcess(require_binary("redis-server"), tmp_path)
-    relays = [RelayProcess("--redis-url", redis.url, "--max-room-size", "3").start()
+    relays = [RelayProcess("--redis-url", redis.url, "--max-room-size", "3")
               for _ in range(2)]
 
     async def scenario():
@@ -341,6 +341,8 @@ def test_limits_hold_across_relays_sharing_redis(tmp_path):
             for peer in (a, b, demo, extra):
                 await peer.close()
     try:
+        for r in relays:
+            r.start()
         run(scenario())
     finally:
         for r in relays:
