@@ -82,6 +82,8 @@ _CURVE = re.compile(r"[A-Za-z0-9._-]+")
 _SOCKET_ID = re.compile(r"[A-Za-z0-9_-]+")   # what Socket.IO sids are made of
 
 # The sources the app itself writes log lines under; no user may take one of these names.
+# ``join``'s optional ``roster``: "delta" = user-joined / user-left without usersInRoom
+ROSTER_MODES = ("full", "delta")
 RESERVED_NAMES = frozenset({"me", "relay", "app", "system"})
 
 # Letters that render as nothing or as blank space (Hangul fillers, the braille blank):
@@ -393,6 +395,13 @@ def _join(payload: Any) -> dict:
             raise ProtocolError(f"{JOIN}: 'resumeToken' must be a string of 1 to 128 "
                                 "characters")
         out["resumeToken"] = _check_text(token, JOIN, "resumeToken")
+    if p.get("visibleTo") is not None:   # listed to, and paired with, that one member only
+        out["visibleTo"] = _name(JOIN, p, "visibleTo", MAX_USERNAME)
+    roster = p.get("roster")
+    if roster is not None:
+        if roster not in ROSTER_MODES:
+            raise ProtocolError(f"{JOIN}: 'roster' must be one of {', '.join(ROSTER_MODES)}")
+        out["roster"] = roster
     return out
 
 

@@ -9,6 +9,7 @@ attacker's page and API under ``/mallory`` (relay.attacks).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import ssl
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ecc_widgets.protocol import LOCAL_HOSTS
-from relay import wire
+from relay import compat, wire
 from relay.config import Config
 from relay.roster import MemoryRoster, Roster
 from relay.server import RelayServer
@@ -73,6 +74,57 @@ def origin_checker(allowed: tuple[str, ...]):
     return check
 
 
+def is_loopback(host: str | None) -> bool:
+    """Is ``host`` (a name or an address, no port) this machine's loopback?"""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_of(header: str) -> str | None:
+    """The host name of a Host header (``name:port``, ``[v6]:port``), or None if malformed."""
+    try:
+        return urlsplit("//" + header).hostname
+    except ValueError:
+        return None
+
+
+@web.middleware
+async def loopback_host_only(request: web.Request, handler):
+    """A relay bound to loopback answers only requests addressed to loopback.
+
+    Against DNS rebinding: a web page from evil.example whose name is made to resolve to
+    127.0.0.1 reaches the local relay with ``Host: evil.example`` (and a matching Origin).
+    """
+    if not is_loopback(host_of(request.headers.get("Host", ""))):
+        raise web.HTTPForbidden(text="this relay answers only requests addressed to "
+                                     "localhost\n")
+    return await handler(request)
+
+
+def raise_open_file_limit() -> None:
+    """As many open files (sockets) as the OS allows this process: a class is hundreds."""
+    try:
+        import resource
+    except ImportError:   # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 65536)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("open-file limit raised from %d to %d", soft, hard)
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+
+
 def make_roster(config: Config, relay_id: str) -> tuple[Roster, Callable | None]:
     """The roster, and how the server builds its channel to other relays (None: alone)."""
     if config.redis_url:
@@ -107,8 +159,14 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
         client_manager=client_manager(config),
         ping_interval=config.ping_interval,
         ping_timeout=config.ping_timeout,
+        max_room_size=config.max_room_size,
+        join_rate=config.join_rate,
+        join_burst=config.join_burst,
+        max_queued_bytes=config.max_queued_bytes,
+        max_paused=config.max_paused,
     )
-    app = web.Application(client_max_size=1024 * 1024)
+    middlewares = [loopback_host_only] if is_loopback(config.host) else []
+    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app[SIO] = sio
     app[ROSTER] = roster
 
@@ -158,12 +216,17 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     """Run the relay until SIGTERM or SIGINT; return the exit code."""
+    raise_open_file_limit()
     app, sio = create_app(config)
     roster = app[ROSTER]
     await roster.start()
     await sio.cluster.start()
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    # keepalive_timeout also closes a connection that has not sent a whole request by then
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                           keepalive_timeout=config.idle_timeout)
     await runner.setup()
+    compat.limit_connections(runner.server, config.max_connections_per_ip,
+                             exempt_loopback=not config.cap_loopback)
     ctx = _ssl_context(config)
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ctx)
     try:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import logging
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
@@ -44,7 +46,9 @@ from relay.config import TRANSPORTS
 from relay.wire import WS_BINARY, WS_TEXT, ws_frame
 
 __all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "check", "install",
-           "socket_of", "answers_ping", "drop", "drop_all"]
+           "socket_of", "answers_ping", "drop", "drop_all", "limit_connections"]
+
+log = logging.getLogger("relay")
 
 # What the lean transport was written against; pyproject.toml bounds the same range.
 SUPPORTED = {
@@ -108,9 +112,15 @@ def check(sio: Any) -> None:
             "relay with --transport stock (plain python-socketio, slower).")
 
 
-def install(sio: Any, on_message: Callable[[str, Any], Awaitable[None]]
+def install(sio: Any, on_message: Callable[[str, Any], Awaitable[None]],
+            on_overflow: Callable[[str, str], None] | None = None, *,
+            max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0
             ) -> Callable[[str, Any], Awaitable[None]]:
     """Put the lean transport under ``sio``; every Engine.IO message goes to ``on_message``.
+
+    A socket with more than ``max_queued_bytes`` queued for it and not yet taken by the
+    client, or whose writer has waited more than ``max_paused`` seconds for the client to
+    read, is dropped at the next thing sent to it; ``on_overflow(eio_sid, why)`` is told.
 
     Returns python-socketio's own message handler, for the packets the relay does not read
     itself (connect, disconnect). Also lifts Engine.IO's limit of 16 packets per long-polling
@@ -127,6 +137,9 @@ def install(sio: Any, on_message: Callable[[str, Any], Awaitable[None]]
         if sock is not None and type(sock) is AsyncSocket:
             sock.__class__ = LeanSocket
             sock.on_message = on_message
+            sock.on_overflow = on_overflow
+            sock.max_queued = max_queued_bytes
+            sock.max_paused = max_paused
         return await socketio_connect(eio_sid, environ)
 
     sio.eio.on("connect", on_connect)
@@ -182,6 +195,59 @@ async def drop_all(sockets: list[Any], flush_timeout: float = 2.0) -> None:
             await sock.close(wait=False, abort=True)
 
 
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n"
+        b"\r\n")
+
+
+def limit_connections(server: Any, limit: int, *, exempt_loopback: bool = True) -> None:
+    """At most ``limit`` open connections per client address on aiohttp's ``server``
+    (``web.Server``, every connection of both transports), checked as each is accepted:
+    one more gets a 503 and is closed before aiohttp reads anything from it."""
+    open_by_ip: dict[str, int] = {}
+    counted: dict[Any, str] = {}     # request handler -> its client's address
+    warned: set[str] = set()         # addresses refused since they were last under the cap
+    accept = server.connection_made
+    lost = server.connection_lost
+
+    def connection_made(handler: Any, transport: Any) -> None:
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) and peer else ""
+        if ip and not (exempt_loopback and _loopback(ip)):
+            n = open_by_ip.get(ip, 0)
+            if n >= limit:
+                if ip not in warned:
+                    warned.add(ip)
+                    log.warning("refusing connections from %s: %d open (cap %d)", ip, n,
+                                limit)
+                transport.write(BUSY)
+                transport.close()
+            else:
+                open_by_ip[ip] = n + 1
+                counted[handler] = ip
+        accept(handler, transport)
+
+    def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+        ip = counted.pop(handler, None)
+        if ip is not None:
+            n = open_by_ip.pop(ip) - 1
+            if n:
+                open_by_ip[ip] = n
+            warned.discard(ip)
+        lost(handler, exc)
+
+    server.connection_made = connection_made   # web.Server has no hook for this
+    server.connection_lost = connection_lost
+
+
+def _loopback(ip: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
 def encode_frame(pkt: packet.Packet) -> bytes:
     data = pkt.encode()
     if isinstance(data, str):
@@ -202,14 +268,64 @@ class LeanWebSocket(eio_aiohttp.WebSocket):
         return self._sock
 
 
-class LeanSocket(AsyncSocket):
-    """An Engine.IO socket whose websocket loops do less per message."""
+def queued_size(item: Any) -> int:
+    """Bytes an item of a socket's queue holds: a frame, or a packet's data (about)."""
+    if type(item) is bytes:
+        return len(item)
+    data = getattr(item, "data", None)
+    return len(data) if isinstance(data, (str, bytes)) else 0
 
-    on_message = None   # the relay's message handler, set when the class is swapped in
+
+class LeanSocket(AsyncSocket):
+    """An Engine.IO socket whose websocket loops do less per message, and whose memory is
+    bounded: ``queued`` counts the bytes sent to it that the client has not taken yet
+    (queued, or written while the kernel's buffer is full); over ``max_queued``, or with
+    the writer paused more than ``max_paused`` seconds, the socket is dropped."""
+
+    # set when the class is swapped in (``install``)
+    on_message = None        # the relay's message handler
+    on_overflow = None       # told why a socket is dropped
+    max_queued = 4 * 1024 * 1024
+    max_paused = 10.0
+    queued = 0               # bytes
+    paused_since = 0.0       # loop time the writer began waiting for the client; 0: not
+    overflowed = False
+    _transport = None        # the websocket's TCP transport, once the writer runs
+
+    def _admit(self, size: int) -> bool:
+        """Count ``size`` more bytes for this socket; False (and drop it) when over a cap."""
+        if self.overflowed:
+            return False
+        self.queued += size
+        if self.queued > self.max_queued:
+            why = f"{self.queued} bytes queued for it (cap {self.max_queued})"
+        elif self.paused_since and (
+                asyncio.get_running_loop().time() - self.paused_since > self.max_paused):
+            why = (f"it has not read for more than {self.max_paused:g} s "
+                   f"({self.queued} bytes queued for it)")
+        else:
+            return True
+        self._overflow(why)
+        return False
+
+    def _overflow(self, why: str) -> None:
+        self.overflowed = True
+        if self.on_overflow is not None:
+            self.on_overflow(self.sid, why)
+        while not self.queue.empty():   # free the memory now
+            self.queue.get_nowait()
+            self.queue.task_done()
+        self.queued = 0
+        if self._transport is not None:
+            self._transport.abort()   # the reader ends and closes the session
+        else:
+            asyncio.ensure_future(self.close(wait=False, abort=True,
+                                             reason=self.server.reason.TRANSPORT_CLOSE))
 
     def send_frame(self, frame: bytes) -> None:
         """Queue a ready-made websocket frame (only once upgraded: not while polling)."""
-        self.queue.put_nowait(frame)
+        if self._admit(len(frame)):
+            self.queue.put_nowait(frame)
 
     async def poll(self):
         """The packets for one long-polling answer: at most 16; the rest wait for the next."""
@@ -230,6 +346,7 @@ class LeanSocket(AsyncSocket):
                 queue.put_nowait(None)   # the end stays queued for the next poll
                 break
             packets.append(pkt)
+        self.queued = max(0, self.queued - sum(queued_size(p) for p in packets))
         return packets
 
     async def send(self, pkt):
@@ -237,7 +354,8 @@ class LeanSocket(AsyncSocket):
             raise exceptions.SocketIsClosedError()
         if not await self.check_ping_timeout():
             return
-        self.queue.put_nowait(pkt)
+        if self._admit(queued_size(pkt)):
+            self.queue.put_nowait(pkt)
 
     async def close(self, wait=True, abort=False, reason=None):
         was_open = not self.closed and not self.closing
@@ -319,6 +437,8 @@ class LeanSocket(AsyncSocket):
         queue = self.queue
         ws_writer = sock._writer
         protocol = ws_writer.protocol
+        self._transport = ws_writer.transport
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 pkt = await queue.get()
@@ -338,9 +458,15 @@ class LeanSocket(AsyncSocket):
                 transport = ws_writer.transport
                 if transport is None or transport.is_closing():
                     break
-                transport.write(b"".join(frames) if len(frames) > 1 else frames[0])
+                data = b"".join(frames) if len(frames) > 1 else frames[0]
+                transport.write(data)
                 if protocol.writing_paused:   # the client reads slower than we write: wait
+                    self.paused_since = loop.time()
                     await protocol._drain_helper()
+                    self.paused_since = 0.0
+                # what the kernel took is off the count (the frames' headers roughly
+                # match Engine.IO packets' missing ones)
+                self.queued = max(0, self.queued - len(data))
                 if stop:
                     break
         except Exception:  # noqa: BLE001 - a broken connection ends the writer

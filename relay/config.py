@@ -43,6 +43,14 @@ class Config:
     attacks: bool = False
     attack_rooms: tuple[str, ...] = ()  # rooms where the full MITM is on from the start
     attack_token: str | None = None     # the teacher's token (generated when None)
+    max_room_size: int = 200            # members per room (a class)
+    join_rate: float = 2.0              # joins and leaves per second per connection
+    join_burst: int = 5
+    max_queued_bytes: int = 4 * 1024 * 1024   # queued for one socket before it is dropped
+    max_paused: float = 10.0            # seconds a socket may leave what we write unread
+    idle_timeout: float = 10.0          # seconds for a request's headers, or between requests
+    max_connections_per_ip: int = 50    # open connections per client address
+    cap_loopback: bool = False          # apply that cap to loopback clients too
 
 
 def _env(env: Mapping[str, str], name: str, default=None):
@@ -146,6 +154,35 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    metavar="ROOM",
                    help="FOR TEACHING: start with the full man in the middle on in ROOM "
                         "(repeatable; implies --attacks)")
+    p.add_argument("--max-room-size", type=_positive(int),
+                   default=_env(env, "MAX_ROOM_SIZE", Config.max_room_size),
+                   help="members a room may have (default %(default)s)")
+    p.add_argument("--join-rate", type=_positive(float),
+                   default=_env(env, "JOIN_RATE", Config.join_rate),
+                   help="joins and leaves per second a connection may make, sustained "
+                        "(each goes to the whole room; default %(default)s)")
+    p.add_argument("--join-burst", type=_positive(int),
+                   default=_env(env, "JOIN_BURST", Config.join_burst),
+                   help="joins and leaves a connection may make at once (default %(default)s)")
+    p.add_argument("--max-queued-bytes", type=_positive(int),
+                   default=_env(env, "MAX_QUEUED_BYTES", Config.max_queued_bytes),
+                   help="bytes waiting for a client that does not read them before it is "
+                        "disconnected (lean transport; default %(default)s)")
+    p.add_argument("--max-paused", type=_positive(float),
+                   default=_env(env, "MAX_PAUSED", Config.max_paused), metavar="SECONDS",
+                   help="seconds a client may leave what the relay writes unread before it "
+                        "is disconnected (lean transport; default %(default)s)")
+    p.add_argument("--idle-timeout", type=_positive(float),
+                   default=_env(env, "IDLE_TIMEOUT", Config.idle_timeout), metavar="SECONDS",
+                   help="seconds an HTTP connection may take to send a request's headers, "
+                        "or stay idle between requests (default %(default)s)")
+    p.add_argument("--max-connections-per-ip", type=_positive(int),
+                   default=_env(env, "MAX_CONNECTIONS_PER_IP", Config.max_connections_per_ip),
+                   help="open connections one client address may have (loopback exempt "
+                        "unless --cap-loopback; default %(default)s)")
+    p.add_argument("--cap-loopback", action="store_true",
+                   default=_env(env, "CAP_LOOPBACK", "") not in ("", "0", "false", "no"),
+                   help="apply --max-connections-per-ip to loopback clients too")
     return p
 
 
@@ -162,6 +199,13 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         probe_timeout = _positive(float)(str(args.probe_timeout))
         heartbeat_ttl = _positive(float)(str(args.heartbeat_ttl))
         idle_exit = _not_negative(str(args.idle_exit))
+        max_room_size = _positive(int)(str(args.max_room_size))
+        join_rate = _positive(float)(str(args.join_rate))
+        join_burst = _positive(int)(str(args.join_burst))
+        max_queued_bytes = _positive(int)(str(args.max_queued_bytes))
+        max_paused = _positive(float)(str(args.max_paused))
+        idle_timeout = _positive(float)(str(args.idle_timeout))
+        max_connections_per_ip = _positive(int)(str(args.max_connections_per_ip))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if args.log_level not in LOG_LEVELS:
@@ -206,4 +250,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         attacks=attacks,
         attack_rooms=tuple(args.attack_rooms),
         attack_token=_env(env, "ATTACK_TOKEN") if attacks else None,
+        max_room_size=max_room_size,
+        join_rate=join_rate,
+        join_burst=join_burst,
+        max_queued_bytes=max_queued_bytes,
+        max_paused=max_paused,
+        idle_timeout=idle_timeout,
+        max_connections_per_ip=max_connections_per_ip,
+        cap_loopback=bool(args.cap_loopback),
     )

@@ -7,9 +7,10 @@ whichever live relay sweeps first (`sweep`, run by `relay.cluster.RedisCluster`,
 the rest of their rooms).
 
 Keys (all under ``ecc:``):
-  room:<roomId>    hash  sid -> {"u": name, "r": relay, "t": token hash, "s": join order}
-  names:<roomId>   hash  name -> sid
-  sid:<sid>        string {"room", "u", "r", "t"}
+  room:<roomId>    hash  sid -> {"u": name, "r": relay, "t": token hash, "s": join order,
+                         "v": visible to (a name key), "d": 1 for delta rosters}
+  names:<roomId>   hash  name key (``protocol.name_key``) -> sid
+  sid:<sid>        string {"room", "u", "k": name key, "r", "t", "v", "d"}
   rooms, users     sets of room ids / sids (for /healthz)
   relays           set of relay ids; relay:<id>:alive (TTL) and relay:<id>:sids (set)
 A leave is published on ``ecc-relay:roster`` (``ROSTER_CHANNEL``) so that every relay drops
@@ -24,7 +25,8 @@ import logging
 
 import redis.asyncio as aioredis
 
-from relay.roster import Member, NameTaken
+from ecc_widgets.protocol import name_key
+from relay.roster import Member, NameTaken, RoomFull
 
 log = logging.getLogger("relay.redis")
 
@@ -33,16 +35,23 @@ MAX_CONNECTIONS = 16             # to Redis, per relay (plus the pubsub and mana
 
 _JOIN = """
 local room, sid, name, relay, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local key, visible, delta, limit = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
 local roomkey, names = 'ecc:room:' .. room, 'ecc:names:' .. room
-local holder = redis.call('HGET', names, name)
+local holder = redis.call('HGET', names, key)
 if holder and holder ~= sid then
   local entry = redis.call('HGET', roomkey, holder)
   if entry then return {0, holder, entry} end
 end
+if limit > 0 and redis.call('HLEN', roomkey) >= limit
+   and redis.call('HEXISTS', roomkey, sid) == 0 then
+  return {2}
+end
 local seq = redis.call('INCR', 'ecc:seq')
-redis.call('HSET', names, name, sid)
-redis.call('HSET', roomkey, sid, cjson.encode({u = name, r = relay, t = token, s = seq}))
-redis.call('SET', 'ecc:sid:' .. sid, cjson.encode({room = room, u = name, r = relay, t = token}))
+redis.call('HSET', names, key, sid)
+redis.call('HSET', roomkey, sid,
+           cjson.encode({u = name, r = relay, t = token, s = seq, v = visible, d = delta}))
+redis.call('SET', 'ecc:sid:' .. sid, cjson.encode({room = room, u = name, k = key, r = relay,
+                                                   t = token, v = visible, d = delta}))
 redis.call('SADD', 'ecc:relay:' .. relay .. ':sids', sid)
 redis.call('SADD', 'ecc:rooms', room)
 redis.call('SADD', 'ecc:users', sid)
@@ -56,7 +65,8 @@ if not raw then return {0} end
 local info = cjson.decode(raw)
 local roomkey, names = 'ecc:room:' .. info.room, 'ecc:names:' .. info.room
 redis.call('HDEL', roomkey, sid)
-if redis.call('HGET', names, info.u) == sid then redis.call('HDEL', names, info.u) end
+local key = info.k or info.u
+if redis.call('HGET', names, key) == sid then redis.call('HDEL', names, key) end
 redis.call('DEL', 'ecc:sid:' .. sid)
 redis.call('SREM', 'ecc:relay:' .. info.r .. ':sids', sid)
 redis.call('SREM', 'ecc:users', sid)
@@ -69,11 +79,15 @@ return {1, raw, redis.call('HGETALL', roomkey)}
 """
 
 
+def _member(sid: str, room: str, e: dict) -> Member:
+    return Member(sid, e["u"], room, e["r"], e["t"], e.get("v") or "", bool(e.get("d")))
+
+
 def _members(room: str, flat: list) -> list[Member]:
     entries = []
     for sid, raw in zip(flat[::2], flat[1::2], strict=True):
         e = json.loads(raw)
-        entries.append((e["s"], Member(sid, e["u"], room, e["r"], e["t"])))
+        entries.append((e["s"], _member(sid, room, e)))
     return [m for _, m in sorted(entries, key=lambda pair: pair[0])]
 
 
@@ -91,8 +105,7 @@ class RedisRoster:
         pool = aioredis.BlockingConnectionPool.from_url(
             url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=30)
         self.redis = aioredis.Redis(connection_pool=pool)
-        self._rooms: dict[str, str] = {}      # sid -> room, a cache for the message path
-        self._owners: dict[str, str] = {}     # sid -> relay id, the same cache's other half
+        self._cache: dict[str, Member] = {}   # sid -> member, a cache for the message path
 
     async def start(self) -> None:
         await self.redis.ping()
@@ -108,15 +121,17 @@ class RedisRoster:
         await self.redis.aclose()
 
     # --- the roster interface ------------------------------------------------------------
-    async def add(self, room: str, sid: str, username: str, token_hash: str) -> list[Member]:
-        result = await self._join(args=[room, sid, username, self.relay_id, token_hash])
+    async def add(self, room: str, sid: str, username: str, token_hash: str, *,
+                  visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
+        result = await self._join(args=[room, sid, username, self.relay_id, token_hash,
+                                        name_key(username), visible_to, int(delta), limit])
         if result[0] == 0:
-            entry = json.loads(result[2])
-            holder = Member(result[1], entry["u"], room, entry["r"], entry["t"])
-            raise NameTaken(room, username, holder)
-        self._rooms[sid] = room
-        self._owners[sid] = self.relay_id
-        return _members(room, result[1])
+            raise NameTaken(room, username, _member(result[1], room, json.loads(result[2])))
+        if result[0] == 2:
+            raise RoomFull(room, limit)
+        members = _members(room, result[1])
+        self._cache.update((m.sid, m) for m in members if m.sid == sid)
+        return members
 
     async def remove(self, sid: str) -> tuple[Member, list[Member]] | None:
         self.forget(sid)
@@ -124,8 +139,7 @@ class RedisRoster:
         if result[0] == 0:
             return None
         info = json.loads(result[1])
-        member = Member(sid, info["u"], info["room"], info["r"], info["t"])
-        return member, _members(info["room"], result[2])
+        return _member(sid, info["room"], info), _members(info["room"], result[2])
 
     async def members(self, room: str) -> list[Member]:
         return _members(room, _flatten(await self.redis.hgetall(f"ecc:room:{room}")))
@@ -135,20 +149,23 @@ class RedisRoster:
         if raw is None:
             return None
         info = json.loads(raw)
-        self._rooms[sid] = info["room"]
-        self._owners[sid] = info["r"]
-        return Member(sid, info["u"], info["room"], info["r"], info["t"])
+        member = self._cache[sid] = _member(sid, info["room"], info)
+        return member
+
+    def cached_member(self, sid: str) -> Member | None:
+        return self._cache.get(sid)
 
     def cached_room(self, sid: str) -> str | None:
-        return self._rooms.get(sid)
+        member = self._cache.get(sid)
+        return member.room if member is not None else None
 
     def owner(self, sid: str) -> str | None:
-        return self._owners.get(sid)
+        member = self._cache.get(sid)
+        return member.relay_id if member is not None else None
 
     def forget(self, sid: str) -> None:
         """Drop ``sid`` from the caches (it left, on this relay or another)."""
-        self._rooms.pop(sid, None)
-        self._owners.pop(sid, None)
+        self._cache.pop(sid, None)
 
     async def relay_alive(self, relay_id: str) -> bool:
         return bool(await self.redis.exists(f"ecc:relay:{relay_id}:alive"))

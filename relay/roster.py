@@ -14,6 +14,15 @@ from typing import Protocol
 from ecc_widgets import protocol as P
 
 
+class RoomFull(Exception):
+    """The room already has as many members as the relay allows."""
+
+    def __init__(self, room: str, limit: int):
+        super().__init__(f"room {room!r} is full ({limit} members)")
+        self.room = room
+        self.limit = limit
+
+
 class NameTaken(Exception):
     """The user name is held by another socket in the room."""
 
@@ -31,15 +40,32 @@ class Member:
     room: str
     relay_id: str
     token_hash: str  # sha256 of the resume token handed out at join (never the token)
+    visible_to: str = ""   # name_key of the one member who may see it ("" = everyone)
+    delta: bool = False    # it asked for roster changes without the whole list
+
+    @property
+    def key(self) -> str:
+        """The form under which two names are one name (``protocol.name_key``)."""
+        return P.name_key(self.username)
+
+
+def can_see(a: Member, b: Member) -> bool:
+    """May ``a`` and ``b`` see (and address) each other? Symmetric: a member joined with
+    ``visibleTo`` pairs only with that one member (and is always visible to itself)."""
+    if a.sid == b.sid:
+        return True
+    return ((not a.visible_to or a.visible_to == b.key)
+            and (not b.visible_to or b.visible_to == a.key))
 
 
 def hash_token(token: str | None) -> str:
     return hashlib.sha256(token.encode()).hexdigest() if token else ""
 
 
-def roster_entries(members: list[Member]) -> list[dict]:
-    """The ``usersInRoom`` list the protocol sends, in join order."""
-    return [P.roster_entry(m.sid, m.username) for m in members]
+def roster_entries(members: list[Member], viewer: Member | None = None) -> list[dict]:
+    """The ``usersInRoom`` list the protocol sends, in join order (as ``viewer`` sees it)."""
+    return [P.roster_entry(m.sid, m.username) for m in members
+            if viewer is None or can_see(viewer, m)]
 
 
 class Roster(Protocol):
@@ -50,16 +76,22 @@ class Roster(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
 
-    async def add(self, room: str, sid: str, username: str, token_hash: str) -> list[Member]:
+    async def add(self, room: str, sid: str, username: str, token_hash: str, *,
+                  visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
         """Put ``sid`` in ``room`` as ``username``; the room's members after it.
 
-        Raises ``NameTaken`` when another socket holds the name."""
+        Names compare by ``protocol.name_key`` (``Bob`` and ``bob`` are one name). Raises
+        ``NameTaken`` when another socket holds the name, ``RoomFull`` when the room has
+        ``limit`` members already (0: no limit)."""
 
     async def remove(self, sid: str) -> tuple[Member, list[Member]] | None:
         """Take ``sid`` out of its room; ``(member, rest of the room)`` or None."""
 
     async def members(self, room: str) -> list[Member]: ...
     async def member(self, sid: str) -> Member | None: ...
+
+    def cached_member(self, sid: str) -> Member | None:
+        """The member ``sid`` if known without any I/O (hot path of every message)."""
 
     def cached_room(self, sid: str) -> str | None:
         """The room of ``sid`` if known without any I/O (hot path of every message)."""
@@ -77,7 +109,7 @@ class MemoryRoster:
     def __init__(self, relay_id: str = "local"):
         self.relay_id = relay_id
         self._rooms: dict[str, dict[str, Member]] = {}   # room -> sid -> member
-        self._names: dict[str, dict[str, str]] = {}      # room -> username -> sid
+        self._names: dict[str, dict[str, str]] = {}      # room -> name_key -> sid
         self._members: dict[str, Member] = {}            # sid -> member
 
     async def start(self) -> None:
@@ -86,14 +118,19 @@ class MemoryRoster:
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def add(self, room: str, sid: str, username: str, token_hash: str) -> list[Member]:
+    async def add(self, room: str, sid: str, username: str, token_hash: str, *,
+                  visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
         """Put ``sid`` in ``room`` as ``username``; the room's members after it."""
-        names = self._names.setdefault(room, {})
-        holder = names.get(username)
+        key = P.name_key(username)
+        names = self._names.get(room, {})
+        holder = names.get(key)
         if holder is not None and holder != sid:
             raise NameTaken(room, username, self._members[holder])
-        member = Member(sid, username, room, self.relay_id, token_hash)
-        names[username] = sid
+        members = self._rooms.get(room, {})
+        if limit and len(members) >= limit and sid not in members:
+            raise RoomFull(room, limit)
+        member = Member(sid, username, room, self.relay_id, token_hash, visible_to, delta)
+        self._names.setdefault(room, {})[key] = sid
         self._rooms.setdefault(room, {})[sid] = member
         self._members[sid] = member
         return list(self._rooms[room].values())
@@ -106,8 +143,8 @@ class MemoryRoster:
         room = self._rooms.get(member.room, {})
         room.pop(sid, None)
         names = self._names.get(member.room, {})
-        if names.get(member.username) == sid:
-            del names[member.username]
+        if names.get(member.key) == sid:
+            del names[member.key]
         if not room:
             self._rooms.pop(member.room, None)
             self._names.pop(member.room, None)
@@ -117,6 +154,9 @@ class MemoryRoster:
         return list(self._rooms.get(room, {}).values())
 
     async def member(self, sid: str) -> Member | None:
+        return self._members.get(sid)
+
+    def cached_member(self, sid: str) -> Member | None:
         return self._members.get(sid)
 
     def cached_room(self, sid: str) -> str | None:

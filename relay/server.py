@@ -31,7 +31,7 @@ from relay import compat, policy, wire
 from relay.cluster import Cluster, SingleRelay, Upcalls
 from relay.compat import LeanSocket
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
-from relay.roster import Member, NameTaken, Roster, hash_token, roster_entries
+from relay.roster import Member, NameTaken, RoomFull, Roster, can_see, hash_token, roster_entries
 
 log = logging.getLogger("relay")
 
@@ -44,6 +44,7 @@ class Connection:
     eio_sid: str
     sock: Any                         # its Engine.IO socket on the lean transport, else None
     bucket: TokenBucket
+    joins: TokenBucket                # joins and leaves: each is sent to the whole room
     member: Member | None = None
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
@@ -59,7 +60,10 @@ class RelayServer(socketio.AsyncServer):
                  cluster: Callable[[Upcalls], Cluster] | None = None,
                  rate: float = 200.0, burst: int = 1000, probe_timeout: float = 3.0,
                  capture: Path | None = None, cors: Any = None, client_manager: Any = None,
-                 ping_interval: float = 10.0, ping_timeout: float = 10.0):
+                 ping_interval: float = 10.0, ping_timeout: float = 10.0,
+                 max_room_size: int = 200, join_rate: float = policy.JOIN_RATE,
+                 join_burst: int = policy.JOIN_BURST,
+                 max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0):
         super().__init__(
             async_mode="aiohttp",
             client_manager=client_manager,
@@ -77,7 +81,9 @@ class RelayServer(socketio.AsyncServer):
         self.lean = transport == "lean"
         if self.lean:
             compat.check(self)
-            self._socketio_message = compat.install(self, self._on_eio_message)
+            self._socketio_message = compat.install(
+                self, self._on_eio_message, self._on_overflow,
+                max_queued_bytes=max_queued_bytes, max_paused=max_paused)
         else:
             self.on("*", self._on_stock_event)
         self.roster = roster
@@ -88,6 +94,9 @@ class RelayServer(socketio.AsyncServer):
         self.cluster: Cluster = cluster(upcalls) if cluster is not None else SingleRelay()
         self.rate = rate
         self.burst = burst
+        self.join_rate = join_rate
+        self.join_burst = join_burst
+        self.max_room_size = max_room_size
         self.probe_timeout = probe_timeout
         self.capture = wire.Capture(capture) if capture else None
         self._pubsub = isinstance(self.manager, AsyncPubSubManager)
@@ -113,7 +122,8 @@ class RelayServer(socketio.AsyncServer):
             return False
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
         sock = compat.socket_of(self, eio_sid) if self.lean else None
-        conn = Connection(sid, eio_sid, sock, TokenBucket(self.rate, self.burst))
+        conn = Connection(sid, eio_sid, sock, TokenBucket(self.rate, self.burst),
+                          TokenBucket(self.join_rate, self.join_burst))
         self.conns[sid] = conn
         self.by_eio[eio_sid] = conn
         log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR", "?"))
@@ -125,6 +135,11 @@ class RelayServer(socketio.AsyncServer):
             self.by_eio.pop(conn.eio_sid, None)
             await self._leave_room(conn)
         log.debug("disconnect %s (%s)", sid, reason)
+
+    def _on_overflow(self, eio_sid: str, why: str) -> None:
+        """Lean transport: a socket is being dropped for not reading what is sent to it."""
+        conn = self.by_eio.get(eio_sid)
+        log.warning("disconnecting %s: %s", conn.sid if conn is not None else eio_sid, why)
 
     # --- the one door every client event comes through --------------------------------------
     async def _on_eio_message(self, eio_sid: str, data: Any) -> None:
@@ -258,20 +273,62 @@ class RelayServer(socketio.AsyncServer):
         if conn is not None:
             await self.deliver((conn,), text)
 
-    async def to_room(self, room: str, event: str, payload: dict,
-                      skip_sid: str | None = None) -> None:
-        if self._pubsub:   # other relays have members too: the manager publishes
-            await self.emit(event, payload, room=room_key(room), skip_sid=skip_sid)
+    async def to_peers(self, me: Member, event: str, payload: dict) -> None:
+        """An event from ``me`` to the others in its room that it can see (``can_see``)."""
+        text = wire.encode_event(event, payload)
+        if not self._pubsub:
+            conns = self.conns
+            peers = []
+            for sid, _ in self.manager.get_participants(NAMESPACE, room_key(me.room)):
+                conn = conns.get(sid)
+                if (sid != me.sid and conn is not None and conn.member is not None
+                        and can_see(me, conn.member)):
+                    peers.append(conn)
+            await self.deliver(peers, text)
             return
-        conns = self.conns
-        members = [conns[sid] for sid, _ in self.manager.get_participants(NAMESPACE,
-                                                                          room_key(room))
-                   if sid != skip_sid and sid in conns]
-        await self.deliver(members, wire.encode_event(event, payload))
+        members = await self.roster.members(me.room)
+        if me.visible_to or any(m.visible_to for m in members):
+            await self._deliver_to_members(
+                [m for m in members if m.sid != me.sid and can_see(me, m)], text)
+        else:   # other relays have members too: the manager publishes
+            await self.emit(event, payload, room=room_key(me.room), skip_sid=me.sid)
+
+    async def _deliver_to_members(self, members: list[Member], text: str) -> None:
+        """An encoded event to these members, ours directly, others' through the cluster."""
+        await self.deliver([c for m in members if (c := self.conns.get(m.sid)) is not None],
+                           text)
+        for m in members:
+            if m.sid not in self.conns and m.relay_id != self.relay_id:
+                self.cluster.send_direct(m.relay_id, m.sid, text)
+
+    async def announce(self, event: str, who: Member, members: list[Member]) -> None:
+        """``user-joined`` / ``user-left`` for ``who`` to ``members`` (the room after it).
+
+        Each member hears of ``who`` only if it can see it, with the room as it may see it
+        (``visibleTo``) and as it asked: the whole list, or only the change ("delta"). Each
+        distinct payload is encoded once, whatever the size of the room.
+        """
+        build = P.user_joined if event == P.USER_JOINED else P.user_left
+        hidden = bool(who.visible_to) or any(m.visible_to for m in members)
+        if self._pubsub and not hidden and not any(m.delta for m in members):
+            await self.emit(event, build(who.username, who.sid, roster_entries(members)),
+                            room=room_key(who.room))
+            return
+        groups: dict[tuple[bool, str], list[Member]] = {}
+        for m in members:
+            if can_see(m, who):
+                # what a member sees depends on who can see it: its name, or itself if hidden
+                view = "" if m.delta or not hidden else (m.sid if m.visible_to else m.key)
+                groups.setdefault((m.delta, view), []).append(m)
+        for (delta, _), group in groups.items():
+            if delta:
+                payload = {"username": who.username, "socketId": who.sid}
+            else:
+                payload = build(who.username, who.sid, roster_entries(members, group[0]))
+            await self._deliver_to_members(group, wire.encode_event(event, payload))
 
     async def announce_left(self, member: Member, rest: list[Member]) -> None:
-        await self.to_room(member.room, P.USER_LEFT,
-                           P.user_left(member.username, member.sid, roster_entries(rest)))
+        await self.announce(P.USER_LEFT, member, rest)
 
     # --- handlers (each returns the acknowledgement) -----------------------------------------
     async def on_join(self, conn: Connection, payload: Any) -> dict:
@@ -281,24 +338,31 @@ class RelayServer(socketio.AsyncServer):
         if current is not None and current.room == room and current.username == name:
             members = await self.roster.members(room)
             return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
-                            usersInRoom=roster_entries(members), resumeToken=conn.token)
+                            usersInRoom=roster_entries(members, current),
+                            resumeToken=conn.token)
+        policy.take_join(conn.joins)
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
+        visible_to = P.name_key(p["visibleTo"]) if "visibleTo" in p else ""
+        delta = p.get("roster") == "delta"
         try:
             members = await policy.claim_name(
                 self.roster, conn.sid, room, name, token, p.get("resumeToken"),
-                alive=self._alive, evict=self._evict, log=log)
+                alive=self._alive, evict=self._evict, log=log,
+                visible_to=visible_to, delta=delta, limit=self.max_room_size)
         except NameTaken as taken:
             return P.ack_error(f"{taken}; choose another name")
-        conn.member = Member(conn.sid, name, room, self.relay_id, hash_token(token))
+        except RoomFull as full:
+            return P.ack_error(str(full))
+        me = conn.member = Member(conn.sid, name, room, self.relay_id, hash_token(token),
+                                  visible_to, delta)
         conn.token = token
         await self.enter_room(conn.sid, room_key(room))
-        users = roster_entries(members)
-        await self.to_room(room, P.USER_JOINED, P.user_joined(name, conn.sid, users))
-        log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(users))
-        return P.ack_ok(socketId=conn.sid, roomId=room, username=name, usersInRoom=users,
-                        resumeToken=token)
+        await self.announce(P.USER_JOINED, me, members)
+        log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(members))
+        return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
+                        usersInRoom=roster_entries(members, me), resumeToken=token)
 
     async def _alive(self, holder: Member) -> bool:
         """Does the socket holding a name still answer? (an Engine.IO ping, bounded wait)"""
@@ -340,6 +404,7 @@ class RelayServer(socketio.AsyncServer):
     async def on_leave(self, conn: Connection, payload: Any) -> dict:
         P.validate(P.LEAVE, payload)
         member = require_member(conn.member, P.LEAVE)
+        policy.take_join(conn.joins)
         await self._leave_room(conn)
         return P.ack_ok(roomId=member.room)
 
@@ -358,25 +423,23 @@ class RelayServer(socketio.AsyncServer):
     async def on_curve_selected(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.CURVE_SELECTED, payload)
         me = require_member(conn.member, P.CURVE_SELECTED)
-        await self.to_room(me.room, P.PEER_CURVE_SELECTED,
-                           P.peer_curve_selected(p["curve"], me.username, conn.sid),
-                           skip_sid=conn.sid)
+        await self.to_peers(me, P.PEER_CURVE_SELECTED,
+                            P.peer_curve_selected(p["curve"], me.username, conn.sid))
         return P.ack_ok()
 
     async def on_keys_generated(self, conn: Connection, payload: Any) -> dict:
         P.validate(P.KEYS_GENERATED, payload)
         me = require_member(conn.member, P.KEYS_GENERATED)
-        await self.to_room(me.room, P.PEER_KEYS_GENERATED,
-                           P.peer_keys_generated(me.username, conn.sid), skip_sid=conn.sid)
+        await self.to_peers(me, P.PEER_KEYS_GENERATED,
+                            P.peer_keys_generated(me.username, conn.sid))
         return P.ack_ok()
 
     async def on_processing_step(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.PROCESSING_STEP, payload)
         me = require_member(conn.member, P.PROCESSING_STEP)
-        await self.to_room(me.room, P.PEER_PROCESSING_STEP,
-                           P.peer_processing_step(p["step"], p["details"], me.username,
-                                                  conn.sid),
-                           skip_sid=conn.sid)
+        await self.to_peers(me, P.PEER_PROCESSING_STEP,
+                            P.peer_processing_step(p["step"], p["details"], me.username,
+                                                   conn.sid))
         return P.ack_ok()
 
     async def on_share_public_key(self, conn: Connection, payload: Any) -> dict:

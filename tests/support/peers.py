@@ -6,7 +6,11 @@ client library never sends: malformed packets, binary frames, sockets that stop 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -165,6 +169,64 @@ class RawSocket:
         await self.ws.close()
         self._reader.cancel()
         await self.session.close()
+
+
+class SilentSocket:
+    """A websocket client that joins a room and then never reads again: what the relay
+    sends it piles up (a small receive buffer makes the kernel's share small)."""
+
+    def __init__(self, url: str, *, receive_buffer: int = 8192):
+        self.host, port = url.split("//", 1)[1].split(":")
+        self.port = int(port)
+        self.receive_buffer = receive_buffer
+        self.sid: str | None = None
+
+    async def connect(self) -> SilentSocket:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (self.host, self.port))
+        self.reader, self.writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.writer.write(
+            f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+            f"Host: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert (await self._frame()).startswith("0")   # Engine.IO open
+        await self.send("40")
+        connected = await self._frame()
+        assert connected.startswith("40"), connected
+        self.sid = json.loads(connected[2:])["sid"]
+        return self
+
+    async def _frame(self) -> str:
+        first, second = await self.reader.readexactly(2)
+        n = second & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", await self.reader.readexactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+        return (await self.reader.readexactly(n)).decode()
+
+    async def send(self, text: str) -> None:
+        """One masked text frame (clients must mask)."""
+        data = text.encode()
+        mask = os.urandom(4)
+        n = len(data)
+        head = (bytes((0x81, 0x80 | n)) if n < 126 else
+                struct.pack("!BBH", 0x81, 0xFE, n) if n < 65536 else
+                struct.pack("!BBQ", 0x81, 0xFF, n))
+        self.writer.write(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+        await self.writer.drain()
+
+    async def emit(self, event: str, payload: Any) -> None:
+        await self.send("42" + json.dumps([event, payload]))
+
+    def close(self) -> None:
+        self.writer.transport.abort()
 
 
 async def pair(url: str, room: str = "lab") -> tuple[Peer, Peer]:

@@ -82,3 +82,27 @@ def test_browser_library_found_or_reported_missing(tmp_path):
     assert app[SOCKETIO_JS] is None
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert "/socket.io/socket.io.js" not in paths and "/healthz" in paths
+
+
+def test_limits_against_hostile_clients():
+    c = config.load([], env={})
+    assert (c.max_room_size, c.join_rate, c.join_burst) == (200, 2.0, 5)
+    assert (c.max_queued_bytes, c.max_paused) == (4 * 1024 * 1024, 10.0)
+    assert (c.idle_timeout, c.max_connections_per_ip, c.cap_loopback) == (10.0, 50, False)
+    c = config.load(["--max-room-size", "30", "--max-queued-bytes", "262144",
+                     "--cap-loopback"], env={"ECC_RELAY_MAX_CONNECTIONS_PER_IP": "20",
+                                             "ECC_RELAY_IDLE_TIMEOUT": "1.5"})
+    assert (c.max_room_size, c.max_queued_bytes, c.cap_loopback) == (30, 262144, True)
+    assert (c.max_connections_per_ip, c.idle_timeout) == (20, 1.5)
+    assert config.load([], env={"ECC_RELAY_CAP_LOOPBACK": "1"}).cap_loopback
+
+
+def test_loopback_hosts():
+    from relay.app import host_of, is_loopback
+
+    for header in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000", "LOCALHOST",
+                   "127.9.9.9", "lab.localhost:80"):
+        assert is_loopback(host_of(header)), header
+    for header in ("evil.example:5000", "127.0.0.1.evil.example", "0.0.0.0:5000", "",
+                   "[::1", "10.0.0.1:5000"):
+        assert not is_loopback(host_of(header)), header
