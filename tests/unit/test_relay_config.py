@@ -82,3 +82,11 @@ def test_browser_library_found_or_reported_missing(tmp_path):
     assert app[SOCKETIO_JS] is None
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert "/socket.io/socket.io.js" not in paths and "/healthz" in paths
+
+
+def test_plain_port_variable_as_hosting_platforms_set_it():
+    # PORT (the seed's variable) is honoured; ECC_RELAY_PORT and --port win over it.
+    assert config.load([], env={"PORT": "8080"}).port == 8080
+    assert config.load([], env={"PORT": "8080", "ECC_RELAY_PORT": "6001"}).port == 6001
+    assert config.load(["--port", "7000"], env={"PORT": "8080"}).port == 7000
+    assert config.load([], env={"PORT": ""}).port == config.DEFAULT_PORT
