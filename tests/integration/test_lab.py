@@ -21,7 +21,7 @@ import pytest
 
 from ecc_widgets import lab
 from tests.support import ROOT
-from tests.support.processes import free_port, wait_for_http
+from tests.support.processes import free_port, wait_for_http, wait_for_port
 
 DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
 
@@ -190,3 +190,30 @@ def test_ecc_lab_for_the_lan_prints_addresses_a_closed_page_shuts_its_kernel_qui
     quiet = "\n".join(lab_proc.seen)
     assert "without encryption" not in quiet and "not trusted" not in quiet
     assert " 403 " not in quiet
+
+
+@pytest.mark.slow
+def test_kernel_of_a_page_nobody_keeps_open_is_culled(tmp_path):
+    # A bare page load (no browser, so no websocket and no unload) leaves a kernel; the
+    # serving settings cull it. Timeouts shortened here; the class default is in serving.
+    port = free_port()
+    notebook = lab.write_dashboard(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecc_widgets.serving", str(notebook), "--no-browser",
+         f"--port={port}", "--Voila.ip=127.0.0.1",
+         "--MappingKernelManager.cull_idle_timeout=2", "--MappingKernelManager.cull_interval=1"],
+        cwd=tmp_path, env={**os.environ, "ECC_RELAY_URL": "http://127.0.0.1:9"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as resp:
+            assert "each tab is one peer" in resp.read().decode()
+        kernels = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if "ipykernel" in " ".join(c.cmdline())]
+        assert kernels, "the page load started no kernel"
+        gone, alive = psutil.wait_procs(kernels, timeout=30)
+        assert not alive, "the kernel of a closed page was not culled"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
