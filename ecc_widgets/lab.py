@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ecc_widgets.localrelay import DEFAULT_PORT as DEFAULT_RELAY_PORT
 from ecc_widgets.localrelay import relay_health, spawn_relay
+from ecc_widgets.serving import ENV_JOIN_URL
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866  # Voila's usual port
@@ -222,12 +223,14 @@ def main(argv: list[str] | None = None) -> int:
                     _wait(lambda: relay_health(relay_url) is not None, relay, "relay", 30)
 
             port = pick_port(args.host, args.port)
+            others = lan_addresses() if args.host in ("0.0.0.0", "::") else []
+            join_url = f"http://{others[0]}:{port}/" if others else ""
             voila = subprocess.Popen(
                 [sys.executable, "-m", "ecc_widgets.serving", str(notebook), "--no-browser",
                  f"--port={port}", f"--Voila.ip={args.host}", "--Voila.log_level=WARN",
                  "--VoilaConfiguration.show_tracebacks=True"],
                 cwd=notebook.parent,
-                env={**os.environ, "ECC_RELAY_URL": relay_url},
+                env={**os.environ, "ECC_RELAY_URL": relay_url, ENV_JOIN_URL: join_url},
                 start_new_session=True,
             )
             probe_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -242,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"  Dashboard:  {address}",
             ]
             if args.host in ("0.0.0.0", "::"):
-                others = lan_addresses()
                 for ip in others:
                     lines.append(f"  From other machines: http://{ip}:{port}/")
                     if relay is not None:
@@ -250,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
                 if not others:
                     lines.append("  (no network address found: other machines cannot reach it)")
                 else:
-                    qr = qr_text(f"http://{others[0]}:{port}/")
+                    qr = qr_text(join_url)
                     if qr:
-                        lines += ["", f"Scan to open http://{others[0]}:{port}/ :", qr]
+                        lines += ["", f"Scan to open {join_url} :", qr]
             lines += ["", "Open the dashboard in two browser tabs: each tab is one peer.",
                       "Press Ctrl-C to stop."]
             _print(*lines)

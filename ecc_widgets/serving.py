@@ -25,10 +25,15 @@ The settings, and why:
   it says nothing about the dashboard.
 - The "ecc" page template (Voila's lab template plus a banner) says "Disconnected from the
   server: reload the page to rejoin" when the page loses its kernel.
+- With ``ECC_LAB_JOIN_URL`` set (``ecc-lab --host 0.0.0.0`` sets it to the address others can
+  use), the page ends with a "Join from your phone" QR code of that address.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -39,13 +44,33 @@ TEMPLATE = "ecc"
 DATA_DIR = Path(__file__).resolve().parent / "templates"
 CULL_IDLE_TIMEOUT = 300   # seconds a kernel with no page connected may stay idle
 CULL_INTERVAL = 30        # how often the server looks for such kernels
+ENV_JOIN_URL = "ECC_LAB_JOIN_URL"
 
 
-def set_xsrf_cookie(handler, notebook=None, cwd=None):
+def prelaunch(handler, notebook=None, cwd=None):
     """Voila pre-launch hook: send the ``_xsrf`` cookie with the page, so the page's
-    shutdown request on unload passes the server's XSRF check."""
+    shutdown request on unload passes the server's XSRF check; add the join QR code."""
     handler.xsrf_token  # noqa: B018 - reading it sets the cookie (tornado)
+    join_url = os.environ.get(ENV_JOIN_URL)
+    if notebook is not None and join_url:
+        # qrcode comes with the "app" extra; without it the page goes without the QR code
+        with contextlib.suppress(ImportError):
+            notebook.cells.append(join_cell(join_url))
     return notebook
+
+
+def join_cell(url: str):
+    """A markdown cell: "Join from your phone" and a QR code of `url` (inline SVG)."""
+    import nbformat
+    import qrcode
+    import qrcode.image.svg
+
+    svg = io.BytesIO()
+    qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).save(svg)
+    data = base64.b64encode(svg.getvalue()).decode("ascii")
+    return nbformat.v4.new_markdown_cell(
+        f'**Join from your phone:** `{url}`<br><img alt="QR code of {url}" width="160" '
+        f'src="data:image/svg+xml;base64,{data}">')
 
 
 class DropUntrusted(logging.Filter):
@@ -67,7 +92,7 @@ def configure(c) -> None:
     """Apply the settings above to a traitlets config `c` (Voila's or Jupyter server's)."""
     use_templates()
     c.VoilaConfiguration.template = TEMPLATE
-    c.VoilaConfiguration.prelaunch_hook = set_xsrf_cookie
+    c.VoilaConfiguration.prelaunch_hook = prelaunch
     c.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
     c.MappingKernelManager.cull_interval = CULL_INTERVAL
     c.MappingKernelManager.cull_connected = False

@@ -78,6 +78,19 @@ def test_nginx_config_matches_compose_services():
     assert "http://proxy:8765" in services["dashboard"]["command"]
 
 
+def test_dockerfile_copies_what_exists_and_runs_as_a_user():
+    lines = (DEPLOY / "Dockerfile").read_text().splitlines()
+    assert lines[[i for i, x in enumerate(lines) if x.startswith("FROM")][0]] == \
+        "FROM python:3.11-slim"
+    for line in lines:
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:  # relative to the context, the repository
+                assert (ROOT / source).exists(), line
+    assert "pip install --no-cache-dir '.[app,redis]'" in "\n".join(lines)
+    user = [x.split()[1] for x in lines if x.startswith("USER ")]
+    assert user and user[-1] not in ("root", "0")
+
+
 def test_compose_file_follows_the_compose_specification():
     result = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",

@@ -173,6 +173,10 @@ def test_ecc_lab_for_the_lan_prints_addresses_a_closed_page_shuts_its_kernel_qui
         with opener.open(f"http://127.0.0.1:{port}/", timeout=120) as resp:
             page = resp.read().decode()
         assert "Disconnected from the server: reload the page to rejoin" in page
+        if lab.lan_addresses():  # the page ends with the join address and its QR code
+            assert "Join from your phone:" in page
+            assert f"http://{lab.lan_addresses()[0]}:{port}/" in page
+            assert 'src="data:image/svg+xml;base64,' in page
         kernel_id = re.search(r'"kernelId": "([0-9a-f-]+)"', page).group(1)
         xsrf = next(c.value for c in jar if c.name == "_xsrf")
         shutdown = urllib.request.Request(
