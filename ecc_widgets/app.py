@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ecc_widgets import localrelay
+from ecc_widgets import kernel_hooks, localrelay
 from ecc_widgets.panels import (
     ChatPanel,
     CurvePanel,
@@ -70,6 +70,7 @@ class EccApp(widgets.VBox):
         if session is None:
             session = local_session()
         self.session = session
+        kernel_hooks.close_at_exit(session)  # a closed tab's kernel leaves the room at once
         self.join_panel = JoinPanel(session)
         self.curve_panel = CurvePanel(session, theme=theme)
         self.keys_panel = KeysPanel(session, theme=theme)

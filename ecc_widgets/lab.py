@@ -4,6 +4,11 @@ It starts a relay on localhost (or uses the one given by `--relay-url` / `ECC_RE
 one already answering at the local address), serves the dashboard notebook with Voila, and
 prints the address to open in two browser tabs, one per peer. Ctrl-C stops both.
 
+Served for a class (see `ecc_widgets.serving`): a closed or reloaded tab's kernel is shut
+down and leaves the room, kernels no page uses are culled, and the page says when it has lost
+the server. With ``--host 0.0.0.0`` it prints the addresses other machines can use, with a
+QR code of the dashboard's. The dashboard port honours ``PORT`` as hosting platforms set it.
+
 The dashboard is the checkout's `notebooks/dashboard.ipynb` when run from a source tree;
 after a plain `pip install` there is no checkout, so the same notebook is generated from
 `DASHBOARD_CELLS` into a temporary folder (a test keeps the two identical).
@@ -21,10 +26,12 @@ import sys
 import tempfile
 import time
 import webbrowser
+from contextlib import suppress
 from pathlib import Path
 
 from ecc_widgets.localrelay import DEFAULT_PORT as DEFAULT_RELAY_PORT
 from ecc_widgets.localrelay import relay_health, spawn_relay
+from ecc_widgets.serving import ENV_JOIN_URL
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866  # Voila's usual port
@@ -125,8 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to serve on (default %(default)s; 0.0.0.0 for the LAN)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="dashboard port (default %(default)s, or a free one if taken)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or DEFAULT_PORT),
+                        help="dashboard port (default: env PORT, else %(default)s; a free "
+                             "one if taken)")
     parser.add_argument("--relay-url", default=os.environ.get("ECC_RELAY_URL"),
                         help="use this relay instead of starting one (env ECC_RELAY_URL)")
     parser.add_argument("--relay-port", type=int, default=DEFAULT_RELAY_PORT,
@@ -136,6 +144,35 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", action="store_true",
                         help="open two browser tabs on the dashboard")
     return parser
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses other machines may reach (loopback left out)."""
+    found: list[str] = []
+    with suppress(OSError):
+        for *_, sockaddr in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.append(sockaddr[0])
+    with suppress(ImportError, OSError):
+        import psutil
+
+        for addrs in psutil.net_if_addrs().values():
+            found += [a.address for a in addrs if a.family == socket.AF_INET]
+    return list(dict.fromkeys(a for a in found if not a.startswith("127.")))
+
+
+def qr_text(data: str) -> str:
+    """`data` as a QR code drawn with text blocks, for a terminal ("" without `qrcode`)."""
+    try:
+        import qrcode
+    except ImportError:
+        return ""
+    import io
+
+    code = qrcode.QRCode(border=2)
+    code.add_data(data)
+    out = io.StringIO()
+    code.print_ascii(out=out, invert=True)
+    return out.getvalue().rstrip("\n")
 
 
 def _print(*lines: str) -> None:
@@ -186,12 +223,14 @@ def main(argv: list[str] | None = None) -> int:
                     _wait(lambda: relay_health(relay_url) is not None, relay, "relay", 30)
 
             port = pick_port(args.host, args.port)
+            others = lan_addresses() if args.host in ("0.0.0.0", "::") else []
+            join_url = f"http://{others[0]}:{port}/" if others else ""
             voila = subprocess.Popen(
-                [sys.executable, "-m", "voila", str(notebook), "--no-browser",
+                [sys.executable, "-m", "ecc_widgets.serving", str(notebook), "--no-browser",
                  f"--port={port}", f"--Voila.ip={args.host}", "--Voila.log_level=WARN",
                  "--VoilaConfiguration.show_tracebacks=True"],
                 cwd=notebook.parent,
-                env={**os.environ, "ECC_RELAY_URL": relay_url},
+                env={**os.environ, "ECC_RELAY_URL": relay_url, ENV_JOIN_URL: join_url},
                 start_new_session=True,
             )
             probe_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -206,10 +245,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"  Dashboard:  {address}",
             ]
             if args.host in ("0.0.0.0", "::"):
-                machine = socket.gethostname()  # or the machine's address, for the others
-                lines.append(f"  From other machines: http://{machine}:{port}/")
-                if relay is not None:
-                    lines.append(f"  Relay for their notebooks: http://{machine}:{relay_port}")
+                for ip in others:
+                    lines.append(f"  From other machines: http://{ip}:{port}/")
+                    if relay is not None:
+                        lines.append(f"  Relay for their notebooks: http://{ip}:{relay_port}")
+                if not others:
+                    lines.append("  (no network address found: other machines cannot reach it)")
+                else:
+                    qr = qr_text(join_url)
+                    if qr:
+                        lines += ["", f"Scan to open {join_url} :", qr]
             lines += ["", "Open the dashboard in two browser tabs: each tab is one peer.",
                       "Press Ctrl-C to stop."]
             _print(*lines)

@@ -2,6 +2,8 @@
 
 Every option has an ``ECC_RELAY_<NAME>`` variable (``--redis-url`` -> ``ECC_RELAY_REDIS_URL``);
 a command-line option wins over the variable, the variable over the built-in default.
+The port also honours plain ``PORT`` (set by hosting platforms, and read by the seed) when
+neither ``--port`` nor ``ECC_RELAY_PORT`` is given.
 """
 
 from __future__ import annotations
@@ -102,12 +104,15 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         description="ECC Chat Lab relay: routes public keys and ciphertext inside rooms "
                     "(Socket.IO v4, compatible with the seed's browser client).",
         epilog="Every option can also be set by an environment variable ECC_RELAY_<OPTION> "
-               "(for example ECC_RELAY_PORT=5000, ECC_RELAY_REDIS_URL=redis://...).",
+               "(for example ECC_RELAY_PORT=5000, ECC_RELAY_REDIS_URL=redis://...); "
+               "the port also honours PORT, as hosting platforms set it.",
     )
     p.add_argument("--host", default=_env(env, "HOST", DEFAULT_HOST),
                    help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=_port, default=_env(env, "PORT", DEFAULT_PORT),
-                   help="port to listen on (default %(default)s)")
+    p.add_argument("--port", type=_port,
+                   default=_env(env, "PORT", env.get("PORT") or DEFAULT_PORT),
+                   help="port to listen on (default %(default)s; env ECC_RELAY_PORT, "
+                        "else PORT)")
     p.add_argument("--redis-url", default=_env(env, "REDIS_URL"),
                    help="share rooms with other relay processes through this Redis")
     p.add_argument("--static", dest="static_dir", default=_env(env, "STATIC"),

@@ -54,14 +54,16 @@ def _stop(proc: subprocess.Popen, log) -> None:
 
 @contextmanager
 def voila_server(
-    notebook: Path, *, env: dict | None = None, log_name: str = "voila.log"
+    notebook: Path, *, env: dict | None = None, log_name: str = "voila.log",
+    module: str = "voila",
 ) -> Iterator[str]:
-    """Serve one notebook with Voila on a free port; yields the page's URL."""
+    """Serve one notebook with Voila on a free port; yields the page's URL. `module` is
+    ``ecc_widgets.serving`` for the settings ecc-lab serves the dashboard with."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / log_name, "wb")  # noqa: SIM115 - closed by _stop
     cmd = [
-        sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+        sys.executable, "-m", module, str(notebook), "--no-browser", f"--port={port}",
         "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
     ]
     proc = subprocess.Popen(

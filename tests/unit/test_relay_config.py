@@ -106,3 +106,11 @@ def test_loopback_hosts():
     for header in ("evil.example:5000", "127.0.0.1.evil.example", "0.0.0.0:5000", "",
                    "[::1", "10.0.0.1:5000"):
         assert not is_loopback(host_of(header)), header
+
+
+def test_plain_port_variable_as_hosting_platforms_set_it():
+    # PORT (the seed's variable) is honoured; ECC_RELAY_PORT and --port win over it.
+    assert config.load([], env={"PORT": "8080"}).port == 8080
+    assert config.load([], env={"PORT": "8080", "ECC_RELAY_PORT": "6001"}).port == 6001
+    assert config.load(["--port", "7000"], env={"PORT": "8080"}).port == 7000
+    assert config.load([], env={"PORT": ""}).port == config.DEFAULT_PORT

@@ -1,0 +1,8 @@
+# Jupyter server settings for the dashboard on Binder (postBuild copies this file to
+# ~/.jupyter/): the same as `ecc-lab` uses (ecc_widgets/serving.py explains each one).
+# A closed or reloaded Voila tab shuts its kernel down, kernels no page is connected to are
+# culled after five minutes, and the page says when it has lost the server.
+# Any other Jupyter deployment serving the dashboard can use these two lines.
+from ecc_widgets.serving import configure
+
+configure(c)  # noqa: F821 - `c` is the config object Jupyter gives this file
