@@ -1,11 +1,12 @@
 """The attacker's page in a real browser: with the teacher's link it shows the rooms and
-switches an attack by its checkbox; without the token the relay refuses it."""
+switches an attack by its checkbox, which the students then see; without the token the relay
+refuses it."""
 
 from __future__ import annotations
 
 from playwright.sync_api import sync_playwright
 
-from ecc_widgets.session import Session
+from ecc_widgets.session import REPLAYED, Session
 from tests.support.browser import launch_chromium
 from tests.support.mallory import TOKEN, room_state
 from tests.support.polling import wait_until
@@ -14,10 +15,16 @@ from tests.support.processes import RelayProcess
 
 def test_mallory_page_switches_an_attack_and_refuses_without_the_token():
     server = RelayProcess("--attacks", env={"ECC_RELAY_ATTACK_TOKEN": TOKEN}).start()
-    student = Session()
+    student, partner = Session(), Session()
     try:
         student.join("alice", "class", server.url)
-        wait_until(lambda: student.joined, what="the student in the room")
+        partner.join("bob", "class", server.url)
+        wait_until(lambda: "bob" in student.peers, what="both students in the room")
+        for s in (student, partner):
+            s.generate_keys()
+        student.share_key("bob")
+        wait_until(lambda: "secure" in student.peers["bob"].statuses
+                   and "secure" in partner.peers["alice"].statuses, what="a secure pair")
         with sync_playwright() as pw:
             browser = launch_chromium(pw)
             try:
@@ -36,8 +43,17 @@ def test_mallory_page_switches_an_attack_and_refuses_without_the_token():
                 room.get_by_label("replay").check()
                 wait_until(lambda: room_state(server.url, "class")["attacks"]["replay"],
                            what="the attack switched on through the page")
+                # what the students see: bob's message once, then its replay refused
+                partner.send("alice", "hello under attack")
+                wait_until(lambda: any(m.status == "rejected" and m.reason.startswith(REPLAYED)
+                                       for m in student.conversations.get("bob", ())),
+                           what="the replay caught by alice")
+                shown = [m.plaintext for m in student.conversations["bob"]
+                         if m.status != "rejected"]
+                assert shown == ["hello under attack"]
             finally:
                 browser.close()
     finally:
         student.close()
+        partner.close()
         server.stop()
