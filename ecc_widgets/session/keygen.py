@@ -23,6 +23,7 @@ class KeygenTrace:
     public_point: Any
     steps: tuple
     toy: KeygenTrace | None = None
+    keygen_ms: float = 0.0      # the library's key generation alone, measured by the model
 
     @property
     def scalar(self) -> int:
