@@ -25,15 +25,35 @@ from ecc_widgets.panels import (
     RelayView,
 )
 from ecc_widgets.panels.common import NO_TYPESETTING, close_tree
+from ecc_widgets.panels.numbers import NumbersPanel
 
-# HTML widgets inherit the form controls' tall line height; text panels read better tighter.
+# The layout is CSS, not widget traits: a container query, so it follows the width the app
+# gets (a notebook cell, a Voila page, a phone), not the window's. Wide: the steps in tabs
+# on the left, the chat and the peers always in view on the right. Narrow: one column, the
+# chat and the peers first (under the join row), the tabs below.
 STYLE = """<style>
+.ecc-app { container-type: inline-size; container-name: ecc-app; }
 .ecc-app .widget-html-content { line-height: 1.45; }
 .ecc-app .ecc-panel { border-radius: 6px; }
+.ecc-app img { max-width: 100%; height: auto; }
+.ecc-app .widget-slider, .ecc-app .widget-dropdown, .ecc-app .widget-text,
+.ecc-app .widget-toggle-buttons { max-width: 100%; }
+.ecc-app .widget-toggle-buttons .widget-toggle-buttons { flex-wrap: wrap; }
+.ecc-main { display: grid !important; gap: 10px; width: 100%;
+  grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); grid-template-areas: "steps side"; }
+.ecc-main > .ecc-steps { grid-area: steps; min-width: 0; }
+.ecc-main > .ecc-side { grid-area: side; min-width: 0; }
+.ecc-app .ecc-conversation { max-height: 42vh !important; }
+.ecc-app .ecc-title small { color: #57606a; }
+@container ecc-app (max-width: 820px) {
+  .ecc-main { grid-template-columns: minmax(0, 1fr); grid-template-areas: "side" "steps"; }
+  .ecc-app .ecc-conversation { max-height: 30vh !important; }
+  .ecc-app .ecc-title small { display: none; }
+}
 </style>"""
 
-# Columns of at least this width, as many as fit: one in a narrow cell, two or three full-page.
-COLUMN = "minmax(min(100%, 440px), 1fr)"
+# Tab titles are names students (and the browser tests) click.
+STEPS = ("Curve", "Keys", "Numbers", "Log", "What the relay sees")
 
 
 class LocalRelay:
@@ -64,6 +84,9 @@ def local_session(**kwargs):
 
 
 class EccApp(widgets.VBox):
+    """The dashboard: the join row on top; the steps (curve, keys, numbers, log, relay
+    view) in tabs; the chat and the peers always in view beside them (below on a phone)."""
+
     def __init__(self, session=None, theme: str = "light", **kwargs):
         super().__init__(**kwargs)
         self._owns_session = session is None
@@ -73,27 +96,38 @@ class EccApp(widgets.VBox):
         self.join_panel = JoinPanel(session)
         self.curve_panel = CurvePanel(session, theme=theme)
         self.keys_panel = KeysPanel(session, theme=theme)
+        self.numbers_panel = NumbersPanel(session)
         self.peers_panel = PeersPanel(session)
         self.chat_panel = ChatPanel(session)
         self.log_panel = LogPanel(session)
         self.relay_panel = RelayView(session)
         self.panels = (self.join_panel, self.curve_panel, self.keys_panel, self.peers_panel,
-                       self.chat_panel, self.log_panel, self.relay_panel)
+                       self.chat_panel, self.log_panel, self.relay_panel, self.numbers_panel)
         self.add_class("ecc-app")
         for name in NO_TYPESETTING:  # peers' names and messages are text, never TeX
             self.add_class(name)
         self.layout.width = "100%"
-        grid = widgets.GridBox(
-            list(self.panels[1:]),
-            layout=widgets.Layout(grid_template_columns=f"repeat(auto-fit, {COLUMN})",
-                                  grid_gap="10px", width="100%"),
-        )
-        self.children = [
-            widgets.HTML(STYLE + "<h3 style='margin:4px 0'>ECC Chat Lab</h3><small>Elliptic-curve "
-                         "keys, ECDH and an end-to-end encrypted chat you can watch.</small>"),
-            self.join_panel,
-            grid,
-        ]
+        # The keys panel walks on the toy curve the student is looking at.
+        self.curve_panel.dropdown.observe(
+            lambda change: self.keys_panel.use_toy_curve(change["new"]), names="value")
+        self.keys_panel.use_toy_curve(self.curve_panel.dropdown.value)
+        self.steps = widgets.Tab(
+            [self.curve_panel, self.keys_panel, self.numbers_panel, self.log_panel,
+             self.relay_panel], titles=STEPS, selected_index=0)
+        self.steps.add_class("ecc-steps")
+        side = widgets.VBox([self.chat_panel, self.peers_panel])
+        side.add_class("ecc-side")
+        main = widgets.GridBox([self.steps, side])
+        main.add_class("ecc-main")
+        title = widgets.HTML(STYLE + "<h3 style='margin:2px 0'>ECC Chat Lab <small style="
+                             "'font-size:60%; font-weight:normal'>Elliptic-curve keys, ECDH "
+                             "and an end-to-end encrypted chat you can watch.</small></h3>")
+        title.add_class("ecc-title")
+        self.children = [title, self.join_panel, main]
+
+    def show_step(self, name: str) -> None:
+        """Bring one step's tab to the front (by its title, as in `STEPS`)."""
+        self.steps.selected_index = STEPS.index(name)
 
     def close(self) -> None:
         """Stop the key playback (and the session, when this app made it), close the widgets."""

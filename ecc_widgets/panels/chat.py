@@ -182,8 +182,10 @@ class ChatPanel(Panel):
         self.wire = widgets.ToggleButton(value=False, description="Show what the relay saw",
                                          icon="eye",
                                          layout=widgets.Layout(width="auto"))
+        # Its height is the app's to set (ecc-conversation in the app's style).
         self.conversation = widgets.HTML(layout=widgets.Layout(
             max_height="360px", overflow="auto", border="1px solid #d0d7de", padding="4px"))
+        self.conversation.add_class("ecc-conversation")
         # continuous_update=False: the browser sends the text when Enter is pressed or the
         # box loses focus. Only Enter (and "Send") sends a message; see _on_submit.
         self.message = widgets.Text(placeholder="Message", continuous_update=False,

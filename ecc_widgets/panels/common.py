@@ -80,11 +80,12 @@ def badge(text: str, colour: str | None = None) -> str:
             f"{escape(text)}</span>")
 
 
-def grouped_hex(data: bytes | str, group: int = 4) -> str:
-    """Hex in groups of `group` digits with a space between them, so a long value wraps
-    between groups (never mid-group) and never needs a horizontal scrollbar."""
+def grouped_hex(data: bytes | str, group: int = 4, sep: str = " ") -> str:
+    """Hex in groups of `group` digits, `sep` between them, so a long value wraps between
+    groups (never mid-group) and never needs a horizontal scrollbar. ``sep="<wbr>"`` breaks
+    the line there without a space, so a copied key stays one string."""
     text = data.hex() if isinstance(data, bytes) else str(data)
-    return " ".join(text[i:i + group] for i in range(0, len(text), group))
+    return sep.join(text[i:i + group] for i in range(0, len(text), group))
 
 
 def signed_coefficient(value: int, p: int) -> int:

@@ -116,7 +116,8 @@ class CurvePanel(Panel):
                 widgets.VBox([self.real_note, self.real_image, self.real_p, self.real_q]),
                 widgets.VBox([self.field_note, self.field_image, self.field_p, self.field_q]),
             ],
-            layout=widgets.Layout(grid_template_columns="repeat(auto-fit, minmax(280px, 1fr))",
+            layout=widgets.Layout(
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 280px), 1fr))",
                                   grid_gap="8px"),
         )
         self.children = [self.header(), self.dropdown, self.note, self.error,

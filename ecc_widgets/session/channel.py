@@ -6,9 +6,10 @@ receiver, curve, a per-pair sequence number and (for a delivery receipt) the kin
 relay can neither alter, redirect, replay nor reorder one unnoticed. A legacy peer (the
 seed's protocol) gets the seed's format: no associated data, only a repeated IV is caught.
 
-A `Channel` does no I/O and reads no clock (it only times its AEAD calls, for display): it takes wire payloads and gives back wire
-payloads and verdicts (`Accepted`, `Rejected` with a reason, `Duplicate`). Chat messages
-and receipts go through the same `seal` and `open`.
+A `Channel` does no I/O and reads no clock (it times its AEAD calls, for display): it
+takes wire payloads and gives back wire payloads and verdicts (`Accepted`, `Rejected`
+with a reason, `Duplicate`). Chat messages and receipts go through the same `seal` and
+`open`.
 """
 
 from __future__ import annotations

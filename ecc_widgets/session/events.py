@@ -12,7 +12,7 @@ from typing import Any
 
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
-from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of
+from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
 from ecc_widgets.session.state import SessionState, displayable, peer_name
