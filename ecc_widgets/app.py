@@ -44,7 +44,7 @@ STYLE = """<style>
 .ecc-app { container-type: inline-size; container-name: ecc-app; }
 .ecc-app .widget-html-content { line-height: 1.45; }
 .ecc-app .ecc-panel { border-radius: 6px; }
-.ecc-app img { max-width: 100%; height: auto; }
+.ecc-app img { max-width: calc(100% - 4px); height: auto; }  /* 2px margins */
 .ecc-app .widget-slider, .ecc-app .widget-dropdown, .ecc-app .widget-text,
 .ecc-app .widget-toggle-buttons { max-width: 100%; }
 .ecc-app .widget-toggle-buttons .widget-toggle-buttons { flex-wrap: wrap; }
@@ -54,10 +54,15 @@ STYLE = """<style>
 .ecc-main > .ecc-side { grid-area: side; min-width: 0; }
 .ecc-app .ecc-conversation { max-height: 42vh !important; }
 .ecc-app .ecc-title small { color: #57606a; }
+.ecc-app .widget-inline-hbox { max-width: calc(100% - 4px); min-width: 0; }
+.ecc-app .ecc-join .widget-text { flex: 1 1 120px; min-width: 0; max-width: 280px; }
+.ecc-app .ecc-chat .widget-dropdown { flex: 1 1 140px; width: auto; }
 @container ecc-app (max-width: 820px) {
   .ecc-main { grid-template-columns: minmax(0, 1fr); grid-template-areas: "side" "steps"; }
-  .ecc-app .ecc-conversation { max-height: 30vh !important; }
-  .ecc-app .ecc-title small { display: none; }
+  .ecc-app .ecc-conversation { max-height: 24vh !important; }
+  .ecc-app .ecc-title small, .ecc-app .ecc-detail, .ecc-app .ecc-join > .widget-html:first-child
+    { display: none; }
+  .ecc-app .ecc-join .widget-text { flex: 1 1 90px; }
 }
 </style>"""
 

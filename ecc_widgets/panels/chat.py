@@ -178,7 +178,8 @@ class ChatPanel(Panel):
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
-        self.to = widgets.Dropdown(options=[], description="To")
+        self.to = widgets.Dropdown(options=[], description="To",
+                                   style={"description_width": "initial"})
         self.wire = widgets.ToggleButton(value=False, description="Show what the relay saw",
                                          icon="eye",
                                          layout=widgets.Layout(width="auto"))

@@ -32,11 +32,11 @@ SIZES = {"laptop": (1400, 1000), "phone": (390, 844)}
 # Every scroller back to the top: Playwright scrolls what it clicks into view.
 SCROLL_TO_TOP = """() => { window.scrollTo(0, 0);
   for (const e of document.querySelectorAll('*')) { e.scrollTop = 0; e.scrollLeft = 0; } }"""
-# Elements wider than the page make a horizontal scrollbar somewhere.
+# Boxes whose content is wider than they are show a horizontal scrollbar.
 OVERFLOWING = """() => [...document.querySelectorAll('.ecc-app *')]
   .filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0
           && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
-  .map(e => e.className || e.tagName)"""
+  .map(e => `${e.className} ${e.scrollWidth}>${e.clientWidth}: ${e.innerText.slice(0, 60)}`)"""
 
 
 def within_viewport(page, locator) -> bool:
