@@ -57,6 +57,9 @@ STYLE = """<style>
 .ecc-app .widget-inline-hbox { max-width: calc(100% - 4px); min-width: 0; }
 .ecc-app .ecc-join .widget-text { flex: 1 1 120px; min-width: 0; max-width: 280px; }
 .ecc-app .ecc-chat .widget-dropdown { flex: 1 1 140px; width: auto; }
+.ecc-app .ecc-steps > .lm-TabBar { height: auto; }
+.ecc-app .ecc-steps .lm-TabBar-content { flex-wrap: wrap; }
+.ecc-app .ecc-steps .lm-TabBar-tab { flex: 0 1 auto; min-width: 0; }
 @container ecc-app (max-width: 820px) {
   .ecc-main { grid-template-columns: minmax(0, 1fr); grid-template-areas: "side" "steps"; }
   .ecc-app .ecc-conversation { max-height: 24vh !important; }
