@@ -152,8 +152,9 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
                 expect(alice.get_by_text(re.compile(r"^(re)?connecting$"))).to_be_visible(
                     timeout=NETWORK_MS)
                 send(alice, "Written while the relay was down")
-                expect(alice.get_by_text("Pick a peer to write to first").first).to_be_visible(
-                    timeout=NETWORK_MS)
+                # said in the chat panel (the log, in its tab, says it too)
+                expect(alice.locator(".ecc-chat").get_by_text("Pick a peer to write to first")
+                       ).to_be_visible(timeout=NETWORK_MS)
                 expect(text_box(alice, "Message")).to_have_value(
                     "Written while the relay was down")
                 relay.start()
