@@ -29,6 +29,7 @@ from tests.support import ROOT  # noqa: E402
 from tests.support.browser import (  # noqa: E402
     button,
     launch_chromium,
+    open_step,
     text_box,
     voila_server,
 )
@@ -95,6 +96,7 @@ def pair_up(alice, bob, room: str) -> None:
         expect(page.locator(".widget-html", has_text=f"as {name} in room {room}")
                ).to_be_visible(timeout=TIMEOUT_MS)
     for page in (alice, bob):
+        open_step(page, "Keys")  # a dashboard in tabs; one without shows every step
         button(page, "instant").click()
         button(page, "Generate keys").click()
     card = alice.locator(".widget-vbox").filter(has=button(alice, "Share key")).last

@@ -12,6 +12,8 @@ here (`local_session`), so the model itself decides none of that.
 
 from __future__ import annotations
 
+import secrets
+
 import ipywidgets as widgets
 
 from ecc_widgets import kernel_hooks, localrelay
@@ -24,16 +26,51 @@ from ecc_widgets.panels import (
     PeersPanel,
     RelayView,
 )
-from ecc_widgets.panels.common import NO_TYPESETTING, close_tree
+from ecc_widgets.panels.common import (
+    MONO,
+    NAME_LIMIT,
+    NO_TYPESETTING,
+    close_tree,
+    escape,
+    observe,
+)
+from ecc_widgets.panels.numbers import NumbersPanel
 
-# HTML widgets inherit the form controls' tall line height; text panels read better tighter.
+# The layout is CSS, not widget traits: a container query, so it follows the width the app
+# gets (a notebook cell, a Voila page, a phone), not the window's. Wide: the steps in tabs
+# on the left, the chat and the peers always in view on the right. Narrow: one column, the
+# chat and the peers first (under the join row), the tabs below.
 STYLE = """<style>
+.ecc-app { container-type: inline-size; container-name: ecc-app; }
 .ecc-app .widget-html-content { line-height: 1.45; }
 .ecc-app .ecc-panel { border-radius: 6px; }
+.ecc-app img { max-width: calc(100% - 4px); height: auto; }  /* 2px margins */
+.ecc-app .widget-slider, .ecc-app .widget-dropdown, .ecc-app .widget-text,
+.ecc-app .widget-toggle-buttons { max-width: 100%; }
+.ecc-app .widget-toggle-buttons .widget-toggle-buttons { flex-wrap: wrap; }
+.ecc-main { display: grid !important; gap: 10px; width: 100%;
+  grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); grid-template-areas: "steps side"; }
+.ecc-main > .ecc-steps { grid-area: steps; min-width: 0; }
+.ecc-main > .ecc-side { grid-area: side; min-width: 0; }
+.ecc-app .ecc-conversation { max-height: 42vh !important; }
+.ecc-app .ecc-title small { color: #57606a; }
+.ecc-app .widget-inline-hbox { max-width: calc(100% - 4px); min-width: 0; }
+.ecc-app .ecc-join .widget-text { flex: 1 1 120px; min-width: 0; max-width: 280px; }
+.ecc-app .ecc-chat .widget-dropdown { flex: 1 1 140px; width: auto; }
+.ecc-app .ecc-steps > .lm-TabBar { height: auto; }
+.ecc-app .ecc-steps .lm-TabBar-content { flex-wrap: wrap; }
+.ecc-app .ecc-steps .lm-TabBar-tab { flex: 0 1 auto; min-width: 0; }
+@container ecc-app (max-width: 820px) {
+  .ecc-main { grid-template-columns: minmax(0, 1fr); grid-template-areas: "side" "steps"; }
+  .ecc-app .ecc-conversation { max-height: 24vh !important; }
+  .ecc-app .ecc-title small, .ecc-app .ecc-detail, .ecc-app .ecc-join > .widget-html:first-child
+    { display: none; }
+  .ecc-app .ecc-join .widget-text { flex: 1 1 90px; }
+}
 </style>"""
 
-# Columns of at least this width, as many as fit: one in a narrow cell, two or three full-page.
-COLUMN = "minmax(min(100%, 440px), 1fr)"
+# Tab titles are names students (and the browser tests) click.
+STEPS = ("Curve", "Keys", "Numbers", "Log", "What the relay sees")
 
 
 class LocalRelay:
@@ -64,6 +101,9 @@ def local_session(**kwargs):
 
 
 class EccApp(widgets.VBox):
+    """The dashboard: the join row on top; the steps (curve, keys, numbers, log, relay
+    view) in tabs; the chat and the peers always in view beside them (below on a phone)."""
+
     def __init__(self, session=None, theme: str = "light", **kwargs):
         super().__init__(**kwargs)
         self._owns_session = session is None
@@ -74,27 +114,38 @@ class EccApp(widgets.VBox):
         self.join_panel = JoinPanel(session)
         self.curve_panel = CurvePanel(session, theme=theme)
         self.keys_panel = KeysPanel(session, theme=theme)
+        self.numbers_panel = NumbersPanel(session)
         self.peers_panel = PeersPanel(session)
         self.chat_panel = ChatPanel(session)
         self.log_panel = LogPanel(session)
         self.relay_panel = RelayView(session)
         self.panels = (self.join_panel, self.curve_panel, self.keys_panel, self.peers_panel,
-                       self.chat_panel, self.log_panel, self.relay_panel)
+                       self.chat_panel, self.log_panel, self.relay_panel, self.numbers_panel)
         self.add_class("ecc-app")
         for name in NO_TYPESETTING:  # peers' names and messages are text, never TeX
             self.add_class(name)
         self.layout.width = "100%"
-        grid = widgets.GridBox(
-            list(self.panels[1:]),
-            layout=widgets.Layout(grid_template_columns=f"repeat(auto-fit, {COLUMN})",
-                                  grid_gap="10px", width="100%"),
-        )
-        self.children = [
-            widgets.HTML(STYLE + "<h3 style='margin:4px 0'>ECC Chat Lab</h3><small>Elliptic-curve "
-                         "keys, ECDH and an end-to-end encrypted chat you can watch.</small>"),
-            self.join_panel,
-            grid,
-        ]
+        # The keys panel walks on the toy curve the student is looking at.
+        self.curve_panel.dropdown.observe(
+            lambda change: self.keys_panel.use_toy_curve(change["new"]), names="value")
+        self.keys_panel.use_toy_curve(self.curve_panel.dropdown.value)
+        self.steps = widgets.Tab(
+            [self.curve_panel, self.keys_panel, self.numbers_panel, self.log_panel,
+             self.relay_panel], titles=STEPS, selected_index=0)
+        self.steps.add_class("ecc-steps")
+        side = widgets.VBox([self.chat_panel, self.peers_panel])
+        side.add_class("ecc-side")
+        main = widgets.GridBox([self.steps, side])
+        main.add_class("ecc-main")
+        title = widgets.HTML(STYLE + "<h3 style='margin:2px 0'>ECC Chat Lab <small style="
+                             "'font-size:60%; font-weight:normal'>Elliptic-curve keys, ECDH "
+                             "and an end-to-end encrypted chat you can watch.</small></h3>")
+        title.add_class("ecc-title")
+        self.children = [title, self.join_panel, main]
+
+    def show_step(self, name: str) -> None:
+        """Bring one step's tab to the front (by its title, as in `STEPS`)."""
+        self.steps.selected_index = STEPS.index(name)
 
     def close(self) -> None:
         """Stop the key playback (and the session, when this app made it), close the widgets."""
@@ -107,4 +158,66 @@ class EccApp(widgets.VBox):
             close_session()
         for panel in getattr(self, "panels", ()):
             panel.close()
+        close_tree(self)
+
+
+def pair_codes_html(a, b) -> str:
+    """What each screen shows for the other: safety number and short code, side by side.
+    Equal on both sides: nobody in the middle swapped the keys."""
+    ab, ba = a.peers.get(b.username or ""), b.peers.get(a.username or "")
+    if ab is None or ba is None or not (ab.safety_number and ba.safety_number):
+        return ("<small>Alice and Bob in one page: generate keys in both, share one, and "
+                "the codes each screen shows for the other appear here.</small>")
+    cells = []
+    for me, peer in ((a, ab), (b, ba)):
+        code = peer.sas.emoji_text if peer.sas else ""
+        cells.append(f"<td style='padding:2px 10px'><b>{escape(me.username, NAME_LIMIT)}"
+                     f"</b> sees {escape(peer.name, NAME_LIMIT)}: safety number "
+                     f"<span style='{MONO}'>{escape(peer.safety_number)}</span> "
+                     f"<span style='font-size:18px'>{escape(code)}</span></td>")
+    same = ab.safety_number == ba.safety_number and ab.sas == ba.sas
+    verdict = ("<b style='color:#1a7f37'>the same on both screens: no one in the middle"
+               "</b>" if same else "<b style='color:#cf222e'>different: someone swapped "
+               "the keys</b>")
+    return f"<table><tr>{''.join(cells)}</tr></table>{verdict}"
+
+
+class PairApp(widgets.VBox):
+    """Alice and Bob in one page: two dashboards, each with its own session, joined to one
+    fresh room on the relay, with the codes both see for each other in a strip on top.
+    For a student alone, or a teacher at a projector."""
+
+    def __init__(self, names: tuple[str, str] = ("alice", "bob"), room: str | None = None,
+                 relay_url: str | None = None, theme: str = "light", **kwargs):
+        super().__init__(**kwargs)
+        self.room = room or f"pair-{secrets.token_hex(3)}"
+        self.apps = tuple(EccApp(local_session(), theme=theme) for _ in names)
+        for app in self.apps:
+            app._owns_session = True  # made here, closed with the app
+        self.codes = widgets.HTML()
+        self.codes.add_class("ecc-pair-codes")
+        for app in self.apps:  # guarded: a display error never reaches the model
+            observe(app.session, lambda _change: self._render_codes(), ["peers"])
+        grid = widgets.GridBox(list(self.apps), layout=widgets.Layout(
+            grid_template_columns="repeat(auto-fit, minmax(min(100%, 560px), 1fr))",
+            grid_gap="12px", width="100%"))
+        self.add_class("ecc-pair")
+        for name in NO_TYPESETTING:
+            self.add_class(name)
+        self.children = [self.codes, grid]
+        self._render_codes()
+        for app, name in zip(self.apps, names, strict=True):
+            app.session.join(name, self.room, relay_url)
+
+    @property
+    def sessions(self) -> tuple:
+        return tuple(app.session for app in self.apps)
+
+    def _render_codes(self) -> None:
+        a, b = self.sessions
+        self.codes.value = pair_codes_html(a, b)
+
+    def close(self) -> None:
+        for app in getattr(self, "apps", ()):
+            app.close()
         close_tree(self)

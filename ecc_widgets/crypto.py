@@ -42,6 +42,7 @@ __all__ = [
     "generate_private_key",
     "private_key_from_value",
     "private_value",
+    "private_key_size",
     "curve_of",
     "public_bytes",
     "public_key_from_bytes",
@@ -189,6 +190,12 @@ def private_value(key: PrivateKey) -> int:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.private_numbers().private_value
     raise TypeError(f"expected a private key, got {type(key).__name__}")
+
+
+def private_key_size(key: PrivateKey) -> int:
+    """Bytes of the private value as it is stored and exchanged: JWK "d" (RFC 7518: the
+    fixed length of the group order, 66 for P-521) or X25519's raw 32 bytes."""
+    return len(_unb64url(private_key_to_jwk(key)["d"], "d"))
 
 
 def curve_of(key: PrivateKey | PublicKey) -> str:

@@ -39,7 +39,8 @@ class DemoPeer:
         s.observe(self._on_peers, names="peers")
         s.observe(self._on_conversations, names="conversations")
         s.select_curve(self._curve)
-        s.join(self.name, self.room, self.relay_url)
+        # Seen by (and talking with) the one who summoned it, not by the whole class.
+        s.join(self.name, self.room, self.relay_url, visible_to=self.follow or None)
         return self
 
     def close(self) -> None:

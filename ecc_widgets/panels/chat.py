@@ -6,6 +6,7 @@ import threading
 
 import ipywidgets as widgets
 
+from ecc_widgets import crypto
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     LINE_LIMIT,
@@ -16,6 +17,7 @@ from ecc_widgets.panels.common import (
     badge,
     clock,
     escape,
+    grouped_hex,
     plain,
 )
 
@@ -23,6 +25,10 @@ SHOWN = 200  # newest messages shown
 
 # How long after Enter to wait for the committed text before sending what the box holds.
 ENTER_GRACE = 0.5
+
+OURS = "#ddf4ff"      # our bubbles, on the right
+THEIRS = "#f6f8fa"    # theirs, on the left
+METRIC_COLOUR = "#57606a"
 
 STATUS_MARKS = {
     "sending": "…",
@@ -47,8 +53,61 @@ def message_marks(message) -> tuple[bool, bool]:
     return bool(message.authenticated), bool(message.verified)
 
 
-def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
-    """One message as escaped text; beside it, on request, what the relay carried."""
+def _decoded(value: str) -> bytes:
+    try:
+        return crypto.b64decode(value or "")
+    except ValueError:
+        return b""
+
+
+def metrics_badges(message) -> list[str]:
+    """The measured numbers of one message: sizes before and after, and the AEAD's time."""
+    if not message.ciphertext_bytes and not message.plaintext_bytes:
+        return []
+    wire = message.ciphertext_bytes + message.nonce_bytes + message.tag_bytes
+    plain = message.plaintext_bytes
+    share = f", {100 * message.overhead_bytes / plain:.0f}%" if plain else ""
+    sizes = (f"{plain} B -> {message.ciphertext_bytes}+{message.nonce_bytes}+"
+             f"{message.tag_bytes} B (+{message.overhead_bytes} B{share})")
+    out = [badge(sizes, METRIC_COLOUR)]
+    if message.seal_ms:
+        out.append(badge(f"sealed in {message.seal_ms:.2f} ms", METRIC_COLOUR))
+    if message.open_ms:
+        out.append(badge(f"opened in {message.open_ms:.2f} ms", METRIC_COLOUR))
+    return [f'<span title="plaintext -> ciphertext + nonce + tag, bytes on the wire '
+            f'(decoded from what the relay carried); {wire} B in all">{b}</span>'
+            for b in out]
+
+
+def wire_html(message, opened: bool) -> str:
+    """The ciphertext's first bytes, and all of it (nonce, tag, associated data) one
+    click away: a <details> the "Show what the relay saw" toggle opens for every bubble."""
+    ciphertext = _decoded(message.ciphertext)
+    if not ciphertext and not message.nonce:
+        return ""
+    preview = grouped_hex(ciphertext[:8]) + (" …" if len(ciphertext) > 8 else "")
+    rows = "".join(
+        f'<div><b>{label}</b> <small>({len(data)} B)</small> {grouped_hex(data)}</div>'
+        for label, data in (("ciphertext", ciphertext), ("nonce", _decoded(message.nonce)),
+                            ("tag", _decoded(message.tag))))
+    if message.associated_data:
+        rows += (f"<div><b>associated data</b> <small>({message.ad_bytes} B, authenticated, "
+                 f"not encrypted)</small> {escape(message.associated_data, LINE_LIMIT)}</div>")
+    if opened:  # beside the relay view: the very strings it shows
+        rows += "".join(
+            f'<div style="overflow-wrap:anywhere"><b>{label}</b> (base64) '
+            f'{escape(value or "-", LINE_LIMIT)}</div>'
+            for label, value in (("encryptedMessage", message.ciphertext),
+                                 ("iv", message.nonce), ("tag", message.tag)))
+    return (f'<details{" open" if opened else ""} style="{MONO}; font-size:11px; '
+            f'overflow-wrap:anywhere; margin-top:2px"><summary style="cursor:pointer">'
+            f"ciphertext {preview}</summary>{rows}</details>")
+
+
+def message_html(message, me: str, peer_name: str, show_wire: bool,
+                 repeated: bool = False) -> str:
+    """One message as a messenger bubble (ours on the right), escaped text, its measured
+    numbers as badges and what the relay carried one click away."""
     who = me if message.direction == "out" else peer_name
     authenticated, verified = message_marks(message)
     marks = []
@@ -73,21 +132,31 @@ def message_html(message, me: str, peer_name: str, show_wire: bool) -> str:
         body = "<i>(not shown: the message failed its checks)</i>"
     else:
         body = escape(message.plaintext)
-    align = "right" if message.direction == "out" else "left"
-    text = (f'<div style="text-align:{align}"><small><b>{escape(who, NAME_LIMIT)}</b> '
-            f"{escape(clock(message.time))}</small> {' '.join(marks)}"
-            f'<div style="white-space:pre-wrap; overflow-wrap:anywhere">{body}</div>{reason}</div>')
-    if not show_wire:
-        return f'<div style="margin:4px 0">{text}</div>'
-    wire = "".join(
-        f'<div style="{MONO}; word-break:break-all"><b>{label}</b> '
-        f'{escape(value or "-", LINE_LIMIT)}</div>'
-        for label, value in (("ciphertext", message.ciphertext), ("nonce", message.nonce),
-                             ("tag", message.tag), ("AD", message.associated_data))
-    )
-    return (f'<div style="display:flex; gap:8px; margin:4px 0; border-bottom:1px solid '
-            f'#d0d7de"><div style="flex:1; min-width:0">{text}</div>'
-            f'<div style="flex:1; min-width:0; font-size:11px">{wire}</div></div>')
+    ours = message.direction == "out"
+    callout = (f'<div style="color:{LEVEL_COLOURS["info"]}"><small>same text, different '
+               "ciphertext (fresh nonce)</small></div>" if repeated else "")
+    numbers = " ".join(metrics_badges(message))
+    bubble = (f'<div style="max-width:85%; min-width:0; padding:4px 8px; border-radius:10px; '
+              f'background:{OURS if ours else THEIRS}">'
+              f"<small><b>{escape(who, NAME_LIMIT)}</b> {escape(clock(message.time))}</small> "
+              f"{' '.join(marks)}"
+              f'<div style="white-space:pre-wrap; overflow-wrap:anywhere">{body}</div>'
+              f"{reason}{callout}<div>{numbers}</div>{wire_html(message, show_wire)}</div>")
+    return (f'<div class="ecc-bubble ecc-{"ours" if ours else "theirs"}" style="display:flex; '
+            f'justify-content:{"flex-end" if ours else "flex-start"}; margin:4px 0">'
+            f"{bubble}</div>")
+
+
+def repeated_texts(messages) -> frozenset:
+    """Ids of our messages whose text we already sent earlier in the conversation."""
+    seen, repeated = set(), set()
+    for message in messages:
+        if message.direction != "out":
+            continue
+        if message.plaintext in seen:
+            repeated.add(message.id)
+        seen.add(message.plaintext)
+    return frozenset(repeated)
 
 
 def rejected_note(peer, messages, name: str) -> str:
@@ -109,12 +178,15 @@ class ChatPanel(Panel):
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
-        self.to = widgets.Dropdown(options=[], description="To")
+        self.to = widgets.Dropdown(options=[], description="To",
+                                   style={"description_width": "initial"})
         self.wire = widgets.ToggleButton(value=False, description="Show what the relay saw",
                                          icon="eye",
                                          layout=widgets.Layout(width="auto"))
+        # Its height is the app's to set (ecc-conversation in the app's style).
         self.conversation = widgets.HTML(layout=widgets.Layout(
             max_height="360px", overflow="auto", border="1px solid #d0d7de", padding="4px"))
+        self.conversation.add_class("ecc-conversation")
         # continuous_update=False: the browser sends the text when Enter is pressed or the
         # box loses focus. Only Enter (and "Send") sends a message; see _on_submit.
         self.message = widgets.Text(placeholder="Message", continuous_update=False,
@@ -123,6 +195,7 @@ class ChatPanel(Panel):
         self._list = NewestFirst(self._message_html, SHOWN, "messages")
         self._context: tuple = ()   # what every cached bubble depends on besides itself
         self._shown: tuple = ()     # what the conversation shows now
+        self._repeated: frozenset = frozenset()  # ids of our messages repeating an earlier text
         self.send_button = widgets.Button(description="Send", button_style="primary",
                                           icon="paper-plane")
         self.message.observe(self._on_message, names="value")
@@ -199,7 +272,7 @@ class ChatPanel(Panel):
 
     def _message_html(self, message) -> str:
         me, name, wire = self._context
-        return message_html(message, me, name, wire)
+        return message_html(message, me, name, wire, message.id in self._repeated)
 
     def _render_conversation(self) -> None:
         peer_id = self.to.value
@@ -224,4 +297,5 @@ class ChatPanel(Panel):
             if context != self._context:
                 self._context = context
                 self._list.clear()
+            self._repeated = repeated_texts(messages)
             self.conversation.value = note + self._list.html(messages)

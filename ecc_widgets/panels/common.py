@@ -80,6 +80,25 @@ def badge(text: str, colour: str | None = None) -> str:
             f"{escape(text)}</span>")
 
 
+def grouped_hex(data: bytes | str, group: int = 4, sep: str = " ") -> str:
+    """Hex in groups of `group` digits, `sep` between them, so a long value wraps between
+    groups (never mid-group) and never needs a horizontal scrollbar. ``sep="<wbr>"`` breaks
+    the line there without a space, so a copied key stays one string."""
+    text = data.hex() if isinstance(data, bytes) else str(data)
+    return sep.join(text[i:i + group] for i in range(0, len(text), group))
+
+
+def signed_coefficient(value: int, p: int) -> int:
+    """A coefficient mod p in signed form when that is a small number: P-256's a = p - 3
+    is -3 (a large one stays as it is: its negative is no easier to read)."""
+    negative = p - value
+    return -negative if negative < value and negative.bit_length() <= 32 else value
+
+
+def size_text(count: int) -> str:
+    return f"{count:,} B"
+
+
 def clock(timestamp: float | None) -> str:
     """Local wall-clock time of a timestamp (seconds or milliseconds since the epoch)."""
     if not timestamp:

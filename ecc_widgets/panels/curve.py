@@ -7,7 +7,7 @@ import ipywidgets as widgets
 from ecc_widgets import plots
 from ecc_widgets.crypto import SUPPORTED_CURVES
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, Curve, get_curve
-from ecc_widgets.panels.common import MONO, Panel, escape
+from ecc_widgets.panels.common import MONO, Panel, escape, signed_coefficient
 
 # The small curve that stands in for a big one, where a picture of the group is impossible.
 TOY_ANALOGUE = "toy-97"
@@ -22,15 +22,39 @@ def format_int(value: int | None) -> str:
     return "0x" + " ".join(text[i:i + 8] for i in range(0, len(text), 8))
 
 
+def format_coefficient(value: int | None, p: int) -> str:
+    """A curve coefficient, negative when that is shorter (the standards write a = -3)."""
+    if value is None:
+        return "-"
+    signed = signed_coefficient(value, p)
+    return f"-{format_int(-signed)}" if signed < 0 else format_int(signed)
+
+
+def equation_text(curve: Curve) -> str:
+    """The equation with small coefficients in signed form and long ones by name."""
+    if curve.form != "weierstrass":
+        return curve.equation
+    terms = "y^2 = x^3"
+    for value, name, power in ((curve.a, "a", "x"), (curve.b, "b", "")):
+        signed = signed_coefficient(value, curve.p)
+        if signed == 0:
+            continue
+        shown = str(abs(signed)) if abs(signed).bit_length() <= 32 else name
+        if shown == "1" and power:
+            shown = ""
+        terms += f" {'-' if signed < 0 else '+'} {shown}{power}"
+    return terms
+
+
 def parameters_html(curve: Curve) -> str:
     """The domain parameters as a readable table (long numbers in hex, grouped)."""
     security = (f"about 2<sup>{curve.security_bits}</sup> operations to break (Pollard rho)"
                 if not curve.toy else "none: every point can be listed by hand")
     rows = [
-        ("equation", curve.equation),
+        ("equation", equation_text(curve)),
         ("p (field prime)", format_int(curve.p)),
-        ("a", format_int(curve.a)),
-        ("b", format_int(curve.b)),
+        ("a", format_coefficient(curve.a, curve.p)),
+        ("b", format_coefficient(curve.b, curve.p)),
         ("G (base point)", f"({format_int(curve.gx)},<br>&nbsp;{format_int(curve.gy)})"
          if curve.gy is not None else f"u = {format_int(curve.gx)}"),
         ("n (order of G)", format_int(curve.n)),
@@ -42,7 +66,7 @@ def parameters_html(curve: Curve) -> str:
     body = "".join(
         f'<tr><td style="padding-right:8px; vertical-align:top"><b>{escape(k)}</b></td>'
         + (f"<td>{v}</td>" if k == "security level" else
-           f'<td style="{MONO}; word-break:break-all">'
+           f'<td style="{MONO}; overflow-wrap:anywhere">'
            f"{v if k == 'G (base point)' else escape(v)}</td>")
         + "</tr>"
         for k, v in rows
@@ -92,7 +116,8 @@ class CurvePanel(Panel):
                 widgets.VBox([self.real_note, self.real_image, self.real_p, self.real_q]),
                 widgets.VBox([self.field_note, self.field_image, self.field_p, self.field_q]),
             ],
-            layout=widgets.Layout(grid_template_columns="repeat(auto-fit, minmax(280px, 1fr))",
+            layout=widgets.Layout(
+                grid_template_columns="repeat(auto-fit, minmax(min(100%, 280px), 1fr))",
                                   grid_gap="8px"),
         )
         self.children = [self.header(), self.dropdown, self.note, self.error,

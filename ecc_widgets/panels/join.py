@@ -67,8 +67,8 @@ class JoinPanel(Panel):
             words = [badge(state, CONNECTION_COLOURS.get(state))]
             if joined:
                 words.append(f"as <b>{escape(s.username)}</b> in room <b>{escape(s.room)}</b>")
-                if s.my_id:
-                    words.append(f"(id {escape(s.my_id)})")
+                if s.my_id:  # details a narrow screen leaves out (the app's style)
+                    words.append(f'<span class="ecc-detail">(id {escape(s.my_id)})</span>')
             if s.relay_url:
-                words.append(f"via {escape(s.relay_url)}")
+                words.append(f'<span class="ecc-detail">via {escape(s.relay_url)}</span>')
             self.status.value = " ".join(words)

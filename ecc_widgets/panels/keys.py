@@ -17,8 +17,9 @@ import time
 import ipywidgets as widgets
 
 from ecc_widgets import ecmath, plots
-from ecc_widgets.curves import get_curve
-from ecc_widgets.panels.common import MONO, Panel, escape, shorten
+from ecc_widgets.curves import TOY_CURVES, get_curve
+from ecc_widgets.panels.common import MONO, Panel, escape, grouped_hex, shorten
+from ecc_widgets.session.keygen import toy_walk
 
 # Seconds a whole playback takes at each speed; "instant" jumps to the end.
 SPEEDS = {"slow": 20.0, "normal": 6.0, "fast": 2.0, "instant": 0.0}
@@ -97,7 +98,29 @@ class KeysPanel(Panel):
         self._thread: threading.Thread | None = None
         self._shown_trace = None
         self._generating = False
+        self.toy_curve = ""          # the toy curve the student picked ("": the trace's own)
+        self._toy_cache: tuple = ()  # (private value, toy curve, walk)
         self._render()
+
+    def use_toy_curve(self, name: str) -> None:
+        """Walk on the toy curve the student chose in the curve panel (redrawn if shown)."""
+        name = name if name in TOY_CURVES else ""
+        if name == self.toy_curve:
+            return
+        self.toy_curve = name
+        trace = self._shown_trace
+        if trace is not None and not self.playing:
+            self._draw_toy(trace, len(trace.steps))
+
+    def _toy_trace(self, trace):
+        """The toy walk to draw: on the chosen toy curve, else the one the trace carries."""
+        toy = getattr(trace, "toy", None)
+        if not self.toy_curve or toy is None or toy.curve == self.toy_curve:
+            return toy
+        key = (trace.private_value, self.toy_curve)
+        if self._toy_cache[:2] != key:
+            self._toy_cache = (*key, toy_walk(trace.private_value, self.toy_curve))
+        return self._toy_cache[2]
 
     # --- actions --------------------------------------------------------------------------
 
@@ -197,7 +220,8 @@ class KeysPanel(Panel):
             self._draw_toy(trace, upto)
 
     def _draw_toy(self, trace, upto: int) -> None:
-        curve, steps = _toy_parts(getattr(trace, "toy", None))
+        toy = self._toy_trace(trace)
+        curve, steps = _toy_parts(toy)
         if curve is None or not steps or curve.p > plots.MAX_FIELD_PRIME:
             self.path_image.layout.display = "none"
             self.toy_note.value = ""
@@ -207,8 +231,12 @@ class KeysPanel(Panel):
         path = tuple(s.point for s in steps[:shown])
         self.toy_note.value = (
             f"<small>The points of {escape(trace.curve)} cannot be drawn, so here is the same "
-            f"double-and-add on {escape(curve.name)} with d' = {trace.toy.private_value}, "
-            "each point drawn as it is computed.</small>")
+            f"double-and-add on {escape(curve.name)}, each point drawn as it is computed. "
+            f"Its private value is d' = {toy.private_value} = (d mod (n - 1)) + 1, n = "
+            f"{curve.n} being the order of G there: that maps d into [1, n - 1], the private "
+            "values of the toy curve, so d' follows from d but has fewer bits; every step is "
+            "the same double, and add where the bit is 1. Pick another toy curve in the "
+            "curve panel to walk on it.</small>")
         self.path_image.layout.display = None
         self.path_image.value = plots.path_png(curve, path, self.theme)
 
@@ -221,14 +249,15 @@ class KeysPanel(Panel):
             self.secret.value = (
                 f'<div style="{SECRET_STYLE}; padding:6px; border-radius:6px">'
                 f"<b>Secret: your private key</b> (it never leaves this kernel)<br>"
-                f'<span style="{MONO}; word-break:break-all">d = '
-                f"{escape(hex(trace.private_value))}</span></div>")
+                f'<span style="{MONO}; overflow-wrap:anywhere">d = 0x'
+                f"{grouped_hex(format(trace.private_value, 'x'), 8, '<wbr>')}</span></div>")
             self.public.value = (
                 f'<div style="{PUBLIC_STYLE}; padding:6px; border-radius:6px">'
                 f"<b>Shareable: your public key</b> Q = d x G<br>"
-                f'<span style="{MONO}; word-break:break-all">hex: '
-                f"{escape(trace.public_hex)}</span><br>"
-                f'<pre style="{MONO}; white-space:pre-wrap; margin:2px 0">{escape(jwk)}</pre>'
+                f'<span style="{MONO}; overflow-wrap:anywhere">hex: '
+                f"{grouped_hex(trace.public_hex, 8, '<wbr>')}</span><br>"
+                f'<pre style="{MONO}; white-space:pre-wrap; overflow-wrap:anywhere; '
+                f'margin:2px 0">{escape(jwk)}</pre>'
                 f'fingerprint: <span style="{MONO}">{escape(s.fingerprint)}</span></div>')
 
     def _clear(self) -> None:

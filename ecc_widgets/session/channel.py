@@ -6,14 +6,16 @@ receiver, curve, a per-pair sequence number and (for a delivery receipt) the kin
 relay can neither alter, redirect, replay nor reorder one unnoticed. A legacy peer (the
 seed's protocol) gets the seed's format: no associated data, only a repeated IV is caught.
 
-A `Channel` does no I/O and reads no clock: it takes wire payloads and gives back wire
-payloads and verdicts (`Accepted`, `Rejected` with a reason, `Duplicate`). Chat messages
-and receipts go through the same `seal` and `open`.
+A `Channel` does no I/O and reads no clock (it times its AEAD calls, for display): it
+takes wire payloads and gives back wire payloads and verdicts (`Accepted`, `Rejected`
+with a reason, `Duplicate`). Chat messages and receipts go through the same `seal` and
+`open`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -156,6 +158,9 @@ class Accepted:
     # the replay window it is still accepted, but a relay delivers one sender's messages in
     # order, so only a relay holding it back explains it)
     note: str = ""
+    # measurements for display, not part of the verdict
+    plaintext_bytes: int = field(default=0, compare=False)   # what the AEAD gave back
+    open_ms: float = field(default=0.0, compare=False)       # the decryption alone
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,20 @@ class Sealed:
     payload: dict
     associated_data: str = ""
     seq: int = 0
+    seal_ms: float = field(default=0.0, compare=False)       # the encryption alone
+
+
+def wire_sizes(payload: dict) -> dict:
+    """The byte counts of a message's ciphertext, nonce and tag: its base64 fields
+    decoded, so what is counted is what the relay carried (malformed fields count 0)."""
+    sizes = {}
+    for name, field_name in (("ciphertext_bytes", "encryptedMessage"), ("nonce_bytes", "iv"),
+                             ("tag_bytes", "tag")):
+        try:
+            sizes[name] = len(crypto.b64decode(payload.get(field_name, "")))
+        except ValueError:
+            sizes[name] = 0
+    return sizes
 
 
 Verdict = Accepted | Rejected | Duplicate
@@ -233,13 +252,17 @@ class Channel:
         if self.legacy:
             if kind:
                 raise ValueError(f"a legacy peer takes no {kind}")
+            began = time.perf_counter()
             sealed = crypto.encrypt(self.key, data, nonce=nonce)
+            took = time.perf_counter() - began
             ad, payload = b"", {}
         else:
             self.state.send_seq += 1
             ad = associated_data(room=self.room, sender=self.me, receiver=self.peer,
                                  curve=self.curve, seq=self.send_seq, kind=kind)
+            began = time.perf_counter()
             sealed = crypto.encrypt(self.key, data, associated_data=ad, nonce=nonce)
+            took = time.perf_counter() - began
             payload = {"v": protocol.PROTOCOL_VERSION, "id": message_id,
                        "seq": self.send_seq, "curve": self.curve}
             if kind:
@@ -249,7 +272,8 @@ class Channel:
         # One raw key serves both directions in the seed's format: remembering our IVs is
         # how a message of ours sent back to us "from the peer" is recognised.
         self.state.sent_ivs.add(payload["iv"])
-        return Sealed(payload, ad.decode(), 0 if self.legacy else self.send_seq)
+        return Sealed(payload, ad.decode(), 0 if self.legacy else self.send_seq,
+                      seal_ms=took * 1000)
 
     def queue_receipt(self, message_id: str) -> bool:
         """Remember to confirm `message_id`; True when it starts a new batch."""
@@ -299,7 +323,9 @@ class Channel:
         ad = associated_data(room=self.room, sender=self.peer, receiver=self.me,
                              curve=self.curve, seq=seq, kind=kind)
         try:
+            began = time.perf_counter()
             data = crypto.decrypt(self.key, ciphertext, nonce, tag, associated_data=ad)
+            took = time.perf_counter() - began
         except crypto.DecryptionError:
             return Rejected(f"{TAMPERED}: authentication failed (the ciphertext, nonce, tag "
                             "or associated data was changed, or it was not sealed for us)",
@@ -321,14 +347,17 @@ class Channel:
             except ValueError as exc:
                 return Rejected(str(exc), kind, ad.decode())
             return Accepted("", kind, seq, ad.decode(), receipt_ids=tuple(ids))
-        return Accepted(_text(data), kind, seq, ad.decode(), note=note)
+        return Accepted(_text(data), kind, seq, ad.decode(), note=note,
+                        plaintext_bytes=len(data), open_ms=took * 1000)
 
     def _open_legacy(self, p: dict, ciphertext: bytes, nonce: bytes, tag: bytes) -> Verdict:
         if not self.legacy:
             return Rejected(f"{DOWNGRADE}: {self.peer} speaks protocol v1 but this message "
                             "has no version (no associated data, no sequence number)")
         try:
+            began = time.perf_counter()
             data = crypto.decrypt(self.key, ciphertext, nonce, tag)
+            took = time.perf_counter() - began
         except crypto.DecryptionError:
             return Rejected(f"{TAMPERED}: authentication failed (wrong key, or the "
                             "ciphertext, IV or tag was changed)")
@@ -338,7 +367,8 @@ class Channel:
         if p["iv"] in self.state.seen_ivs:
             return Rejected(f"{REPLAYED}: this IV was already used by an earlier message")
         self.state.seen_ivs.add(p["iv"])
-        return Accepted(_text(data), legacy=True)
+        return Accepted(_text(data), legacy=True, plaintext_bytes=len(data),
+                        open_ms=took * 1000)
 
 
 def _text(data: bytes) -> str:

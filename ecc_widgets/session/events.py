@@ -12,7 +12,7 @@ from typing import Any
 
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
-from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of
+from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
 from ecc_widgets.session.state import SessionState, displayable, peer_name
@@ -269,7 +269,8 @@ class RelayEvents(SessionState):
         message = ChatMessage(id=message_id, peer_id=pair.name, direction="in", plaintext="",
                               ciphertext=p["encryptedMessage"], nonce=p["iv"], tag=p["tag"],
                               associated_data=verdict.associated_data, time=self._clock(),
-                              status="received", legacy="v" not in p)
+                              status="received", legacy="v" not in p,
+                              ad_bytes=len(verdict.associated_data.encode()), **wire_sizes(p))
         if not isinstance(verdict, Accepted):
             reason = protocol.safe_text(verdict.reason, MAX_SHOWN)
             self._append_message(dataclasses.replace(message, status="rejected",
@@ -281,7 +282,8 @@ class RelayEvents(SessionState):
         # was sealed under the pair's key); verified: and the key is the one the user checked
         self._append_message(dataclasses.replace(
             message, plaintext=verdict.text, reason=reason, authenticated=True,
-            verified=pair.verified))
+            verified=pair.verified, plaintext_bytes=verdict.plaintext_bytes,
+            open_ms=verdict.open_ms))
         if verdict.note:
             self._log("warning", pair.name, f"message from {pair.name}: {verdict.note}")
         self._log("success", pair.name, f"message from {pair.name} decrypted"

@@ -23,6 +23,8 @@ class KeygenTrace:
     public_point: Any
     steps: tuple
     toy: KeygenTrace | None = None
+    keygen_ms: float = 0.0      # the library's key generation alone, measured by the model
+    private_bytes: int = 0      # the private value's fixed-length encoding (JWK "d")
 
     @property
     def scalar(self) -> int:
@@ -59,9 +61,17 @@ def keygen_trace(private_key: Any) -> KeygenTrace:
     if computed != expected:
         raise ValueError(f"Q = d x G on {curve} gave {computed.hex()[:16]}..., the library "
                          f"{expected.hex()[:16]}...")
-    toy_curve = TOY_CURVES[TOY_CURVE]
-    toy_d = d % (toy_curve.n - 1) + 1
-    toy_point, toy_steps = ecmath.scalar_mult_trace(toy_curve, toy_d)
-    ecmath.resolve_points(toy_steps)
-    toy = KeygenTrace(toy_curve.name, toy_d, toy_point, tuple(toy_steps))
-    return KeygenTrace(curve, d, point, tuple(steps), toy)
+    return KeygenTrace(curve, d, point, tuple(steps), toy_walk(d),
+                       private_bytes=crypto.private_key_size(private_key))
+
+
+def toy_walk(d: int, toy_curve: str = TOY_CURVE) -> KeygenTrace:
+    """The same double-and-add on a toy curve, with d' = d mod (n - 1) + 1 (n: the order of
+    the toy G): a private value of the toy curve, in [1, n - 1], that follows from d."""
+    from ecc_widgets import ecmath
+
+    curve = TOY_CURVES[toy_curve]
+    toy_d = d % (curve.n - 1) + 1
+    point, steps = ecmath.scalar_mult_trace(curve, toy_d)
+    ecmath.resolve_points(steps)
+    return KeygenTrace(curve.name, toy_d, point, tuple(steps))

@@ -63,6 +63,7 @@ class Link:
         self.want_join = False        # the user wants to be in the room
         self.ever_joined = False      # the relay let us in at least once (for this room)
         self.resume_token = ""        # lets the relay hand our name over from a stale socket
+        self.visible_to = ""          # listed to this user only (a helper like the demo peer)
         self._rejoin = 0              # the latest re-join asked for (older ones are dropped)
 
     def connect(self, url: str, *, name: str, on_event: Callable, on_connect: Callable,
@@ -93,6 +94,8 @@ class Link:
         payload = {"username": username, "roomId": room}
         if self.resume_token:
             payload["resumeToken"] = self.resume_token
+        if self.visible_to:
+            payload["visibleTo"] = self.visible_to
         return payload
 
     def joined(self, ack: Any) -> None:

@@ -17,12 +17,15 @@ relay event, that went wrong); views decide where to show each.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import uuid
 from typing import Any
 
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED, DISCONNECTED
 from ecc_widgets.curves import get_curve
+from ecc_widgets.session.channel import wire_sizes
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.events import RelayEvents
 from ecc_widgets.session.keygen import KeygenTrace, keygen_trace
@@ -40,8 +43,12 @@ class Session(RelayEvents):
 
     # ------------------------------------------------------------------ actions
 
-    def join(self, username: str, room: str, relay_url: str | None = None) -> None:
+    def join(self, username: str, room: str, relay_url: str | None = None, *,
+             visible_to: str | None = None) -> None:
         """Join `room` as `username` through the relay (the locator says which).
+
+        With `visible_to`, the relay lists us to that user only, and lets us talk with
+        nobody else (the demo peer: summoned by one student, invisible to the class).
 
         Returns at once; `connection` and `joined` change as it happens, and a refusal
         (name taken, relay unreachable) appears in `errors["join"]` and the log.
@@ -65,7 +72,9 @@ class Session(RelayEvents):
             self._forget_room()
             self.username, self.room, self.relay_url = cleaned["username"], cleaned["roomId"], url
             link.start_room()
+            link.visible_to = visible_to or ""
             self._set_error("join", "")
+            self._clear_stale(("peers", "chat"), "join a room first")
             self._log("info", "me", f"joining room {self.room!r} as {self.username!r} via {url}")
             client = link.client
             if client is None:
@@ -111,9 +120,11 @@ class Session(RelayEvents):
         curve = self.curve
         if curve not in crypto.SUPPORTED_CURVES:
             raise self._fail("keys", f"choose a curve first ({curve!r} cannot hold keys)")
+        began = time.perf_counter()
         key = crypto.generate_private_key(curve)
+        took = time.perf_counter() - began
         try:
-            trace = keygen_trace(key)
+            trace = dataclasses.replace(keygen_trace(key), keygen_ms=took * 1000)
         except ValueError as exc:
             raise self._fail("keys", f"the educational maths disagrees with the library: "
                                      f"{exc}") from None
@@ -126,6 +137,7 @@ class Session(RelayEvents):
             self.public_jwk = crypto.public_key_to_jwk(key)
             self.fingerprint = crypto.fingerprint(self._public_raw)
             self._set_error("keys", "")
+            self._clear_stale(("peers", "chat"), "generate your keys first")
             self._log("success", "me",
                       f"{'new ' if changed else ''}key pair on {curve}: Q = d x G computed in "
                       f"{len(trace.steps)} steps, equal to the library's public key")
@@ -183,7 +195,9 @@ class Session(RelayEvents):
                 ciphertext=payload["encryptedMessage"], nonce=payload["iv"],
                 tag=payload["tag"], associated_data=sealed.associated_data,
                 time=self._clock(), status="sending",
-                reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy)
+                reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,
+                plaintext_bytes=len(data), ad_bytes=len(sealed.associated_data.encode()),
+                seal_ms=sealed.seal_ms, **wire_sizes(payload))
             self._append_message(message)
             self._set_error("chat", "")
             self._step("Encrypted message", f"AES-256-GCM, {len(data)} bytes"

@@ -6,6 +6,7 @@ every reconnect, names do not, so a conversation survives a relay restart.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -58,6 +59,7 @@ class Pair:
     # (their key, ours) when the user found the codes different: a new key on either side
     # is a new comparison, so the mark holds only while both keys stay the same
     mismatch_keys: tuple[bytes, bytes] | None = None
+    exchange_ms: float = 0.0          # the last ECDH + key derivation with them
 
     @property
     def key(self) -> bytes:
@@ -94,18 +96,20 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
                               "protection against a relay replaying, reordering or "
                               "reflecting messages): allow legacy on their card to chat")
         return False
+    began = time.perf_counter()
     try:
         shared = crypto.ecdh(private, pair.public_key)
     except crypto.InvalidKeyError as exc:
         pair.channel.drop_key(f"key agreement with {pair.name} failed: {exc}")
         return False
-    pair.sas = sas.short_auth_string(shared, curve=theirs, public_a=public_raw,
-                                     public_b=pair.public_raw)
     if pair.legacy:
         key = crypto.seed_message_key(shared)
     else:
         key = crypto.derive_session_key(shared, curve=theirs, public_a=public_raw,
                                         public_b=pair.public_raw)
+    pair.exchange_ms = (time.perf_counter() - began) * 1000   # ECDH + derivation alone
+    pair.sas = sas.short_auth_string(shared, curve=theirs, public_a=public_raw,
+                                     public_b=pair.public_raw)
     state = states.get(room=pair.channel.room, peer=pair.name, theirs=pair.public_raw,
                        ours=public_raw)
     pair.channel.set_key(key, curve=theirs, state=state)
@@ -138,5 +142,5 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         safety_number=(crypto.safety_number(public_raw, pair.public_raw) if pair.key else ""),
         statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
         legacy_allowed=pair.legacy_allowed, rejected=pair.rejected,
-        sas=pair.sas if pair.key else None,
+        sas=pair.sas if pair.key else None, exchange_ms=pair.exchange_ms if pair.key else 0.0,
         mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw))

@@ -201,6 +201,7 @@ class SessionState(HasTraits):
     def _derive(self, pair: Pair) -> None:
         if agree(pair, private=self._private, public_raw=self._public_raw, curve=self.curve,
                  states=self._key_states):
+            self._clear_stale(("chat",), f"no key for {pair.name} yet")
             self._step("Derived shared secret",
                        f"ECDH on {pair.channel.curve} with {pair.name}, "
                        + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
@@ -382,6 +383,13 @@ class SessionState(HasTraits):
             if text:
                 errors[topic] = text
             self.errors = errors
+
+    def _clear_stale(self, topics: tuple[str, ...], *phrases: str) -> None:
+        """Clear the errors of `topics` that say one of `phrases`: their condition is gone
+        (an error stays until something clears it, and a stale one misleads)."""
+        for topic in topics:
+            if any(phrase in self.errors.get(topic, "") for phrase in phrases):
+                self._set_error(topic, "")
 
     def _fail(self, topic: str, text: str) -> SessionError:
         with self._lock:

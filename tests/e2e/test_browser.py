@@ -29,6 +29,7 @@ from tests.support.browser import (
     dropdown,
     jupyterlab_server,
     launch_chromium,
+    open_step,
     screenshot,
     text_box,
     voila_server,
@@ -106,6 +107,7 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
                     dropdown(page, "Curve").select_option("P-384")
                     expect(dropdown(page, "Curve").locator("option:checked")).to_have_text(
                         "P-384")
+                    open_step(page, "Keys")
                     button(page, "instant").click()
                     button(page, "Generate keys").click()
                 for page, other in ((alice, "bob"), (bob, "alice")):
@@ -150,8 +152,9 @@ def test_two_pages_chat_through_the_dashboard_across_a_relay_restart():
                 expect(alice.get_by_text(re.compile(r"^(re)?connecting$"))).to_be_visible(
                     timeout=NETWORK_MS)
                 send(alice, "Written while the relay was down")
-                expect(alice.get_by_text("Pick a peer to write to first").first).to_be_visible(
-                    timeout=NETWORK_MS)
+                # said in the chat panel (the log, in its tab, says it too)
+                expect(alice.locator(".ecc-chat").get_by_text("Pick a peer to write to first")
+                       ).to_be_visible(timeout=NETWORK_MS)
                 expect(text_box(alice, "Message")).to_have_value(
                     "Written while the relay was down")
                 relay.start()
@@ -185,6 +188,7 @@ def test_markup_in_names_and_messages_never_runs_in_the_page():
                 button(page, "Summon demo peer").click()
                 card = peer_card(page, "demo-peer")
                 expect(card.get_by_text("keys generated")).to_be_visible(timeout=NETWORK_MS)
+                open_step(page, "Keys")
                 button(page, "Generate keys").click()
                 button(card, "Share key").click()
                 expect(card.get_by_text("secure", exact=True)).to_be_visible(timeout=NETWORK_MS)

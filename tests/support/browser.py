@@ -116,6 +116,19 @@ def button(page, label: str):
     return page.get_by_role("button", name=re.compile(rf"^\W*{re.escape(label)}\s*$"))
 
 
+def step_tab(root, title: str):
+    """The tab of one step of the dashboard ("Curve", "Keys", ...) by its title."""
+    label = f".lm-TabBar-tabLabel:text-is({json.dumps(title)})"
+    return root.locator(f".lm-TabBar-tab:has({label})")
+
+
+def open_step(root, title: str) -> None:
+    """Bring a step's tab to the front; a dashboard without tabs shows every step."""
+    tab = step_tab(root, title)
+    if tab.count():
+        tab.first.click()
+
+
 def text_box(page, placeholder: str):
     """An ipywidgets Text or Textarea by its placeholder."""
     return page.get_by_placeholder(placeholder, exact=True)
