@@ -27,13 +27,10 @@ from ecc_widgets.panels import (
     RelayView,
 )
 from ecc_widgets.panels.common import (
-    MONO,
-    NAME_LIMIT,
     NO_TYPESETTING,
     close_tree,
-    escape,
-    observe,
 )
+from ecc_widgets.panels.compare import CompareCodes
 from ecc_widgets.panels.numbers import NumbersPanel
 
 # The layout is CSS, not widget traits: a container query, so it follows the width the app
@@ -161,27 +158,6 @@ class EccApp(widgets.VBox):
         close_tree(self)
 
 
-def pair_codes_html(a, b) -> str:
-    """What each screen shows for the other: safety number and short code, side by side.
-    Equal on both sides: nobody in the middle swapped the keys."""
-    ab, ba = a.peers.get(b.username or ""), b.peers.get(a.username or "")
-    if ab is None or ba is None or not (ab.safety_number and ba.safety_number):
-        return ("<small>Alice and Bob in one page: generate keys in both, share one, and "
-                "the codes each screen shows for the other appear here.</small>")
-    cells = []
-    for me, peer in ((a, ab), (b, ba)):
-        code = peer.sas.emoji_text if peer.sas else ""
-        cells.append(f"<td style='padding:2px 10px'><b>{escape(me.username, NAME_LIMIT)}"
-                     f"</b> sees {escape(peer.name, NAME_LIMIT)}: safety number "
-                     f"<span style='{MONO}'>{escape(peer.safety_number)}</span> "
-                     f"<span style='font-size:18px'>{escape(code)}</span></td>")
-    same = ab.safety_number == ba.safety_number and ab.sas == ba.sas
-    verdict = ("<b style='color:#1a7f37'>the same on both screens: no one in the middle"
-               "</b>" if same else "<b style='color:#cf222e'>different: someone swapped "
-               "the keys</b>")
-    return f"<table><tr>{''.join(cells)}</tr></table>{verdict}"
-
-
 class PairApp(widgets.VBox):
     """Alice and Bob in one page: two dashboards, each with its own session, joined to one
     fresh room on the relay, with the codes both see for each other in a strip on top.
@@ -194,10 +170,7 @@ class PairApp(widgets.VBox):
         self.apps = tuple(EccApp(local_session(), theme=theme) for _ in names)
         for app in self.apps:
             app._owns_session = True  # made here, closed with the app
-        self.codes = widgets.HTML()
-        self.codes.add_class("ecc-pair-codes")
-        for app in self.apps:  # guarded: a display error never reaches the model
-            observe(app.session, lambda _change: self._render_codes(), ["peers"])
+        self.codes = CompareCodes(*(app.session for app in self.apps))
         grid = widgets.GridBox(list(self.apps), layout=widgets.Layout(
             grid_template_columns="repeat(auto-fit, minmax(min(100%, 560px), 1fr))",
             grid_gap="12px", width="100%"))
@@ -205,7 +178,6 @@ class PairApp(widgets.VBox):
         for name in NO_TYPESETTING:
             self.add_class(name)
         self.children = [self.codes, grid]
-        self._render_codes()
         for app, name in zip(self.apps, names, strict=True):
             app.session.join(name, self.room, relay_url)
 
@@ -213,11 +185,10 @@ class PairApp(widgets.VBox):
     def sessions(self) -> tuple:
         return tuple(app.session for app in self.apps)
 
-    def _render_codes(self) -> None:
-        a, b = self.sessions
-        self.codes.value = pair_codes_html(a, b)
-
     def close(self) -> None:
+        codes = getattr(self, "codes", None)
+        if codes is not None:
+            codes.close()
         for app in getattr(self, "apps", ()):
             app.close()
         close_tree(self)

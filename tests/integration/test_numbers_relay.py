@@ -130,6 +130,7 @@ def test_demo_peer_is_seen_only_by_the_student_who_summoned_it(relay):
 
 def test_alice_and_bob_in_one_page_show_the_same_codes(relay):
     from ecc_widgets.app import PairApp
+    from ecc_widgets.panels.compare import SAME
 
     pair = PairApp(relay_url=relay.url)
     try:
@@ -140,10 +141,11 @@ def test_alice_and_bob_in_one_page_show_the_same_codes(relay):
         for s in (alice, bob):
             s.generate_keys()
         alice.share_key("bob")
-        wait_until(lambda: "no one in the middle" in pair.codes.value, what="the codes")
+        wait_until(lambda: pair.codes.verdict == SAME, what="the codes compared")
         sas = alice.peers["bob"].sas
-        assert sas is not None and pair.codes.value.count(sas.emoji_text) == 2
-        assert pair.codes.value.count(alice.peers["bob"].safety_number) == 2
+        assert sas is not None and sas == bob.peers["alice"].sas
+        for side in pair.codes.sides:  # each screen's code for the other, side by side
+            assert all(name in side.value for _symbol, name in sas.emoji)
     finally:
         pair.close()
     assert all(s.connection == "disconnected" for s in pair.sessions)
