@@ -51,7 +51,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 import aiohttp  # noqa: E402
 
-from bench.relay_servers import DEFAULT_ANCHOR, Server, node, ours, start_redis  # noqa: E402
+from bench.relay_servers import (  # noqa: E402
+    BENCH_OPTIONS,
+    DEFAULT_ANCHOR,
+    Server,
+    node,
+    ours,
+    start_redis,
+)
 from bench.relay_wire import WireClient  # noqa: E402
 
 CONNECT_BATCH = 50     # connections opened at once per worker (gentle on accept queues)
@@ -410,14 +417,16 @@ def compare(records: dict[str, list[dict]], keys: tuple[str, ...]) -> dict:
     """Each target's medians, and ours / node per key unless refused."""
     medians = {name: summary(runs, keys) for name, runs in records.items()}
     out: dict = {"median": medians}
-    if set(records) == {"ours", "node"}:
+    if "node" in records and len(records) > 1:
         why = refusal(records)
         if why:
             out["ratio"] = None
             out["ratio_refused"] = why
-        else:
-            out["ratio"] = {key: round(medians["ours"][key] / medians["node"][key], 2)
-                            if medians["node"][key] else None for key in keys}
+        else:  # "ratio" is ours / node; another checkout's relay gets "ratio_before"
+            for name in (n for n in records if n != "node"):
+                out["ratio" if name == "ours" else f"ratio_{name}"] = {
+                    key: round(medians[name][key] / medians["node"][key], 2)
+                    if medians["node"][key] else None for key in keys}
     return out
 
 
@@ -468,12 +477,21 @@ def main(argv=None) -> int:
                    help="extra argument for our relay (repeatable)")
     p.add_argument("--profile", type=Path, default=None,
                    help="run our relay under cProfile and write its stats to this file")
+    p.add_argument("--before", type=Path, default=None,
+                   help="also run the relay of another checkout (e.g. the last release) as "
+                        "the target 'before', alternating with the others")
     args = p.parse_args(argv)
 
     makers = {}
     targets = args.targets.split(",")
     if "ours" in targets:
         makers["ours"] = lambda: ours(*args.relay_arg, profile=args.profile)
+    if args.before is not None:
+        root = args.before.resolve()
+        makers["before"] = lambda: Server(
+            "before", [sys.executable, "-m", "relay", "--host", "127.0.0.1", "--port",
+                       "{port}", *BENCH_OPTIONS, *args.relay_arg],
+            cwd=root, env={"PYTHONPATH": str(root)})
     if "node" in targets:
         try:
             node(Path(args.anchor))   # prepare (npm ci) once, outside the timings

@@ -92,11 +92,14 @@ class Server:
             self.proc.wait()
 
 
+# the limiter stays on (its cost is measured) but high enough not to drop bench traffic
+BENCH_OPTIONS = ("--rate", "1000000", "--burst", "1000000", "--log-level", "warning")
+
+
 def ours(*extra: str, profile: Path | None = None) -> Server:
     """Our relay; with ``profile``, under cProfile (stats written there at shutdown)."""
     python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
-    # the limiter stays on (its cost is measured) but high enough not to drop bench traffic
-    options = ("--rate", "1000000", "--burst", "1000000", "--log-level", "warning", *extra)
+    options = (*BENCH_OPTIONS, *extra)
     return Server("ours", spawn=lambda port, **popen: spawn_relay(
         "127.0.0.1", port, *options, python=python, **popen), cwd=ROOT)
 
