@@ -31,7 +31,6 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ecc_widgets import protocol
 from ecc_widgets.localrelay import relay_health, spawn_relay
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
@@ -43,6 +42,7 @@ from ecc_widgets.panels.common import (
     close_tree,
     escape,
 )
+from ecc_widgets.text import safe_text
 
 TOKEN_ENV = "ECC_RELAY_ATTACK_TOKEN"
 API = "/mallory/api"
@@ -66,7 +66,7 @@ class MalloryError(RuntimeError):
 
 
 def _text(value: Any, limit: int = NAME_LIMIT) -> str:
-    return protocol.safe_text(str(value), limit) if value is not None else ""
+    return safe_text(str(value), limit) if value is not None else ""
 
 
 def parse_state(answer: Any) -> dict[str, dict]:

@@ -12,12 +12,13 @@ notices. See docs/protocol.md.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
-import unicodedata
 from typing import Any
+
+from ecc_widgets.text import RESERVED_NAMES, TextProblem, name_key, text_problem
+from ecc_widgets.text import normalize_name as _normalized_name
 
 # --- event names: client -> server (the seed's) -------------------------------------------
 JOIN = "join"
@@ -81,32 +82,8 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _CURVE = re.compile(r"[A-Za-z0-9._-]+")
 _SOCKET_ID = re.compile(r"[A-Za-z0-9_-]+")   # what Socket.IO sids are made of
 
-# The sources the app itself writes log lines under; no user may take one of these names.
 # ``join``'s optional ``roster``: "delta" = user-joined / user-left without usersInRoom
 ROSTER_MODES = ("full", "delta")
-RESERVED_NAMES = frozenset({"me", "relay", "app", "system"})
-
-# Letters that render as nothing or as blank space (Hangul fillers, the braille blank):
-# refused in every text, like the format characters.
-_BLANK_LETTERS = re.compile("[\u115f\u1160\u3164\uffa0\u2800]")
-# Marks that change nothing visible (combining grapheme joiner, variation selectors,
-# Mongolian free variation selectors, Khmer inherent vowels): harmless in free text, but
-# in a name they make a second name that looks like the first.
-_NAME_IGNORABLES = re.compile(
-    "[\u034f\u17b4\u17b5\u180b-\u180d\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
-# What each kind of non-text is called in an error; Zs (spaces) is text.
-_NOT_TEXT = {
-    "Cc": "must not contain control characters",
-    "Zl": "must not contain control characters",   # U+2028 line separator
-    "Zp": "must not contain control characters",   # U+2029 paragraph separator
-    "Cf": "contains an invisible or direction-changing character",
-    "Cs": "contains a lone UTF-16 surrogate, which is not text",
-    "Co": "contains a private-use character",
-    "Cn": "contains an unassigned character",
-}
-_INVISIBLE = "contains an invisible or direction-changing character"
-# Scripts whose letters look alike (a, о, ο); one name must not mix them.
-_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
 
 
 class ProtocolError(ValueError):
@@ -133,36 +110,12 @@ def _obj(event: str, payload: Any, *, optional: bool = False) -> dict:
     return payload
 
 
-# --- text: what may be shown to a person and compared ------------------------------------
-def _text_problem(value: str, *, name: bool = False) -> str | None:
-    """Why ``value`` is not displayable text (with the code point), or None if it is.
-
-    Refused: controls, line/paragraph separators, format characters (zero-width, bidi
-    embeddings, overrides and isolates, BOM, word joiner...), lone surrogates, private-use
-    and unassigned code points, blank letters; in names also invisible marks. The error
-    never quotes the text itself, which may be the very thing a log cannot hold.
-    """
-    if value.isascii():
-        if value.isprintable():   # the common case: one pass in C
-            return None
-    elif value.isprintable() and not _BLANK_LETTERS.search(value) \
-            and not (name and _NAME_IGNORABLES.search(value)):
-        return None
-    for ch in value:
-        problem = _NOT_TEXT.get(unicodedata.category(ch))
-        if problem is None and (_BLANK_LETTERS.match(ch)
-                                or (name and _NAME_IGNORABLES.match(ch))):
-            problem = _INVISIBLE
-        if problem is not None:
-            return f"{problem} (U+{ord(ch):04X})"
-    return None   # isprintable() refused a space other than U+0020, which is text
-
-
+# --- text: the rules live in ecc_widgets.text; here they name the event and field ---------
 def _check_text(value: str, where: str, field: str = "", *, name: bool = False) -> str:
     """``value`` if it is text, else a :class:`ProtocolError` naming ``where``/``field``."""
     if value.isascii() and value.isprintable():
         return value
-    problem = _text_problem(value, name=name)
+    problem = text_problem(value, name=name)
     if problem is not None:
         raise _refused(where, field, problem)
     return value
@@ -172,68 +125,13 @@ def _refused(where: str, field: str, problem: str) -> ProtocolError:
     return ProtocolError(f"{where}: '{field}' {problem}" if field else f"{where} {problem}")
 
 
-def safe_text(value: str, limit: int) -> str:
-    """``value`` made safe to display: non-text replaced by U+FFFD, at most ``limit``
-    characters (an ellipsis marks a cut). The display layer's last line of defence."""
-    text = str(value)
-    if _text_problem(text) is not None:
-        text = "".join("\ufffd" if _text_problem(ch) is not None else ch for ch in text)
-    if len(text) > limit:
-        text = text[:max(limit - 1, 0)] + "\u2026"
-    return text
-
-
-def _collapse(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).split())
-
-
 def normalize_name(text: str, where: str = "name", field: str = "") -> str:
-    """A user or room name in the one form the relay stores and compares.
-
-    NFKC (so full-width, ligature and styled letters become plain ones), surrounding
-    whitespace removed and inner runs collapsed to one space. Refused: an empty result,
-    non-text (see :func:`safe_text`) including invisible marks, and letters of two of the
-    look-alike scripts Latin, Cyrillic and Greek in one name (``bоb`` with a Cyrillic о);
-    a name all in one script is fine. Raises :class:`ProtocolError` naming ``where``
-    (an event) and ``field``.
-    """
-    _check_text(text, where, field, name=True)
-    if text.isascii():   # NFKC changes no ASCII, and ASCII letters are all Latin
-        name = " ".join(text.split())
-    else:
-        name = _collapse(text)
-        _check_text(name, where, field, name=True)   # what NFKC made of it
-    if not name:
-        raise _refused(where, field, "must not be empty")
-    if not name.isascii():
-        first: dict[str, str] = {}
-        for ch in name:
-            if ch.isalpha():
-                script = _script(ch)
-                if script:
-                    first.setdefault(script, ch)
-        if len(first) > 1:
-            scripts = sorted(first, key=lambda s: name.index(first[s]))
-            odd = first[scripts[1]]
-            raise _refused(where, field,
-                           f"mixes {scripts[0].title()} and {scripts[1].title()} letters "
-                           f"(U+{ord(odd):04X} {unicodedata.name(odd)}), so it could pass "
-                           "for another name; write it in one script")
-    return name
-
-
-@functools.lru_cache(maxsize=4096)
-def _script(letter: str) -> str:
-    """LATIN, CYRILLIC or GREEK for a letter of those scripts, else ''."""
-    script = unicodedata.name(letter, "").split(" ", 1)[0]
-    return script if script in _CONFUSABLE_SCRIPTS else ""
-
-
-def name_key(name: str) -> str:
-    """The form under which two names are the same name, case ignored (NFKC casefold)."""
-    if name.isascii():
-        return " ".join(name.split()).lower()
-    return unicodedata.normalize("NFKC", _collapse(name).casefold())
+    """``ecc_widgets.text.normalize_name``, refusing with a :class:`ProtocolError` that names
+    ``where`` (an event) and ``field``."""
+    try:
+        return _normalized_name(text)
+    except TextProblem as problem:
+        raise _refused(where, field, str(problem)) from None
 
 
 # --- field checks ---------------------------------------------------------------------------

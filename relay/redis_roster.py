@@ -9,7 +9,7 @@ the rest of their rooms).
 Keys (all under ``ecc:``):
   room:<roomId>    hash  sid -> {"u": name, "r": relay, "t": token hash, "s": join order,
                          "v": visible to (a name key), "d": 1 for delta rosters}
-  names:<roomId>   hash  name key (``protocol.name_key``) -> sid
+  names:<roomId>   hash  name key (``ecc_widgets.text.name_key``) -> sid
   sid:<sid>        string {"room", "u", "k": name key, "r", "t", "v", "d"}
   rooms, users     sets of room ids / sids (for /healthz)
   relays           set of relay ids; relay:<id>:alive (TTL) and relay:<id>:sids (set)
@@ -25,7 +25,7 @@ import logging
 
 import redis.asyncio as aioredis
 
-from ecc_widgets.protocol import name_key
+from ecc_widgets.text import name_key
 from relay.roster import Member, NameTaken, RoomFull
 
 log = logging.getLogger("relay.redis")

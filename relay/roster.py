@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ecc_widgets import protocol as P
+from ecc_widgets.text import name_key
 
 
 class RoomFull(Exception):
@@ -45,8 +46,8 @@ class Member:
 
     @property
     def key(self) -> str:
-        """The form under which two names are one name (``protocol.name_key``)."""
-        return P.name_key(self.username)
+        """The form under which two names are one name (``ecc_widgets.text.name_key``)."""
+        return name_key(self.username)
 
 
 def can_see(a: Member, b: Member) -> bool:
@@ -80,7 +81,7 @@ class Roster(Protocol):
                   visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
         """Put ``sid`` in ``room`` as ``username``; the room's members after it.
 
-        Names compare by ``protocol.name_key`` (``Bob`` and ``bob`` are one name). Raises
+        Names compare by ``ecc_widgets.text.name_key`` (``Bob`` and ``bob`` are one name). Raises
         ``NameTaken`` when another socket holds the name, ``RoomFull`` when the room has
         ``limit`` members already (0: no limit)."""
 
@@ -121,7 +122,7 @@ class MemoryRoster:
     async def add(self, room: str, sid: str, username: str, token_hash: str, *,
                   visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
         """Put ``sid`` in ``room`` as ``username``; the room's members after it."""
-        key = P.name_key(username)
+        key = name_key(username)
         names = self._names.get(room, {})
         holder = names.get(key)
         if holder is not None and holder != sid:

@@ -27,6 +27,7 @@ import socketio
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from ecc_widgets import protocol as P
+from ecc_widgets.text import name_key
 from relay import compat, policy, wire
 from relay.cluster import Cluster, SingleRelay, Upcalls
 from relay.compat import LeanSocket
@@ -344,7 +345,7 @@ class RelayServer(socketio.AsyncServer):
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
-        visible_to = P.name_key(p["visibleTo"]) if "visibleTo" in p else ""
+        visible_to = name_key(p["visibleTo"]) if "visibleTo" in p else ""
         delta = p.get("roster") == "delta"
         try:
             members = await policy.claim_name(

@@ -21,8 +21,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ecc_widgets import protocol
 from ecc_widgets.session import SessionError
+from ecc_widgets.text import safe_text
 
 logger = logging.getLogger("ecc_widgets.panels")
 
@@ -60,10 +60,10 @@ def plain(value: object, limit: int = TEXT_LIMIT) -> str:
     line breaks kept (a message may have several lines)."""
     text = str(value)
     if "\n" not in text:
-        return protocol.safe_text(text, limit)
+        return safe_text(text, limit)
     if len(text) > limit:
         text = text[:max(limit - 1, 0)] + "\u2026"
-    return "\n".join(protocol.safe_text(line, limit) for line in text.split("\n"))
+    return "\n".join(safe_text(line, limit) for line in text.split("\n"))
 
 
 def escape(value: object, limit: int = TEXT_LIMIT) -> str:

@@ -1,6 +1,6 @@
 """Activity log: everything that happened, newest first, coloured by level.
 
-An entry's source is the app itself (``protocol.RESERVED_NAMES``: "me", "relay", ...) or a
+An entry's source is the app itself (``RESERVED_NAMES``: "me", "relay", ...) or a
 peer; the two look different (an italic grey tag, or the peer's name marked "peer"), so a
 peer can never pass a line off as the app's own.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ecc_widgets import protocol
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     LINE_LIMIT,
@@ -20,6 +19,7 @@ from ecc_widgets.panels.common import (
     clock,
     escape,
 )
+from ecc_widgets.text import RESERVED_NAMES
 
 SHOWN = 200  # newest entries shown; the model keeps the rest
 
@@ -31,7 +31,7 @@ PEER_MARK_STYLE = "font-size:10px; color:#8250df; border:1px solid #8250df; bord
 
 def source_html(source: str) -> str:
     """The app's own sources as an italic tag, a peer as its name (text) marked "peer"."""
-    if source in protocol.RESERVED_NAMES:
+    if source in RESERVED_NAMES:
         return f'<span style="{APP_SOURCE_STYLE}" title="the app">{escape(source)}</span>'
     return (f'<span style="{PEER_MARK_STYLE}">peer</span> '
             f'<span style="color:#1f2328">{escape(source, NAME_LIMIT)}</span>')

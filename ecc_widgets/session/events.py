@@ -16,6 +16,7 @@ from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, w
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
 from ecc_widgets.session.state import SessionState, displayable, peer_name
+from ecc_widgets.text import safe_text
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
 REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
@@ -169,7 +170,7 @@ class RelayEvents(SessionState):
         pair = self._pair_for(p["from"])
         if pair is None:
             return
-        pair.announced_curve = protocol.safe_text(p["curve"], protocol.MAX_CURVE_NAME)
+        pair.announced_curve = safe_text(p["curve"], protocol.MAX_CURVE_NAME)
         self._log("info", pair.name, f"{pair.name} chose {pair.announced_curve}")
         self._derive(pair)
         self._publish_peers()
@@ -194,7 +195,7 @@ class RelayEvents(SessionState):
                 raise crypto.InvalidKeyError(f"the key is on {curve} but the share says "
                                              f"{p['curve']}")
         except (crypto.InvalidKeyError, ValueError, TypeError) as exc:
-            problem = protocol.safe_text(str(exc), MAX_SHOWN)
+            problem = safe_text(str(exc), MAX_SHOWN)
             self._set_error("peers", f"invalid key from {name}: {problem}")
             self._log("error", name, f"invalid key from {name} refused: {problem}")
             return
@@ -272,7 +273,7 @@ class RelayEvents(SessionState):
                               status="received", legacy="v" not in p,
                               ad_bytes=len(verdict.associated_data.encode()), **wire_sizes(p))
         if not isinstance(verdict, Accepted):
-            reason = protocol.safe_text(verdict.reason, MAX_SHOWN)
+            reason = safe_text(verdict.reason, MAX_SHOWN)
             self._append_message(dataclasses.replace(message, status="rejected",
                                                      reason=reason))
             self._rejected(pair, "message", reason)
@@ -310,11 +311,11 @@ class RelayEvents(SessionState):
     def _on_peer_step(self, p: dict) -> None:
         details = p.get("details")
         text = p["step"] + (f": {details}" if details not in (None, "", {}, []) else "")
-        self._log("info", peer_name(p["from"]), protocol.safe_text(text, MAX_SHOWN))
+        self._log("info", peer_name(p["from"]), safe_text(text, MAX_SHOWN))
 
     def _on_relay_error(self, p: dict) -> None:
-        event = protocol.safe_text(str(p.get("event") or ""), MAX_SHOWN)
-        error = protocol.safe_text(p["error"], MAX_SHOWN)
+        event = safe_text(str(p.get("event") or ""), MAX_SHOWN)
+        error = safe_text(p["error"], MAX_SHOWN)
         topic = REFUSED_TOPIC.get(event)
         if topic is not None:
             self._set_error(topic, f"relay: {error}")

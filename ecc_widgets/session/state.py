@@ -31,6 +31,7 @@ from ecc_widgets.session.records import (
     LogEntry,
     SessionError,
 )
+from ecc_widgets.text import safe_text
 
 MAX_VIEW = 1000             # entries kept in `log` and `relay_view` (the newest)
 RECEIPT_DELAY = 0.02        # seconds to gather received ids into one receipt
@@ -49,7 +50,7 @@ def displayable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         if value.isascii():
             return value
-        return protocol.safe_text(value, len(value)) if _unencodable(value) else value
+        return safe_text(value, len(value)) if _unencodable(value) else value
     if depth >= MAX_VIEW_DEPTH and isinstance(value, (dict, list, tuple)):
         return "\u2026"
     if isinstance(value, dict):
@@ -78,7 +79,7 @@ class Budget:
 
 def peer_name(name: str) -> str:
     """A name as the relay gave it, shown and used as the peer's id: text, not too long."""
-    return protocol.safe_text(name, protocol.MAX_USERNAME)
+    return safe_text(name, protocol.MAX_USERNAME)
 
 
 def _unencodable(text: str) -> bool:
@@ -175,7 +176,7 @@ class SessionState(HasTraits):
                 return  # an observer of `log` failed on the report itself: stop here
             self._reporting = True
             try:
-                self._log("error", "app", protocol.safe_text(
+                self._log("error", "app", safe_text(
                     f"display of {trait} failed: {type(exc).__name__}: {exc}", 300))
             finally:
                 self._reporting = False

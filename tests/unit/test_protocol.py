@@ -8,6 +8,7 @@ import time
 import pytest
 
 from ecc_widgets import protocol as P
+from ecc_widgets.text import safe_text
 
 JWK = {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "ext": True, "key_ops": []}
@@ -298,9 +299,9 @@ def test_a_client_refuses_display_strings_a_relay_should_never_send(event, paylo
 
 
 def test_safe_text_for_the_display_layer():
-    assert P.safe_text("alice", 10) == "alice"
-    assert P.safe_text("a\ud800b\u202ec\x00d\u3164", 20) == "a\ufffdb\ufffdc\ufffdd\ufffd"
-    assert P.safe_text("x" * 30, 10) == "x" * 9 + "\u2026"
-    assert P.safe_text("\ud800" * 30, 5) == "\ufffd" * 4 + "\u2026"
-    assert P.safe_text("Борис $x$", 64) == "Борис $x$"
-    P.safe_text("\udfff" * 3, 3).encode("utf-8")
+    assert safe_text("alice", 10) == "alice"
+    assert safe_text("a\ud800b\u202ec\x00d\u3164", 20) == "a\ufffdb\ufffdc\ufffdd\ufffd"
+    assert safe_text("x" * 30, 10) == "x" * 9 + "\u2026"
+    assert safe_text("\ud800" * 30, 5) == "\ufffd" * 4 + "\u2026"
+    assert safe_text("Борис $x$", 64) == "Борис $x$"
+    safe_text("\udfff" * 3, 3).encode("utf-8")

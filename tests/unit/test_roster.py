@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ecc_widgets.protocol import name_key
+from ecc_widgets.text import name_key
 from relay.roster import MemoryRoster, NameTaken, RoomFull, can_see, roster_entries
 
 
