@@ -30,7 +30,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ecc_widgets.localrelay import DEFAULT_PORT as DEFAULT_RELAY_PORT
-from ecc_widgets.localrelay import relay_health, spawn_relay
+from ecc_widgets.localrelay import pick_port, relay_health, spawn_relay
 from ecc_widgets.serving import ENV_JOIN_URL
 
 DEFAULT_HOST = "127.0.0.1"
@@ -74,25 +74,6 @@ def write_dashboard(folder: Path) -> Path:
     path = folder / "dashboard.ipynb"
     path.write_text(json.dumps(dashboard_notebook(), indent=1) + "\n", encoding="utf-8")
     return path
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        # As the servers bind: a port left in TIME_WAIT by a previous run is free to them.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def pick_port(host: str, preferred: int) -> int:
-    if port_is_free(host, preferred):
-        return preferred
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _wait(check, proc: subprocess.Popen, what: str, timeout: float) -> None:

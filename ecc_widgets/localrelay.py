@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,26 @@ def relay_command(host: str, port: int | str, *options: str,
     """The command line of a relay process (``python -m relay``); the port comes last."""
     return [*(python or [sys.executable]), "-m", "relay", *options,
             "--host", host, "--port", str(port)]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # As the servers bind: a port left in TIME_WAIT by a previous run is free to them.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(host: str, preferred: int = 0) -> int:
+    """`preferred` if it is free on `host`, else (or when it is 0) one the OS picks."""
+    if preferred and port_is_free(host, preferred):
+        return preferred
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def spawn_relay(host: str, port: int | str, *options: str, python: list[str] | None = None,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import threading
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ecc_widgets.localrelay import relay_health, spawn_relay
+from ecc_widgets.localrelay import pick_port, relay_health, spawn_relay
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     LINE_LIMIT,
@@ -299,12 +298,6 @@ class MalloryPanel(widgets.VBox):
             close_tree(self)
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",
                        timeout: float = 30.0,
                        idle_exit: float = 600.0) -> tuple[str, str, subprocess.Popen]:
@@ -316,7 +309,7 @@ def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",
     without connections.
     """
     token = secrets.token_urlsafe(24)
-    port = _free_port(host)
+    port = pick_port(host)
     options = ["--attacks", "--idle-exit", str(idle_exit)]
     if room is not None:
         options += ["--attack", room]
