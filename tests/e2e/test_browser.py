@@ -25,11 +25,17 @@ from playwright.sync_api import (  # a declared test dependency: missing is an e
 
 from tests.support import ROOT
 from tests.support.browser import (
+    APP_READY_MS,
+    DASHBOARD,
+    NETWORK_MS,
     button,
     dropdown,
+    expect_joined,
+    join,
     jupyterlab_server,
     launch_chromium,
     open_step,
+    peer_card,
     screenshot,
     text_box,
     voila_server,
@@ -38,31 +44,7 @@ from tests.support.processes import RelayProcess, require_binary
 
 pytestmark = pytest.mark.slow
 
-DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
 NOTEBOOK_03 = ROOT / "notebooks" / "03_secure_chat.ipynb"
-# Kernels start, import the app and build it: generous, since CI shares two cores.
-APP_READY_MS = 90_000
-NETWORK_MS = 45_000
-
-
-def join(page, name: str, room: str) -> None:
-    text_box(page, "Your name").fill(name)
-    text_box(page, "Room").fill(room)
-    button(page, "Join").click()
-    expect_joined(page, name, room)
-
-
-def expect_joined(page, name: str, room: str) -> None:
-    status = page.locator(".widget-html", has_text=f"as {name} in room {room}")
-    expect(status).to_be_visible(timeout=NETWORK_MS)
-    expect(status.get_by_text(re.compile(r"^connected$"))).to_be_visible(timeout=NETWORK_MS)
-
-
-def peer_card(page, name: str):
-    """The card of one peer in the peers panel (it holds that peer's "Share key" button)."""
-    return page.locator(".widget-vbox").filter(
-        has=page.locator(".ecc-peer-name", has_text=re.compile(rf"^{re.escape(name)}"))
-    ).filter(has=button(page, "Share key")).last
 
 
 def send(page, text: str) -> None:

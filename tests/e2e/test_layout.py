@@ -10,9 +10,11 @@ import secrets
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support import ROOT
 from tests.support.browser import (
+    APP_READY_MS,
     ARTIFACTS,
+    DASHBOARD,
+    NETWORK_MS,
     button,
     launch_chromium,
     open_step,
@@ -24,9 +26,6 @@ from tests.support.processes import RelayProcess, require_binary
 
 pytestmark = pytest.mark.slow
 
-DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
-APP_READY_MS = 90_000
-NETWORK_MS = 45_000
 SIZES = {"laptop": (1400, 1000), "phone": (390, 844)}
 
 # Every scroller back to the top: Playwright scrolls what it clicks into view.

@@ -13,8 +13,17 @@ import secrets
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.e2e.test_browser import APP_READY_MS, DASHBOARD, expect_joined, join, peer_card
-from tests.support.browser import launch_chromium, screenshot, text_box, voila_server
+from tests.support.browser import (
+    APP_READY_MS,
+    DASHBOARD,
+    expect_joined,
+    join,
+    launch_chromium,
+    peer_card,
+    screenshot,
+    text_box,
+    voila_server,
+)
 from tests.support.processes import RelayProcess, require_binary
 
 pytestmark = pytest.mark.slow

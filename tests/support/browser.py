@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from tests.support import ROOT
 from tests.support.processes import free_port, require_binary, wait_for_port
 
@@ -163,3 +165,30 @@ def screenshot(page, name: str, element=None) -> Path:
         if size:
             page.set_viewport_size(size)
     return path
+
+
+# --- the dashboard, as the end-to-end tests drive it ---------------------------------------
+DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
+# Kernels start, import the app and build it: generous, since CI shares two cores.
+APP_READY_MS = 90_000
+NETWORK_MS = 45_000
+
+
+def join(page, name: str, room: str) -> None:
+    text_box(page, "Your name").fill(name)
+    text_box(page, "Room").fill(room)
+    button(page, "Join").click()
+    expect_joined(page, name, room)
+
+
+def expect_joined(page, name: str, room: str) -> None:
+    status = page.locator(".widget-html", has_text=f"as {name} in room {room}")
+    expect(status).to_be_visible(timeout=NETWORK_MS)
+    expect(status.get_by_text(re.compile(r"^connected$"))).to_be_visible(timeout=NETWORK_MS)
+
+
+def peer_card(page, name: str):
+    """The card of one peer in the peers panel (it holds that peer's "Share key" button)."""
+    return page.locator(".widget-vbox").filter(
+        has=page.locator(".ecc-peer-name", has_text=re.compile(rf"^{re.escape(name)}"))
+    ).filter(has=button(page, "Share key")).last
