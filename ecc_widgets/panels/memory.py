@@ -24,8 +24,10 @@ MAX_FIELD = 200  # characters: a name, a room, a relay address
 ESM = """
 const KEY = "ecc-chat-lab";
 function read(storage) {
-  try { const v = JSON.parse(storage.getItem(KEY) || "null"); return v && typeof v === "object" ? v : null; }
-  catch (e) { return null; }
+  try {
+    const v = JSON.parse(storage.getItem(KEY) || "null");
+    return v && typeof v === "object" ? v : null;
+  } catch (e) { return null; }
 }
 function write(storage, value) {
   try { if (value) storage.setItem(KEY, JSON.stringify(value)); else storage.removeItem(KEY); }
