@@ -9,6 +9,8 @@ the figures that decided it).
 
     python -m ecc_widgets.solara_serving --host 127.0.0.1 --port 8866
 
+The page itself is `ecc_widgets.solara_serving.page`.
+
 The settings, and why:
 
 - A page whose websocket is gone (closed tab, killed phone tab, crashed browser, closed lid)
@@ -30,7 +32,10 @@ import os
 import secrets
 import sys
 
-APP_MODULE = "ecc_widgets.solara_serving"
+# The page Solara serves. A module of its own, one level down: Solara imports every submodule
+# of a package it is given, and looks for page templates in the folder above the page's
+# (ecc_widgets/templates: the disconnected banner).
+APP_MODULE = "ecc_widgets.solara_serving.page"
 TITLE = "ECC Chat Lab"
 CULL_TIMEOUT = 12       # seconds a virtual kernel with no page connected is kept
 PING_INTERVAL = 8.0     # seconds between websocket pings
@@ -53,38 +58,6 @@ def settings_environment() -> dict[str, str]:
         "SOLARA_SESSION_HTTP_ONLY": "True",
         "SOLARA_MODE": "production",
     }
-
-
-def build_app():
-    """One page's app, closed (leaving its room) when the page's virtual kernel closes."""
-    from solara.server import kernel_context
-
-    from ecc_widgets.app import EccApp
-
-    app = EccApp()
-    kernel_context.get_current_context().on_close(app.close)
-    return app
-
-
-def _page():
-    import solara
-
-    @solara.component
-    def Page():
-        app = solara.use_memo(build_app, [])
-        solara.display(app)
-
-    return Page
-
-
-def __getattr__(name: str):
-    # Solara imports this module and looks for `Page`; building it here keeps `import
-    # ecc_widgets.solara_serving` (and `--help`) free of Solara until the server runs.
-    if name == "Page":
-        page = _page()
-        globals()["Page"] = page
-        return page
-    raise AttributeError(name)
 
 
 def _parser() -> argparse.ArgumentParser:
