@@ -15,10 +15,10 @@ from tests.support.browser import (
     ARTIFACTS,
     NETWORK_MS,
     button,
+    lab_server,
     launch_chromium,
     open_step,
     step_tab,
-    lab_server,
     text_box,
 )
 from tests.support.processes import RelayProcess, require_binary
