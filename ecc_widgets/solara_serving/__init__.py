@@ -22,7 +22,10 @@ The settings, and why:
 - Everything the page loads comes from installed packages (`solara-assets` ships the
   front-end Solara would otherwise ask a CDN for; the two are pinned together); the
   version check and the telemetry Solara does by default are off.
-- The session cookie is signed with a key made at start-up, never the default one.
+- The session cookie is signed with a key made at start-up, never the default one, and is
+  HttpOnly. A page's virtual kernel answers only the browser session that made it (Solara
+  refuses a kernel id presented with another session's cookie).
+- One page, or one address, cannot make the process work for many: see `guard`.
 """
 
 from __future__ import annotations
@@ -75,10 +78,13 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(key, value)
     os.environ["SERVER_NAME"], os.environ["SERVER_PORT"] = args.host, str(args.port)
     import uvicorn
+    from solara.server.starlette import app
+
+    from ecc_widgets.solara_serving.guard import MAX_MESSAGE, PageGuard
 
     uvicorn.run(
-        "solara.server.starlette:app", host=args.host, port=args.port,
-        ws_ping_interval=PING_INTERVAL, ws_ping_timeout=PING_TIMEOUT,
+        PageGuard(app), host=args.host, port=args.port,
+        ws_ping_interval=PING_INTERVAL, ws_ping_timeout=PING_TIMEOUT, ws_max_size=MAX_MESSAGE,
         log_level="warning", access_log=False, timeout_graceful_shutdown=5,
     )
 
