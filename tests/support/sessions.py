@@ -36,3 +36,10 @@ class RawPeer:
 
     def close(self) -> None:
         self.sio.disconnect()
+
+
+def codes_ready(a: Session, b: Session) -> bool:
+    """Both sides' short codes for each other are out of their exchange (done or failed)."""
+    peer_a, peer_b = a.peers.get(b.username), b.peers.get(a.username)
+    return (peer_a is not None and peer_b is not None
+            and {peer_a.sas_status, peer_b.sas_status} <= {"done", "failed"})
