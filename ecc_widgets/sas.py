@@ -305,3 +305,15 @@ class Exchanges:
         while len(self._items) > self.size:
             self._items.popitem(last=False)
         return exchange
+
+
+def keys_only_bytes(shared_secret: bytes, *, curve: str, public_a: bytes,
+                    public_b: bytes) -> bytes:
+    """The code as it was before the commitment (v1: the secret and the sorted keys, no
+    nonces), kept to show why that is not enough (notebook 04, the tests): a relay can try
+    keys until it matches. Not used for any code a card shows."""
+    if not shared_secret:
+        raise ValueError("shared_secret is empty")
+    info = b"ecc-chat-lab sas v1" + _parts(curve.encode("ascii"),
+                                          *sorted((bytes(public_a), bytes(public_b))))
+    return crypto.hkdf_sha256(shared_secret, info=info, length=SAS_BYTES)
