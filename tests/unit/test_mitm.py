@@ -6,9 +6,11 @@ then HKDF, or the seed's raw key for a legacy pair), so what opens here opens in
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, sas
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, INTERCEPTED_PER_ROOM, Mallory
 from ecc_widgets.session.channel import Accepted, Channel, Rejected
@@ -223,3 +225,38 @@ def test_controls_and_bounds(mallory, alice, bob):
     state = mallory.state({"other": ["zoe"]})
     assert state["rooms"]["other"] == {"members": ["zoe"], "attacks": dict.fromkeys(
         ATTACKS, False), "intercepted": []}
+
+
+def sas_side(side: Side, peer: str, theirs: bytes) -> sas.Exchange:
+    """`side`'s short-code exchange with `peer`, keyed as a session keys it."""
+    public = crypto.public_key_from_bytes("P-256", theirs)
+    return sas.Exchange(committer=sas.is_committer(side.name, peer),
+                        shared_secret=crypto.ecdh(side.private, public), curve="P-256",
+                        ours=side.public, theirs=theirs)
+
+
+@pytest.mark.parametrize("also", ["", "bitflip", "replay", "drop", "reorder", "redirect"])
+def test_mallory_carries_the_short_codes_exchange_and_the_codes_differ(mallory, alice, bob,
+                                                                      also):
+    mallory.set_attack(ROOM, "mitm", True)
+    if also:
+        mallory.set_attack(ROOM, also, True)   # the other attacks leave the exchange alone
+    bob_seen, alice_seen = exchange(mallory, alice, bob)
+    sides = {"alice": (alice, sas_side(alice, "bob", alice_seen)),
+             "bob": (bob, sas_side(bob, "alice", bob_seen))}
+    queue = [("alice", "bob", m) for m in sides["alice"][1].start()]
+    n = 0
+    while queue:
+        frm, to, (kind, body) = queue.pop(0)
+        n += 1
+        payload = sides[frm][0].send(to, json.dumps(body), f"s{n}", kind=kind)
+        [(target, event, out)] = through(mallory, sides[frm][0], to, payload)
+        assert (target, event, out["kind"]) == (to, P.RECEIVE_MESSAGE, kind)
+        verdict = sides[to][0].channels[frm].open(out)
+        assert isinstance(verdict, Accepted), verdict
+        answer = sides[to][1].receive(kind, P.validate_sas(kind, verdict.text.encode()))
+        queue.extend((to, frm, m) for m in answer)
+    assert n == 3
+    codes = [ex.code for _side, ex in sides.values()]
+    assert all(ex.state == sas.DONE for _side, ex in sides.values()) and codes[0] != codes[1]
+    assert mallory.intercepted(ROOM) == []   # not messages: nothing in her log
