@@ -75,6 +75,8 @@ class Room:
     fakes: OrderedDict = field(default_factory=OrderedDict)
     # each member's real public key, as last shared: name -> public key
     real: OrderedDict = field(default_factory=OrderedDict)
+    # the real key each fake stands in for: (victim, posing_as) -> the real key's bytes
+    stands_for: OrderedDict = field(default_factory=OrderedDict)
     held: dict = field(default_factory=dict)        # reorder: (from, to) -> held payload
     flips: int = 0                                  # bitflip: which part is next
     replace: str | None = None                      # edit: the next MITM'd message's text
@@ -193,9 +195,15 @@ class Mallory:
         curve = crypto.curve_of(real)
         _bounded_put(state.real, sender, real)
         fake = state.fakes.get((target, sender))
-        if fake is None or crypto.curve_of(fake) != curve:
+        real_raw = crypto.public_bytes(real)
+        if fake is None or crypto.curve_of(fake) != curve or \
+                state.stands_for.get((target, sender)) != real_raw:
+            # a new key of the sender's is a new key of Mallory's too: the victim sees a key
+            # change, as it would without her, and the short code's exchange starts afresh
+            # on both sides, so that she can carry it from one side to the other
             fake = crypto.generate_private_key(curve)
         _bounded_put(state.fakes, (target, sender), fake)
+        _bounded_put(state.stands_for, (target, sender), real_raw)
         # the same share (v, curve, isReply) with Mallory's key in place of the sender's
         out["publicKey"] = crypto.public_key_to_jwk(fake)
         return [(target, P.RECEIVE_PUBLIC_KEY, out)]

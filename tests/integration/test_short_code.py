@@ -95,6 +95,7 @@ class GrindingMallory:
         self.relay, self.bits = relay, bits
         self.mallory = Mallory()
         self.keys_only: dict[str, tuple[int, int]] = {}   # room -> (alice's, bob's)
+        self.shown: dict[str, bytes] = {}                 # room -> the ground key
 
     def rewrite(self, d: Delivery) -> list[Delivery]:
         if d.event not in (P.RECEIVE_PUBLIC_KEY, P.RECEIVE_MESSAGE) or d.to not in \
@@ -125,6 +126,8 @@ class GrindingMallory:
             if sas.leading_bits(alices, self.bits) == sas.leading_bits(bobs, self.bits):
                 break
         state.fakes[("alice", "bob")] = fake    # the key Mallory now shows alice as bob's
+        state.stands_for[("alice", "bob")] = crypto.public_bytes(bob)
+        self.shown[room] = crypto.public_bytes(fake)
         self.keys_only[room] = (sas.leading_bits(alices, self.bits),
                                 sas.leading_bits(bobs, self.bits))
 
@@ -143,6 +146,7 @@ def test_a_relay_that_grinds_its_keys_gets_one_guess(sessions):
             # without a commitment her grinding would have made every pair of codes agree
             old_alice, old_bob = grinder.keys_only[f"trial-{trial}"]
             assert old_alice == old_bob
+            assert alices.fingerprint == crypto.fingerprint(grinder.shown[f"trial-{trial}"])
             matches += alices.sas.leading_bits(BITS) == bobs.sas.leading_bits(BITS)
             for s in (a, b):
                 s.close()

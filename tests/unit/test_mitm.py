@@ -260,3 +260,17 @@ def test_mallory_carries_the_short_codes_exchange_and_the_codes_differ(mallory, 
     codes = [ex.code for _side, ex in sides.values()]
     assert all(ex.state == sas.DONE for _side, ex in sides.values()) and codes[0] != codes[1]
     assert mallory.intercepted(ROOM) == []   # not messages: nothing in her log
+
+
+def test_a_new_key_behind_mallory_is_a_new_key_in_front_of_her(mallory, alice, bob):
+    mallory.set_attack(ROOM, "mitm", True)
+    bob_seen, alice_seen = exchange(mallory, alice, bob)
+    again = exchange(mallory, alice, bob)          # the same keys shared again: the same fakes
+    assert again == (bob_seen, alice_seen)
+    bob.private = crypto.generate_private_key("P-256")   # bob makes a new key...
+    bob.public = crypto.public_bytes(bob.private)
+    [(_, _, out)] = mallory.rewrite(ROOM, P.RECEIVE_PUBLIC_KEY, bob.share("alice"), "bob",
+                                    "alice", MEMBERS)
+    # ...so alice sees a new key too, as she would without Mallory: both sides then run a
+    # new exchange of the short code, which Mallory carries
+    assert alice.receive_key("bob", out) not in (alice_seen, bob.public)
