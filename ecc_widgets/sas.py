@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -317,3 +318,49 @@ def keys_only_bytes(shared_secret: bytes, *, curve: str, public_a: bytes,
     info = b"ecc-chat-lab sas v1" + _parts(curve.encode("ascii"),
                                           *sorted((bytes(public_a), bytes(public_b))))
     return crypto.hkdf_sha256(shared_secret, info=info, length=SAS_BYTES)
+
+
+# -- on the wire: v1 messages of their own kinds, outside the chat's sequence numbers --------
+SEQ = 0     # the sequence number every short-code message carries: none of the chat's
+
+
+def seal(key: bytes, kind: str, body: dict, *, room: str, sender: str, receiver: str,
+         curve: str, message_id: str) -> dict:
+    """A ``send-message`` payload (without ``targetSocketId``) carrying `body`: AES-256-GCM
+    under the pair's message key, the associated data of a v1 message of `kind` with
+    ``seq`` 0. A replay is harmless (each step answers the same again) and a message sealed
+    under an earlier key does not open."""
+    ad = P.associated_data(room=room, sender=sender, receiver=receiver, curve=curve, seq=SEQ,
+                           kind=kind)
+    sealed = crypto.encrypt(key, json.dumps(body, separators=(",", ":")).encode(),
+                            associated_data=ad)
+    return {"v": P.PROTOCOL_VERSION, "id": message_id, "seq": SEQ, "curve": curve,
+            "kind": kind, "encryptedMessage": crypto.b64encode(sealed.ciphertext),
+            "iv": crypto.b64encode(sealed.nonce), "tag": crypto.b64encode(sealed.tag)}
+
+
+def open_sealed(key: bytes, payload: dict, *, room: str, sender: str, receiver: str,
+                curve: str) -> tuple[str, dict]:
+    """(kind, body) of a received short-code message, checked; a ValueError whose text
+    starts with a rejection word (malformed, wrong curve, tampered) otherwise."""
+    kind = payload.get("kind")
+    if kind not in P.SAS_KINDS:
+        raise ValueError(f"malformed: not a short-code message kind: {kind!r:.40}")
+    if payload.get("v") != P.PROTOCOL_VERSION or payload.get("seq") != SEQ:
+        raise ValueError(f"malformed: a {kind} needs v {P.PROTOCOL_VERSION} and seq {SEQ}")
+    if payload.get("curve") != curve:
+        raise ValueError(f"wrong curve: the {kind} is not on {curve}")
+    ad = P.associated_data(room=room, sender=sender, receiver=receiver, curve=curve, seq=SEQ,
+                           kind=kind)
+    try:
+        data = crypto.decrypt(key, crypto.b64decode(payload["encryptedMessage"]),
+                              crypto.b64decode(payload["iv"]), crypto.b64decode(payload["tag"]),
+                              associated_data=ad)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed: {exc}") from None
+    except crypto.DecryptionError:
+        raise ValueError(f"tampered: the {kind} failed authentication") from None
+    try:
+        return kind, P.validate_sas(kind, data)
+    except P.ProtocolError as exc:
+        raise ValueError(f"malformed: {exc}") from None

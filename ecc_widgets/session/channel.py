@@ -298,7 +298,7 @@ class Channel:
         """Judge one received message (a payload `protocol.validate` passed)."""
         versioned = "v" in p
         kind = kind_of(p)
-        if kind not in ("", RECEIPT, *protocol.SAS_KINDS):
+        if kind not in ("", RECEIPT):
             return Rejected(f"{MALFORMED}: unknown message kind {kind!r:.40}")
         try:
             ciphertext = crypto.b64decode(p["encryptedMessage"])

@@ -252,10 +252,10 @@ class RelayEvents(ShortCodes):
         pair = self._pair_for(p["from"], p.get("fromSocketId"))
         if pair is None:
             return
-        verdict = pair.channel.open(p)
         if kind_of(p) in protocol.SAS_KINDS:   # the short code's exchange (shortcode.py)
-            self._on_sas(pair, kind_of(p), verdict)
+            self._on_sas(pair, kind_of(p), p)
             return
+        verdict = pair.channel.open(p)
         if kind_of(p) == RECEIPT:  # receipts never enter the conversation
             if isinstance(verdict, Accepted):
                 for message_id in self._outbox.confirmed(pair.name, verdict.receipt_ids):

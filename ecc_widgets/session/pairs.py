@@ -58,6 +58,7 @@ class Pair:
     # the short code's exchange for the key pair in use (`ecc_widgets.sas`): the code to
     # compare aloud, once both nonces are in; None without a v1 key
     exchange: sas.Exchange | None = None
+    sas_answered_at: float = float("-inf")   # when we last answered a step again
     # (their key, ours) when the user found the codes different: a new key on either side
     # is a new comparison, so the mark holds only while both keys stay the same
     mismatch_keys: tuple[bytes, bytes] | None = None

@@ -1,22 +1,26 @@
 """The short code's exchange with each peer (`ecc_widgets.sas`), on top of the key share.
 
 Once both sides hold a v1 key, the committer sends its commitment, the revealer its nonce,
-the committer its own; each is a v1 message of its own kind (sealed like a chat message,
-never shown in the conversation, no receipt). The code is published only when the exchange
-is done. A reconnect re-sends what the peer may still need of the same exchange; only a new
-key pair starts a new one (`sas.Exchanges` keeps them for the session's life).
+the committer its own; each is a v1 message of its own kind, sealed under the pair's message
+key with the kind in the associated data and sequence number 0: outside the chat's counter
+(so it never makes a chat message look reordered), never shown in the conversation, no
+receipt. A replay is harmless: each step answers the same thing again (at most once a
+second), and a message from an earlier key does not open. The code is published only when
+the exchange is done. A reconnect re-sends what the peer may still need of the same
+exchange; only a new key pair starts a new one (`sas.Exchanges` keeps them for the
+session's life).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from ecc_widgets import protocol, sas
-from ecc_widgets.session.channel import Accepted, Duplicate, Verdict
 from ecc_widgets.session.pairs import Pair
-from ecc_widgets.session.records import MALFORMED
+from ecc_widgets.session.records import NO_KEY
 from ecc_widgets.session.state import SessionState
+
+ANSWER_AGAIN_AFTER = 1.0  # seconds before answering the same step again
 
 
 class ShortCodes(SessionState):
@@ -44,28 +48,33 @@ class ShortCodes(SessionState):
         if not (messages and self.joined and pair.present and pair.sid and pair.key):
             return
         for kind, body in messages:
-            sealed = pair.channel.seal(json.dumps(body, separators=(",", ":")).encode(),
-                                       message_id=uuid.uuid4().hex, kind=kind)
-            self._emit(protocol.SEND_MESSAGE, {**sealed.payload, "targetSocketId": pair.sid})
+            payload = sas.seal(pair.key, kind, body, room=pair.channel.room,
+                               sender=pair.channel.me, receiver=pair.name,
+                               curve=pair.channel.curve, message_id=uuid.uuid4().hex)
+            self._emit(protocol.SEND_MESSAGE, {**payload, "targetSocketId": pair.sid})
 
-    def _on_sas(self, pair: Pair, kind: str, verdict: Verdict) -> None:
-        """One short-code message from `pair`, opened (or refused) by its channel."""
-        if isinstance(verdict, Duplicate):
-            return
-        if not isinstance(verdict, Accepted):
-            self._rejected(pair, kind, verdict.reason)
-            return
+    def _on_sas(self, pair: Pair, kind: str, p: dict) -> None:
+        """One short-code message from `pair`."""
         exchange = pair.exchange
-        if exchange is None:
-            self._log("warning", pair.name, f"{kind} from {pair.name} ignored: no v1 key")
+        if exchange is None or not pair.key:
+            self._rejected(pair, kind, f"{NO_KEY}: no v1 key with {pair.name} for a {kind}")
             return
         try:
-            body = protocol.validate_sas(kind, verdict.text.encode())
-        except protocol.ProtocolError as exc:
-            self._rejected(pair, kind, f"{MALFORMED}: {exc}")
+            _kind, body = sas.open_sealed(pair.key, p, room=pair.channel.room,
+                                          sender=pair.name, receiver=pair.channel.me,
+                                          curve=pair.channel.curve)
+        except ValueError as exc:
+            self._rejected(pair, kind, str(exc))
             return
         state, problem = exchange.state, exchange.problem
-        self._sas_send(pair, exchange.receive(kind, body))
+        out = exchange.receive(kind, body)
+        if out and (exchange.state, exchange.problem) == (state, problem):
+            # the same step again (a re-send, or a replay): answered at most once a second
+            now = self._clock()
+            if now - pair.sas_answered_at < ANSWER_AGAIN_AFTER:
+                return
+            pair.sas_answered_at = now
+        self._sas_send(pair, out)
         if exchange.problem and exchange.problem != problem:
             level = "error" if exchange.state == sas.FAILED else "warning"
             self._log(level, pair.name, f"short code with {pair.name}: {exchange.problem}")

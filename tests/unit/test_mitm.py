@@ -6,8 +6,6 @@ then HKDF, or the seed's raw key for a legacy pair), so what opens here opens in
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ecc_widgets import crypto, sas
@@ -249,13 +247,16 @@ def test_mallory_carries_the_short_codes_exchange_and_the_codes_differ(mallory, 
     while queue:
         frm, to, (kind, body) = queue.pop(0)
         n += 1
-        payload = sides[frm][0].send(to, json.dumps(body), f"s{n}", kind=kind)
+        sealed = sas.seal(sides[frm][0].channels[to].key, kind, body, room=ROOM, sender=frm,
+                          receiver=to, curve="P-256", message_id=f"s{n}")
+        payload = {**sealed, "from": frm, "fromSocketId": "sid-" + frm, "timestamp": 1}
         [(target, event, out)] = through(mallory, sides[frm][0], to, payload)
         assert (target, event, out["kind"]) == (to, P.RECEIVE_MESSAGE, kind)
-        verdict = sides[to][0].channels[frm].open(out)
-        assert isinstance(verdict, Accepted), verdict
-        answer = sides[to][1].receive(kind, P.validate_sas(kind, verdict.text.encode()))
-        queue.extend((to, frm, m) for m in answer)
+        assert out["encryptedMessage"] != payload["encryptedMessage"]   # sealed again
+        got = sas.open_sealed(sides[to][0].channels[frm].key, out, room=ROOM, sender=frm,
+                              receiver=to, curve="P-256")
+        assert got == (kind, body)
+        queue.extend((to, frm, m) for m in sides[to][1].receive(*got))
     assert n == 3
     codes = [ex.code for _side, ex in sides.values()]
     assert all(ex.state == sas.DONE for _side, ex in sides.values()) and codes[0] != codes[1]

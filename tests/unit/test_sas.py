@@ -276,3 +276,34 @@ def test_with_the_commitment_a_relay_matches_at_the_rate_of_one_guess():
     # one guess: TRIALS / 2^BITS = 25 expected; a binomial's 6 standard deviations above is
     # 54, far below what grinding gets (every trial)
     assert matches <= TRIALS / 2 ** BITS + 6 * (TRIALS * 2 ** -BITS) ** 0.5 + 1
+
+
+def test_sealed_messages_open_only_as_sent():
+    key, where = os.urandom(32), dict(room="lab", curve="P-256")
+    body = {"commit": "ab" * 32}
+    sealed = sas.seal(key, P.SAS_COMMIT, body, sender="alice", receiver="bob",
+                      message_id="m1", **where)
+    assert sealed["seq"] == sas.SEQ == 0 and sealed["kind"] == P.SAS_COMMIT
+    assert P.validate(P.SEND_MESSAGE, {**sealed, "targetSocketId": "sid"})   # the relay's check
+    assert sas.open_sealed(key, sealed, sender="alice", receiver="bob", **where) == (
+        P.SAS_COMMIT, body)
+    tampered = [
+        (os.urandom(32), sealed, "alice", "bob"),                       # another key
+        (key, sealed, "bob", "alice"),                                  # sent back (reflected)
+        (key, {**sealed, "kind": P.SAS_REVEAL}, "alice", "bob"),        # another kind
+        (key, {**sealed, "iv": crypto.b64encode(bytes(12))}, "alice", "bob"),
+    ]
+    for k, payload, sender, receiver in tampered:
+        with pytest.raises(ValueError, match="^tampered"):
+            sas.open_sealed(k, payload, sender=sender, receiver=receiver, **where)
+    for payload, word in (({**sealed, "seq": 1}, "malformed"), ({**sealed, "v": None},
+                          "malformed"), ({**sealed, "kind": "receipt"}, "malformed"),
+                          ({**sealed, "curve": "P-384"}, "wrong curve"),
+                          ({**sealed, "iv": "!!"}, "malformed")):
+        with pytest.raises(ValueError, match=f"^{word}"):
+            sas.open_sealed(key, payload, sender="alice", receiver="bob", **where)
+    # a body that opens but breaks the protocol is refused too
+    bad = sas.seal(key, P.SAS_NONCE, {"nonce": "zz"}, sender="alice", receiver="bob",
+                   message_id="m2", **where)
+    with pytest.raises(ValueError, match="^malformed"):
+        sas.open_sealed(key, bad, sender="alice", receiver="bob", **where)
