@@ -45,9 +45,10 @@ guess per key pair, and another key pair costs her a visible "key changed". Henc
 Exactly (for other implementations): the code's bytes are 6 bytes of the HKDF above. The
 first 42 bits, 6 at a time, index Matrix's table of 64 emoji; the first 39 bits, 13 at a
 time, plus 1000 give three 4-digit numbers (Matrix's "decimal" method). The three messages
-travel as v1 messages of kinds ``sas-commit``, ``sas-nonce`` and ``sas-reveal`` (sealed
-under the pair's message key, so a relay without it can only drop them); their plaintext is
-checked by ``protocol.validate_sas``. See docs/protocol.md.
+travel as v1 messages of kinds ``sas-commit``, ``sas-nonce`` and ``sas-reveal`` with
+``seq`` 0 (`seal`, `open_sealed`: sealed under the pair's message key, so a relay without it
+can only drop them); their plaintext is checked by ``protocol.validate_sas``. See
+docs/protocol.md.
 
 `Exchange` is one side of one exchange, sans-IO: it takes the bodies that arrive and returns
 the bodies to send; the session seals, sends and publishes.
