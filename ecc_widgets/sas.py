@@ -193,6 +193,7 @@ class Exchange:
         self.code: ShortAuthString | None = None
         self.problem = ""
         self.started = False
+        self.repeated = False        # the last `receive` was a step we had taken already
 
     # -- what we send ------------------------------------------------------------------------
 
@@ -220,6 +221,7 @@ class Exchange:
 
     def receive(self, kind: str, body: dict) -> list[Message]:
         """Take one checked body (`protocol.validate_sas`) from the peer."""
+        self.repeated = False
         if self.state == FAILED:
             return []
         if kind == P.SAS_COMMIT:
@@ -243,6 +245,7 @@ class Exchange:
             self.started = True
             return self.pending()
         if hmac.compare_digest(commit, self._commit):
+            self.repeated = True
             return self.pending()     # a re-send after a reconnect: the same answer
         self._refuse("a second, different commitment was refused: one guess per key pair")
         return []
@@ -253,6 +256,7 @@ class Exchange:
             self._finish(self._own, nonce)
             return [(P.SAS_REVEAL, {"nonce": self._own.hex()})]
         if hmac.compare_digest(nonce, self._theirs):
+            self.repeated = True
             return [(P.SAS_REVEAL, {"nonce": self._own.hex()})]
         self._refuse("a second, different nonce was refused: one guess per key pair")
         return []

@@ -68,7 +68,7 @@ class ShortCodes(SessionState):
             return
         state, problem = exchange.state, exchange.problem
         out = exchange.receive(kind, body)
-        if out and (exchange.state, exchange.problem) == (state, problem):
+        if out and exchange.repeated:
             # the same step again (a re-send, or a replay): answered at most once a second
             now = self._clock()
             if now - pair.sas_answered_at < ANSWER_AGAIN_AFTER:

@@ -46,37 +46,51 @@ def sas_kinds(session: Session, direction: str) -> list[str]:
             and e["payload"].get("kind") in P.SAS_KINDS]
 
 
-def test_two_sessions_through_the_relay_show_the_same_code(sessions):
-    relay = RelayProcess().start()
-    try:
-        a, b = pair_up(sessions, relay.url, "lab")
-        code = a.peers["bob"].sas
-        assert a.peers["bob"].sas_status == b.peers["alice"].sas_status == sas.DONE
-        assert code is not None and code == b.peers["alice"].sas
-        # alice ("alice" < "bob") committed, bob answered, alice revealed; each once
-        assert sas_kinds(a, "out") == [P.SAS_COMMIT, P.SAS_REVEAL]
-        assert sas_kinds(b, "in") == [P.SAS_COMMIT, P.SAS_REVEAL]
-        assert sas_kinds(b, "out") == [P.SAS_NONCE]
-        # nothing of it in the conversation, and no message refused
-        assert not a.conversations.get("bob") and not b.conversations.get("alice")
-        assert a.peers["bob"].rejected == b.peers["alice"].rejected == 0
+@pytest.fixture(scope="module")
+def relay() -> Iterator[RelayProcess]:
+    server = RelayProcess().start()
+    yield server
+    server.stop()
 
-        # the relay restarts: both rejoin, re-send what is pending (nothing new), same code
-        relay.restart()
-        wait_until(lambda: a.joined and b.joined and "bob" in a.peers and "alice" in b.peers,
-                   what="both back in the room", timeout=60)
-        a.send("bob", "still you?")
-        wait_until(lambda: any(m.plaintext == "still you?"
-                               for m in b.conversations.get("alice", ())), what="a message")
-        assert a.peers["bob"].sas == b.peers["alice"].sas == code
 
-        # a new key is a new comparison: a new exchange, a new code, the same on both sides
-        b.generate_keys()
-        wait_until(lambda: "key changed" in a.peers["bob"].statuses and codes_ready(a, b)
-                   and a.peers["bob"].sas not in (None, code), what="the new code")
-        assert a.peers["bob"].sas == b.peers["alice"].sas
-    finally:
-        relay.stop()
+def test_new_keys_in_quick_succession_each_get_an_exchange(relay, sessions):
+    a, b = pair_up(sessions, relay.url, "quick")
+    seen = {a.peers["bob"].sas}
+    for s in (b, a, b):       # each new key pair, at once: a new exchange, a new code
+        s.generate_keys()
+        wait_until(lambda: codes_ready(a, b) and a.peers["bob"].sas not in seen
+                   and a.peers["bob"].sas == b.peers["alice"].sas, what="the new codes")
+        seen.add(a.peers["bob"].sas)
+    assert a.peers["bob"].rejected == b.peers["alice"].rejected == 0
+
+
+def test_two_sessions_through_the_relay_show_the_same_code(relay, sessions):
+    a, b = pair_up(sessions, relay.url, "lab")
+    code = a.peers["bob"].sas
+    assert a.peers["bob"].sas_status == b.peers["alice"].sas_status == sas.DONE
+    assert code is not None and code == b.peers["alice"].sas
+    # alice ("alice" < "bob") committed, bob answered, alice revealed; each once
+    assert sas_kinds(a, "out") == [P.SAS_COMMIT, P.SAS_REVEAL]
+    assert sas_kinds(b, "in") == [P.SAS_COMMIT, P.SAS_REVEAL]
+    assert sas_kinds(b, "out") == [P.SAS_NONCE]
+    # nothing of it in the conversation, and no message refused
+    assert not a.conversations.get("bob") and not b.conversations.get("alice")
+    assert a.peers["bob"].rejected == b.peers["alice"].rejected == 0
+
+    # the relay restarts: both rejoin, re-send what is pending (nothing new), same code
+    relay.restart()
+    wait_until(lambda: a.joined and b.joined and "bob" in a.peers and "alice" in b.peers,
+               what="both back in the room", timeout=60)
+    a.send("bob", "still you?")
+    wait_until(lambda: any(m.plaintext == "still you?"
+                           for m in b.conversations.get("alice", ())), what="a message")
+    assert a.peers["bob"].sas == b.peers["alice"].sas == code
+
+    # a new key is a new comparison: a new exchange, a new code, the same on both sides
+    b.generate_keys()
+    wait_until(lambda: "key changed" in a.peers["bob"].statuses and codes_ready(a, b)
+               and a.peers["bob"].sas not in (None, code), what="the new code")
+    assert a.peers["bob"].sas == b.peers["alice"].sas
 
 
 # ---------------------------------------------------------------- a relay that grinds

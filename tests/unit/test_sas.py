@@ -129,7 +129,8 @@ def test_a_revealer_answers_one_commitment_per_key_pair():
     alice, bob = honest_pair()
     commit = alice.start()[0]
     answer = bob.receive(*commit)
-    assert bob.receive(*commit) == answer            # a re-send: the same nonce again
+    assert not bob.repeated
+    assert bob.receive(*commit) == answer and bob.repeated   # a re-send: the same nonce
     assert bob.pending() == answer                    # and after a reconnect
     other = (P.SAS_COMMIT, {"commit": os.urandom(32).hex()})
     assert bob.receive(*other) == [] and "one guess" in bob.problem
