@@ -16,6 +16,7 @@ from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
 from tests.support.sessions import codes_ready
+from tests.support.sessions import pair_up as secure_pair
 
 
 @pytest.fixture
@@ -29,13 +30,7 @@ def sessions() -> Iterator[list[Session]]:
 def pair_up(made: list[Session], url: str, room: str) -> tuple[Session, Session]:
     a, b = Session(), Session()
     made.extend((a, b))
-    a.join("alice", room, url)
-    b.join("bob", room, url)
-    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
-    a.generate_keys()
-    b.generate_keys()
-    a.share_key("bob")
-    wait_until(lambda: codes_ready(a, b), what="both short codes")
+    secure_pair(a, b, url, room)
     return a, b
 
 

@@ -6,6 +6,7 @@ import socketio
 
 from ecc_widgets import protocol
 from ecc_widgets.session import Session
+from tests.support.polling import wait_until
 
 
 def texts(session: Session, peer: str, direction: str) -> list[str]:
@@ -43,3 +44,17 @@ def codes_ready(a: Session, b: Session) -> bool:
     peer_a, peer_b = a.peers.get(b.username), b.peers.get(a.username)
     return (peer_a is not None and peer_b is not None
             and {peer_a.sas_status, peer_b.sas_status} <= {"done", "failed"})
+
+
+def pair_up(a: Session, b: Session, url: str, room: str) -> None:
+    """`a` as alice and `b` as bob join `room`, make keys and exchange them; returns once
+    the pair is secure on both sides and both short codes are out of their exchange."""
+    a.join("alice", room, url)
+    b.join("bob", room, url)
+    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
+    a.generate_keys()
+    b.generate_keys()
+    a.share_key("bob")
+    wait_until(lambda: "secure" in a.peers["bob"].statuses
+               and "secure" in b.peers["alice"].statuses, what="a secure pair")
+    wait_until(lambda: codes_ready(a, b), what="both short codes")
