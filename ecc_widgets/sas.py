@@ -95,6 +95,7 @@ MAX_EXCHANGES = 4096        # key pairs whose exchange a session keeps (the leas
 COMPARING = "comparing"     # under way: no code yet
 DONE = "done"               # the code is ready
 FAILED = "failed"           # the committed nonce did not open the commitment: no code
+NONE = "none"               # a key, but no exchange: the seed's protocol has none
 
 
 @dataclass(frozen=True)

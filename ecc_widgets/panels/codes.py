@@ -33,6 +33,9 @@ def sas_html(sas, status: str = "", problem: str = "") -> str:
                 f"<b>no short code:</b> {escape(problem or 'the exchange failed', 300)}</div>")
     if sas is None and status == short.COMPARING:
         return COMPARING_HTML
+    if sas is None and status == short.NONE:
+        return ("<small>no short code: the seed's protocol takes no part in its exchange "
+                "(a seed-protocol peer shows no code to compare with)</small>")
     if sas is None:
         return "<small>no codes yet: exchange keys first</small>"
     cells = "".join(

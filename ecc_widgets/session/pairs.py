@@ -149,7 +149,8 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         safety_number=(crypto.safety_number(public_raw, pair.public_raw) if pair.key else ""),
         statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
         legacy_allowed=pair.legacy_allowed, rejected=pair.rejected,
-        sas=exchange.code if exchange else None, sas_status=exchange.state if exchange else "",
+        sas=exchange.code if exchange else None,
+        sas_status=exchange.state if exchange else (sas.NONE if pair.key else ""),
         sas_problem=exchange.problem if exchange else "",
         exchange_ms=pair.exchange_ms if pair.key else 0.0,
         mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw))

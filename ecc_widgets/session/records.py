@@ -73,7 +73,8 @@ class Peer:
     # nonces (`ecc_widgets.sas`): the same on both screens unless someone in the middle
     # swapped keys; None until the exchange is done (`sas_status`)
     sas: ShortAuthString | None = None
-    sas_status: str = ""             # "" (no v1 key), "comparing", "done" or "failed"
+    sas_status: str = ""             # "" (no key), "comparing", "done", "failed" or "none"
+                                     # (a legacy key: the seed's protocol has no exchange)
     sas_problem: str = ""            # what the exchange refused or why it failed
     # the user compared the codes with this peer and found them different (for the keys in
     # use now; a new key on either side clears it): someone in the middle swapped keys

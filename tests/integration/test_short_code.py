@@ -15,7 +15,7 @@ from ecc_widgets.session import Session
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
-from tests.support.sessions import codes_ready
+from tests.support.sessions import RawPeer, codes_ready
 from tests.support.sessions import pair_up as secure_pair
 
 
@@ -161,3 +161,29 @@ def test_a_relay_that_grinds_its_keys_gets_one_guess(sessions):
                 s.close()
     # with it: TRIALS / 2^BITS = 4 expected; at least 13 of 16 has a chance of 1 in 10^5
     assert matches <= 12, matches
+
+
+def test_a_seed_protocol_peer_has_no_short_code_and_is_sent_none(relay, sessions):
+    a = Session()
+    sessions.append(a)
+    a.join("alice", "seed", relay.url)
+    wait_until(lambda: a.joined, what="alice in the room")
+    a.generate_keys()
+    seed = RawPeer(relay.url, "old-browser", "seed")
+    try:
+        wait_until(lambda: "old-browser" in a.peers, what="the seed page in the roster")
+        key = crypto.generate_private_key("P-256")
+        seed.emit(P.SHARE_PUBLIC_KEY, {"publicKey": crypto.public_key_to_jwk(key),
+                                       "targetSocketId": a.my_id, "isReply": False})
+        wait_until(lambda: "legacy offered" in a.peers["old-browser"].statuses,
+                   what="the legacy offer")
+        a.allow_legacy("old-browser")
+        wait_until(lambda: "legacy" in a.peers["old-browser"].statuses, what="legacy on")
+        peer = a.peers["old-browser"]
+        assert peer.sas is None and peer.sas_status == sas.NONE and peer.safety_number
+        a.send("old-browser", "hello")
+        wait_until(lambda: seed.received(P.RECEIVE_MESSAGE), what="the message")
+        assert all(m.get("kind") not in P.SAS_KINDS for m in seed.received(P.RECEIVE_MESSAGE))
+        assert sas_kinds(a, "out") == []
+    finally:
+        seed.close()
