@@ -39,8 +39,10 @@ then stays at "comparing...", and a re-join only asks her again for the same ope
 second commitment is refused). Forwarding one side's messages to the other changes nothing:
 the two secrets differ, so equal nonces still give independent codes. Either way the two
 codes on the screens agree with probability 2^-b over the b bits the students compare: one
-guess per key pair, and another key pair costs her a visible "key changed". Hence: compare
-*all* of the code (42 bits: 1 in 4 * 10^12), not just its first emoji (1 in 64).
+guess per key pair, and another key pair costs her a visible "key changed" (a session keeps
+the exchanges of its last MAX_EXCHANGES key pairs: bringing back a forgotten one takes that
+many key changes). Hence: compare *all* of the code (42 bits: 1 in 4 * 10^12), not just its
+first emoji (1 in 64).
 
 Exactly (for other implementations): the code's bytes are 6 bytes of the HKDF above. The
 first 42 bits, 6 at a time, index Matrix's table of 64 emoji; the first 39 bits, 13 at a

@@ -4,6 +4,7 @@ grinds (the code space shrunk to a few bits for the count, a parameter of the te
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -84,7 +85,6 @@ def test_both_sides_see_the_same_code_once_the_exchange_is_done(curve):
     assert alice.code == bob.code and len(alice.code.emoji) == 7
     assert all(1000 <= n <= 9191 for n in alice.code.numbers)
     # every message passes the protocol's check of its plaintext
-    import json
     for kind, body in (*first, *nonce, *reveal):
         assert P.validate_sas(kind, json.dumps(body).encode()) == body
 
