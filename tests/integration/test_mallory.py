@@ -22,7 +22,7 @@ from ecc_widgets.session import DOWNGRADE, REORDERED, REPLAYED, TAMPERED, Sessio
 from tests.support.mallory import TOKEN, call, room_state
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
-from tests.support.sessions import RawPeer, codes_ready, texts
+from tests.support.sessions import RawPeer, codes_ready, legacy_pair, texts
 
 
 @pytest.fixture(scope="module")
@@ -211,12 +211,7 @@ def test_mallory_reads_a_seed_protocol_peer_and_the_seed_cannot_tell(attack_rela
         switch(attack_relay.url, "lab-seed", "mitm")
         wait_until(lambda: "browser" in session.peers, what="the seed peer")
         session.generate_keys()
-        key = crypto.generate_private_key("P-256")
-        seed.emit(P.SHARE_PUBLIC_KEY, {"publicKey": crypto.public_key_to_jwk(key),
-                                       "targetSocketId": session.my_id, "isReply": False})
-        wait_until(lambda: "legacy offered" in session.peers["browser"].statuses,
-                   what="the legacy offer")
-        session.allow_legacy("browser")
+        key = legacy_pair(session, seed)
         wait_until(lambda: seed.received(P.RECEIVE_PUBLIC_KEY), what="the session's answer")
         answer = seed.received(P.RECEIVE_PUBLIC_KEY)[-1]
         assert answer["publicKey"]["x"] != session.public_jwk["x"]   # Mallory's key

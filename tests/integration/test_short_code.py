@@ -15,7 +15,7 @@ from ecc_widgets.session import Session
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
-from tests.support.sessions import RawPeer, codes_ready
+from tests.support.sessions import RawPeer, codes_ready, legacy_pair
 from tests.support.sessions import pair_up as secure_pair
 
 
@@ -172,12 +172,7 @@ def test_a_seed_protocol_peer_has_no_short_code_and_is_sent_none(relay, sessions
     seed = RawPeer(relay.url, "old-browser", "seed")
     try:
         wait_until(lambda: "old-browser" in a.peers, what="the seed page in the roster")
-        key = crypto.generate_private_key("P-256")
-        seed.emit(P.SHARE_PUBLIC_KEY, {"publicKey": crypto.public_key_to_jwk(key),
-                                       "targetSocketId": a.my_id, "isReply": False})
-        wait_until(lambda: "legacy offered" in a.peers["old-browser"].statuses,
-                   what="the legacy offer")
-        a.allow_legacy("old-browser")
+        legacy_pair(a, seed)
         wait_until(lambda: "legacy" in a.peers["old-browser"].statuses, what="legacy on")
         peer = a.peers["old-browser"]
         assert peer.sas is None and peer.sas_status == sas.NONE and peer.safety_number

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import socketio
 
-from ecc_widgets import protocol
+from ecc_widgets import crypto, protocol
 from ecc_widgets.session import Session
 from tests.support.polling import wait_until
 
@@ -58,3 +60,15 @@ def pair_up(a: Session, b: Session, url: str, room: str) -> None:
     wait_until(lambda: "secure" in a.peers["bob"].statuses
                and "secure" in b.peers["alice"].statuses, what="a secure pair")
     wait_until(lambda: codes_ready(a, b), what="both short codes")
+
+
+def legacy_pair(session: Session, seed: RawPeer) -> Any:
+    """`seed` shares a P-256 key the seed's way (no version) with `session`, which allows
+    the seed's protocol with it; returns the seed's private key."""
+    key = crypto.generate_private_key("P-256")
+    seed.emit(protocol.SHARE_PUBLIC_KEY, {"publicKey": crypto.public_key_to_jwk(key),
+                                          "targetSocketId": session.my_id, "isReply": False})
+    wait_until(lambda: "legacy offered" in getattr(session.peers.get(seed.name), "statuses",
+                                                   ()), what="the legacy offer")
+    session.allow_legacy(seed.name)
+    return key

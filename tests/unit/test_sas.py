@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from bench.bench_sas import committed_match
 from ecc_widgets import crypto, sas
 from ecc_widgets import protocol as P
 
@@ -235,37 +236,6 @@ def keys_only_match(bits):
     return 0
 
 
-def committed_match(bits):
-    """Mallory in the middle of the commitment exchange, trying all she can: she grinds
-    the key she shows alice, answers alice (who commits) with a nonce of her choice, and
-    commits to bob with as many commitments as he will take, choosing among the codes he
-    would get. Returns whether the two screens end up agreeing in `bits` bits."""
-    a, pa = keys()
-    b, pb = keys()
-    m1, pm1 = keys()
-    m2, pm2 = keys()
-    alice = side("alice", "bob", a, m1.public_key(), pa, pm1)
-    bob = side("bob", "alice", b, m2.public_key(), pb, pm2)
-    # toward alice Mallory is the revealer: her nonce goes out before alice's is known
-    fake_bob = side("bob", "alice", m1, a.public_key(), pm1, pa)
-    nonce = fake_bob.receive(*alice.start()[0])
-    fake_bob.receive(*alice.receive(*nonce[0])[0])
-    target = alice.code.leading_bits(bits)
-    # toward bob she commits; bob's nonce comes after; she may try again and again
-    chosen = None
-    for _ in range(TRIES):
-        fake_alice = side("alice", "bob", m2, b.public_key(), pm2, pb)
-        answer = bob.receive(*fake_alice.start()[0])
-        if not answer:
-            break            # bob refuses a second commitment
-        fake_alice.receive(*answer[0])
-        chosen = fake_alice
-        if fake_alice.code.leading_bits(bits) == target:
-            break            # this one matches: reveal it
-    bob.receive(*chosen.pending()[-1])   # the best she has: open a commitment bob took
-    return bob.state == sas.DONE and bob.code.leading_bits(bits) == target
-
-
 def test_without_a_commitment_a_relay_grinds_the_code_with_a_few_keys():
     tries = [keys_only_match(BITS) for _ in range(TRIALS // 8)]
     assert all(tries)                           # it always found one...
@@ -273,7 +243,9 @@ def test_without_a_commitment_a_relay_grinds_the_code_with_a_few_keys():
 
 
 def test_with_the_commitment_a_relay_matches_at_the_rate_of_one_guess():
-    matches = sum(committed_match(BITS) for _ in range(TRIALS))
+    # Mallory's best play (bench.bench_sas): her nonce to alice (who commits) before
+    # alice's is known; to bob, as many commitments as he takes, keeping a match
+    matches = sum(committed_match("X25519", BITS) for _ in range(TRIALS))
     # one guess: TRIALS / 2^BITS = 25 expected; a binomial's 6 standard deviations above is
     # 54, far below what grinding gets (every trial)
     assert matches <= TRIALS / 2 ** BITS + 6 * (TRIALS * 2 ** -BITS) ** 0.5 + 1
