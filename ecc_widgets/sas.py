@@ -358,6 +358,9 @@ def open_sealed(key: bytes, payload: dict, *, room: str, sender: str, receiver: 
         raise ValueError(f"malformed: a {kind} needs v {P.PROTOCOL_VERSION} and seq {SEQ}")
     if payload.get("curve") != curve:
         raise ValueError(f"wrong curve: the {kind} is not on {curve}")
+    text = payload.get("encryptedMessage")
+    if not isinstance(text, str) or len(text) > 4 * (P.MAX_SAS_BODY // 3 + 1):
+        raise ValueError(f"malformed: a {kind} holds at most {P.MAX_SAS_BODY} bytes")
     ad = P.associated_data(room=room, sender=sender, receiver=receiver, curve=curve, seq=SEQ,
                            kind=kind)
     try:

@@ -272,7 +272,8 @@ def test_sealed_messages_open_only_as_sent():
     for payload, word in (({**sealed, "seq": 1}, "malformed"), ({**sealed, "v": None},
                           "malformed"), ({**sealed, "kind": "receipt"}, "malformed"),
                           ({**sealed, "curve": "P-384"}, "wrong curve"),
-                          ({**sealed, "iv": "!!"}, "malformed")):
+                          ({**sealed, "iv": "!!"}, "malformed"),
+                          ({**sealed, "encryptedMessage": "AAAA" * 50}, "malformed")):
         with pytest.raises(ValueError, match=f"^{word}"):
             sas.open_sealed(key, payload, sender="alice", receiver="bob", **where)
     # a body that opens but breaks the protocol is refused too
