@@ -91,6 +91,9 @@ def use_templates() -> None:
 def configure(c) -> None:
     """Apply the settings above to a traitlets config `c` (Voila's or Jupyter server's)."""
     use_templates()
+    guarded = "ecc_widgets.serving_guards.GuardedConnection"
+    c.Voila.kernel_websocket_connection_class = guarded
+    c.ServerApp.kernel_websocket_connection_class = guarded
     c.VoilaConfiguration.template = TEMPLATE
     c.VoilaConfiguration.prelaunch_hook = prelaunch
     c.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
@@ -104,7 +107,15 @@ def configure(c) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Voila with `configure`'s settings; options on the command line win."""
     from traitlets.config import Config
-    from voila.app import Voila
+    from voila import app
+
+    from ecc_widgets import serving_guards
+
+    class Voila(app.Voila):  # the name its log lines carry
+        """Voila with the guarded handlers of `ecc_widgets.serving_guards`."""
+
+        def init_handlers(self) -> list:
+            return serving_guards.guarded(super().init_handlers())
 
     config = Config()
     configure(config)
