@@ -24,8 +24,9 @@ Everything a page, a script or another site sends is hostile. Four guards:
   answered 403 without a kernel. At most `PENDING_PER_ADDRESS` pages per client address may
   be waiting for their kernel's websocket; more answer 429, "Too many pages". A page whose
   kernel gets no websocket within `CLAIM_TIMEOUT` seconds of its answer is shut down.
-- **Paths**: a template file path that is not ``<template>/static/<file>`` (``..``, ``.``,
-  empty or backslashed parts) is 404, not a 500 from Voila's assertion.
+- **Paths**: a file path with ``..``, ``.``, empty or backslashed parts is 404 (Voila
+  answered 500 for templates, from an assertion, and 403 elsewhere), as is a template path
+  that is not ``<template>/static/<file>``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
-from voila.static_file_handler import TemplateStaticFileHandler
+from voila.static_file_handler import (
+    AllowListFileHandler,
+    MultiStaticFileHandler,
+    TemplateStaticFileHandler,
+)
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
@@ -58,7 +63,7 @@ MAX_PARTS = 64
 # The page's secret, one cookie per kind of URL of its kernel (a cookie's path scopes it)
 COOKIES = {"api/kernels": "ecc_kernel", "voila/api/shutdown": "ecc_shutdown"}
 CLAIM_TIMEOUT = 30.0       # seconds after its answer a page has to connect its kernel
-PENDING_PER_ADDRESS = 8    # pages per client address waiting for their kernel's websocket
+PENDING_PER_ADDRESS = 6    # pages per client address waiting for their kernel's websocket
 CHECK_INTERVAL = 5.0       # how often unclaimed pages are looked for, in seconds
 TOO_MANY_PAGES = ("Too many pages are opening from your address. Close the tabs you do not "
                   "use, wait half a minute, and reload.\n")
@@ -359,15 +364,37 @@ class OwnedChannels(_Owned, VoilaKernelWebsocketHandler):
         return super(VoilaKernelWebsocketHandler, self).write_message(message, binary)
 
 
-class TemplateFiles(TemplateStaticFileHandler):
+def traversal(path: str) -> bool:
+    """Whether a file path leaves its folder or is not plainly a path (``..``, ``.``, empty
+    parts, backslashes, NUL)."""
+    return "\\" in path or "\0" in path or any(p in ("", ".", "..") for p in path.split("/"))
+
+
+class _Files:
+    """A static file handler answering 404 to a path that tries to leave its folder."""
+
+    def parse_url_path(self, path):
+        if traversal(path):
+            raise web.HTTPError(404)
+        return super().parse_url_path(path)
+
+
+class TemplateFiles(_Files, TemplateStaticFileHandler):
     """Voila's template files, 404 for a path that is not ``<template>/static/<file>``."""
 
     def parse_url_path(self, path):
         parts = path.split("/")
-        if len(parts) < 3 or parts[1] != "static" or "\\" in path \
-                or any(p in ("", ".", "..") for p in parts):
+        if len(parts) < 3 or parts[1] != "static":
             raise web.HTTPError(404)
         return super().parse_url_path(path)
+
+
+class StaticFiles(_Files, MultiStaticFileHandler):
+    pass
+
+
+class AllowedFiles(_Files, AllowListFileHandler):
+    pass
 
 
 HANDLERS = {
@@ -376,6 +403,8 @@ HANDLERS = {
     VoilaShutdownKernelHandler: OwnedShutdown,
     VoilaKernelWebsocketHandler: OwnedChannels,
     TemplateStaticFileHandler: TemplateFiles,
+    MultiStaticFileHandler: StaticFiles,
+    AllowListFileHandler: AllowedFiles,
 }
 
 

@@ -123,3 +123,140 @@ def test_malformed_v1_frame_cannot_stall_the_server():
             keeps_serving(server, ATTACK_SECONDS)
         finally:
             sock.close()
+
+
+def xsrf_of(answer) -> str:
+    return next(c.value for c in answer.cookies if c.name == "_xsrf")
+
+
+def test_a_kernel_answers_only_the_page_that_started_it():
+    with ServingProcess(DASHBOARD, log_name="serving-owner.log") as server:
+        victim = get(server.url, timeout=PAGE_TIMEOUT)
+        attacker = get(server.url, timeout=PAGE_TIMEOUT)  # a page, an _xsrf of its own
+        kernel_id = victim.kernel_id()
+        kernel = f"{server.url}api/kernels/{kernel_id}"
+        channels = f"{kernel}/channels"
+        shutdown = f"{server.url}voila/api/shutdown/{kernel_id}"
+
+        # a second client that knows the id: no cookie, the attacker's cookies, a forged one
+        forged = {"Cookie": f"ecc_kernel={'x' * 43}"}
+        for headers in ({}, {"Cookie": attacker.cookie_for(kernel)}, forged):
+            assert get(kernel, headers=headers).status == 403
+        assert get(kernel, cookies=attacker.cookies).status == 403
+        for origin in (server.url.rstrip("/"), None):  # a forged Origin, and none
+            for cookie in ("", attacker.cookie_for(channels), forged["Cookie"]):
+                with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+                    KernelSocket(server.url, kernel_id, v1=True, cookie=cookie, origin=origin)
+                assert refused.value.status_code == 403
+
+        # the attacker's own _xsrf (cookie and form field agree) does not shut the victim down
+        token = xsrf_of(attacker)
+        assert get(shutdown, cookies=attacker.cookies, method="POST",
+                   data=f"_xsrf={token}".encode()).status == 403
+        assert get(kernel, cookies=attacker.cookies, method="DELETE",
+                   headers={"X-XSRFToken": token}).status == 403
+        assert get(kernel, cookies=victim.cookies).status == 200, "the victim lost its kernel"
+
+        # the page itself: its kernel's model, its websocket, and its shutdown on unload
+        assert victim.cookie_for(channels) and victim.cookie_for(shutdown)
+        sock = KernelSocket(server.url, kernel_id, v1=True, cookie=victim.cookie_for(channels))
+        try:
+            sock.send("kernel_info_request", {})
+            assert sock.replies("kernel_info_reply")["status"] == "ok"
+        finally:
+            sock.close()
+        assert get(shutdown, cookies=victim.cookies, method="POST",
+                   data=f"_xsrf={xsrf_of(victim)}".encode()).status == 204
+        wait_until(lambda: get(kernel, cookies=victim.cookies).status == 403, timeout=30,
+                   what="the page's kernel to be gone after its own shutdown")
+
+
+def test_bare_page_loads_are_limited_and_dropped_a_real_page_still_works():
+    # 12 GETs at once from one address, none of them ever connecting its kernel (curl in a
+    # loop): most answer "too many pages", the served ones' kernels are shut down.
+    with ServingProcess(DASHBOARD, log_name="serving-bare.log") as server:
+        get(static_url(server.url))
+        before = server.rss()
+        answers = []
+        loads = [threading.Thread(target=lambda: answers.append(get(server.url,
+                                                                    timeout=PAGE_TIMEOUT)))
+                 for _ in range(12)]
+        for load in loads:
+            load.start()
+        for load in loads:
+            load.join(PAGE_TIMEOUT + 10)
+        wait_until(lambda: not server.kernels(), timeout=60,
+                   what="the kernels of pages that never connected to be shut down")
+        grown = (server.rss() - before) / MB
+        assert grown < 150, f"the server's tree is {grown:.0f} MB larger after the loads"
+        statuses = sorted(a.status for a in answers)
+        assert statuses.count(429) >= 4, statuses
+        assert all(s in (200, 429) for s in statuses), statuses
+        assert all("Too many pages" in a.body for a in answers if a.status == 429)
+
+        page = get(server.url, timeout=PAGE_TIMEOUT)  # the address may open pages again
+        assert page.status == 200
+        kernel_id = page.kernel_id()
+        channels = f"{server.url}api/kernels/{kernel_id}/channels"
+        sock = KernelSocket(server.url, kernel_id, v1=True, cookie=page.cookie_for(channels))
+        try:
+            sock.send("kernel_info_request", {})
+            assert sock.replies("kernel_info_reply")["status"] == "ok"
+        finally:
+            sock.close()
+
+
+def test_a_page_of_another_site_gets_no_kernel_a_slow_page_keeps_its_own():
+    with ServingProcess(DASHBOARD, log_name="serving-embedded.log") as server:
+        evil = "http://evil.example"
+        for headers in (
+            {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate",
+             "Sec-Fetch-Site": "cross-site", "Referer": f"{evil}/"},
+            {"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors",
+             "Sec-Fetch-Site": "cross-site"},
+            {"Origin": evil},
+            {"Referer": f"{evil}/page.html"},  # a browser without fetch metadata
+        ):
+            answer = get(server.url, headers=headers)
+            assert answer.status == 403, headers
+            assert "not served inside other sites' pages" in answer.body
+        assert not server.kernels(), "a refused page started a kernel"
+
+        # a student following the course page's link (a cross-site navigation) gets the
+        # page, and connects its kernel late (a slow machine): the kernel stays its own
+        link = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+                "Sec-Fetch-Site": "cross-site", "Referer": "http://course.example/week3"}
+        page = get(server.url, headers=link, timeout=PAGE_TIMEOUT)
+        assert page.status == 200
+        kernel_id = page.kernel_id()
+        channels = f"{server.url}api/kernels/{kernel_id}/channels"
+        time.sleep(20)  # the slow student, not a synchronisation: connects 20 s after
+        sock = KernelSocket(server.url, kernel_id, v1=True, cookie=page.cookie_for(channels))
+        try:
+            sock.send("kernel_info_request", {})
+            assert sock.replies("kernel_info_reply")["status"] == "ok"
+            time.sleep(25)  # past the time a page has to connect: still its kernel
+            sock.send("kernel_info_request", {})
+            assert sock.replies("kernel_info_reply")["status"] == "ok"
+            assert len(server.kernels()) == 1
+        finally:
+            sock.close()
+
+
+@pytest.mark.parametrize("path", [
+    "voila/templates/..%2f..%2f..%2fapp.py",
+    "voila/templates/%2e%2e/static/x",
+    "voila/templates/lab/static/..%2f..%2f..%2f..%2fapp.py",
+    "voila/static/..%2f..%2fapp.py",
+    "voila/files/..%2f..%2fetc%2fpasswd",
+    "voila/files/img%5c..%5c..%5capp.png",
+])
+def test_a_path_out_of_its_folder_is_not_found(path, shared_server):
+    assert get(shared_server.url + path).status == 404
+    assert get(shared_server.url + "voila/templates/lab/static/index.css").status == 200
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    with ServingProcess(DASHBOARD, log_name="serving-paths.log") as server:
+        yield server
