@@ -22,7 +22,8 @@ Everything a page, a script or another site sends is hostile. Four guards:
   GET of the page. A GET that is not a top-level navigation of the browser (another site's
   ``<iframe>`` or ``<img>``, a foreign ``Origin``, a cross-site ``Referer`` or fetch) is
   answered 403 without a kernel. At most `PENDING_PER_ADDRESS` pages per client address may
-  be waiting for their kernel's websocket; more answer 429, "Too many pages". A page whose
+  be loading or waiting for their kernel's websocket (``ECC_LAB_PAGES_PER_ADDRESS`` sets
+  more, for a class behind one address); more answer 429, "Too many pages". A page whose
   kernel gets no websocket within `CLAIM_TIMEOUT` seconds of its answer is shut down.
 - **Paths**: a file path with ``..``, ``.``, empty or backslashed parts is 404 (Voila
   answered 500 for templates, from an assertion, and 403 elsewhere), as is a template path
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import secrets
 import time
 from collections import Counter
@@ -64,6 +66,7 @@ MAX_PARTS = 64
 COOKIES = {"api/kernels": "ecc_kernel", "voila/api/shutdown": "ecc_shutdown"}
 CLAIM_TIMEOUT = 30.0       # seconds after its answer a page has to connect its kernel
 PENDING_PER_ADDRESS = 6    # pages per client address waiting for their kernel's websocket
+ENV_PENDING = "ECC_LAB_PAGES_PER_ADDRESS"  # more, for a class behind one address (a NAT)
 CHECK_INTERVAL = 5.0       # how often unclaimed pages are looked for, in seconds
 TOO_MANY_PAGES = ("Too many pages are opening from your address. Close the tabs you do not "
                   "use, wait half a minute, and reload.\n")
@@ -241,6 +244,14 @@ def embedded(request) -> bool:
                                or bool(h.get("Referer") and foreign(h["Referer"], request.host)))
 
 
+def pending_limit() -> int:
+    """`PENDING_PER_ADDRESS`, or the number in ``ECC_LAB_PAGES_PER_ADDRESS``."""
+    try:
+        return max(1, int(os.environ.get(ENV_PENDING, PENDING_PER_ADDRESS)))
+    except ValueError:
+        return PENDING_PER_ADDRESS
+
+
 class _StartRecorder:
     """The kernel manager as the page handler sees it: `start_kernel` tells the page which
     kernel is its own; everything else is the manager's."""
@@ -279,7 +290,7 @@ class GuardedPage(TornadoVoilaHandler):
         if embedded(self.request):
             return refuse(self, 403, NOT_HERE)
         address = self.request.remote_ip or ""
-        if PAGES.pending[address] >= PENDING_PER_ADDRESS:
+        if PAGES.pending[address] >= pending_limit():
             log.warning("Too many pages waiting for their kernel from %s", address)
             self.set_header("Retry-After", str(int(CLAIM_TIMEOUT)))
             return refuse(self, 429, TOO_MANY_PAGES)
