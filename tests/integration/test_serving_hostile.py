@@ -8,6 +8,10 @@ page answer while the attack runs. The server's whole process tree is reaped aft
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import sys
 import threading
 import time
 
@@ -16,6 +20,7 @@ import websocket
 
 from tests.support.browser import DASHBOARD
 from tests.support.polling import wait_until
+from tests.support.processes import free_port
 from tests.support.serving import KernelSocket, ServingProcess, get
 
 pytestmark = pytest.mark.slow
@@ -260,3 +265,40 @@ def test_a_path_out_of_its_folder_is_not_found(path, shared_server):
 def shared_server():
     with ServingProcess(DASHBOARD, log_name="serving-paths.log") as server:
         yield server
+
+
+def test_jupyter_server_configured_for_the_class_drops_a_malformed_frame(tmp_path):
+    # Binder's way (binder/jupyter_server_config.py): a Jupyter server with `configure(c)`.
+    # Its own kernel websocket keeps both framings; a frame that lies about its parts is
+    # closed before jupyter_server iterates over them.
+    config = tmp_path / "jupyter_server_config.py"
+    config.write_text("from ecc_widgets.serving import configure\nconfigure(c)\n")
+    port, token = free_port(), secrets.token_hex(16)
+    base = f"http://127.0.0.1:{port}/"
+    cmd = [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={tmp_path}", f"--config={config}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    auth = {"Authorization": f"token {token}"}
+    with ServingProcess.of(cmd, port, log_name="serving-jupyter-server.log") as server:
+        started = get(f"{base}api/kernels", method="POST", data=b"{}", headers=auth)
+        assert started.status == 201, started
+        kernel_id = json.loads(started.body)["id"]
+        for v1 in (True, False):  # JupyterLab's framing, and the legacy one, both served
+            sock = KernelSocket(base, kernel_id, v1=v1, headers=[f"Authorization: token {token}"])
+            try:
+                sock.send("kernel_info_request", {})
+                assert sock.replies("kernel_info_reply")["status"] == "ok"
+            finally:
+                sock.close()
+        sock = KernelSocket(base, kernel_id, v1=True, headers=[f"Authorization: token {token}"])
+        try:
+            sock.ws.send_binary((2**60).to_bytes(8, "little") + bytes(64))
+            with pytest.raises((websocket.WebSocketException, OSError)):
+                sock.replies("kernel_info_reply", timeout=20)  # closed, not answered
+            answer = get(f"{base}api/kernels/{kernel_id}", headers=auth, timeout=STATIC_TIMEOUT)
+            assert answer.status == 200, "the server stopped answering"
+        finally:
+            sock.close()
+        assert server.rss() < 1024 * MB

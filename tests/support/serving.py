@@ -36,19 +36,27 @@ V1 = "v1.kernel.websocket.jupyter.org"
 class ServingProcess:
     """``python -m ecc_widgets.serving <notebook>`` on a free loopback port."""
 
-    def __init__(self, notebook: Path, *args: str, env: dict | None = None,
-                 log_name: str = "serving.log"):
-        self.port = free_port()
+    def __init__(self, notebook: Path | None, *args: str, env: dict | None = None,
+                 log_name: str = "serving.log", cmd: list[str] | None = None,
+                 port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         ARTIFACTS.mkdir(exist_ok=True)
         self._log = open(ARTIFACTS / log_name, "wb")  # noqa: SIM115 - closed by stop
+        if cmd is None:
+            cmd = [sys.executable, "-m", "ecc_widgets.serving", str(notebook), "--no-browser",
+                   f"--port={self.port}", "--Voila.ip=127.0.0.1", *args]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ecc_widgets.serving", str(notebook), "--no-browser",
-             f"--port={self.port}", "--Voila.ip=127.0.0.1", *args],
-            cwd=notebook.parent, stdout=self._log, stderr=subprocess.STDOUT,
+            cmd, cwd=notebook.parent if notebook else None, stdout=self._log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "ECC_RELAY_URL": "http://127.0.0.1:9", **(env or {})},
         )
         self._seen: set[psutil.Process] = set()
+
+    @classmethod
+    def of(cls, cmd: list[str], port: int, log_name: str) -> ServingProcess:
+        """Another server command (a Jupyter server) listening on `port`, reaped the same."""
+        return cls(None, log_name=log_name, cmd=cmd, port=port)
 
     def __enter__(self) -> ServingProcess:
         try:
@@ -170,8 +178,9 @@ class KernelSocket:
     """A raw client of /api/kernels/<id>/channels: legacy framing (JSON text) unless `v1`."""
 
     def __init__(self, base_url: str, kernel_id: str, *, v1: bool = False, cookie: str = "",
-                 origin: str | None = None, timeout: float = 10.0):
-        headers = [f"Cookie: {cookie}"] if cookie else []
+                 origin: str | None = None, timeout: float = 10.0,
+                 headers: list[str] | None = None):
+        headers = [*(headers or []), *([f"Cookie: {cookie}"] if cookie else [])]
         url = f"{base_url.replace('http', 'ws', 1)}api/kernels/{kernel_id}/channels?session_id=s"
         self.v1 = v1
         self.ws = websocket.create_connection(
