@@ -32,6 +32,7 @@ Everything a page, a script or another site sends is hostile. Four guards:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -207,6 +208,7 @@ class Pages:
     async def check(self, kernel_manager) -> None:
         now = time.monotonic()
         live = set(kernel_manager.list_kernel_ids())
+        unclaimed = []
         for kernel_id, page in list(self.by_kernel.items()):
             if kernel_id not in live:
                 self.release(page)
@@ -216,7 +218,10 @@ class Pages:
                 log.info("Shutting down kernel %s: its page never connected", kernel_id)
                 self.release(page)
                 del self.by_kernel[kernel_id]
-                await ensure_async(kernel_manager.shutdown_kernel(kernel_id))
+                unclaimed.append(kernel_id)
+        # at once, and without the graceful wait: nobody ever used these kernels
+        await asyncio.gather(*(ensure_async(kernel_manager.shutdown_kernel(k, now=True))
+                               for k in unclaimed), return_exceptions=True)
 
 
 PAGES = Pages()

@@ -190,7 +190,7 @@ def test_bare_page_loads_are_limited_and_dropped_a_real_page_still_works():
             load.start()
         for load in loads:
             load.join(PAGE_TIMEOUT + 10)
-        wait_until(lambda: not server.kernels(), timeout=60,
+        wait_until(lambda: not server.kernels(), timeout=50,
                    what="the kernels of pages that never connected to be shut down")
         grown = (server.rss() - before) / MB
         assert grown < 150, f"the server's tree is {grown:.0f} MB larger after the loads"
