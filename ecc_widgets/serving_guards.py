@@ -73,6 +73,7 @@ TOO_MANY_PAGES = ("Too many pages are opening from your address. Close the tabs 
                   "use, wait half a minute, and reload.\n")
 NOT_HERE = "This dashboard is not served inside other sites' pages.\n"
 NOT_YOURS = "This kernel belongs to another page.\n"
+LEGACY_REFUSED = f"Only the {V1} subprotocol is served.\n"
 
 
 # --- framing --------------------------------------------------------------------------------
@@ -147,7 +148,8 @@ class GuardedConnection(ZMQChannelsWebsocketConnection):
         handler = self.websocket_handler
         if isinstance(handler, VoilaKernelWebsocketHandler) and not offered_v1(handler):
             log.warning("Refused a kernel websocket without the %s subprotocol", V1)
-            raise web.HTTPError(400, f"only the {V1} subprotocol is served")
+            refuse(handler, 400, LEGACY_REFUSED)
+            raise web.Finish()  # the request is answered: no upgrade, no error page
         await super().prepare()
 
     def handle_incoming_message(self, incoming_msg) -> None:
@@ -358,7 +360,7 @@ class OwnedChannels(_Owned, VoilaKernelWebsocketHandler):
     async def get(self, kernel_id):
         if not offered_v1(self):
             log.warning("Refused a kernel websocket without the %s subprotocol", V1)
-            return refuse(self, 400, f"Only the {V1} subprotocol is served.\n")
+            return refuse(self, 400, LEGACY_REFUSED)
         self.page = self.owned()
         if self.page is not None:
             await super().get(kernel_id)

@@ -302,3 +302,27 @@ def test_jupyter_server_configured_for_the_class_drops_a_malformed_frame(tmp_pat
         finally:
             sock.close()
         assert server.rss() < 1024 * MB
+
+
+def test_voila_with_configure_alone_refuses_the_legacy_framing():
+    # Voila's own app with `configure(c)` (a deployment's Voila config), without the
+    # handlers `main` puts in front: the connection class still refuses the legacy framing.
+    script = ("import sys\nfrom traitlets.config import Config\nfrom voila.app import Voila\n"
+              "from ecc_widgets.serving import configure\nc = Config()\nconfigure(c)\n"
+              "Voila.launch_instance(argv=sys.argv[1:], config=c)\n")
+    port = free_port()
+    cmd = [sys.executable, "-c", script, str(DASHBOARD), "--no-browser", f"--port={port}",
+           "--Voila.ip=127.0.0.1"]
+    with ServingProcess.of(cmd, port, log_name="serving-configure.log") as server:
+        own = get(server.url, timeout=PAGE_TIMEOUT)
+        kernel_id = own.kernel_id()
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            KernelSocket(server.url, kernel_id)
+        assert refused.value.status_code == 400
+        sock = KernelSocket(server.url, kernel_id, v1=True)
+        try:
+            sock.send("kernel_info_request", {})
+            assert sock.replies("kernel_info_reply")["status"] == "ok"
+        finally:
+            sock.close()
+        assert get(static_url(server.url), timeout=STATIC_TIMEOUT).status == 200
