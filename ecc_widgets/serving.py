@@ -27,6 +27,21 @@ The settings, and why:
   server: reload the page to rejoin" when the page loses its kernel.
 - With ``ECC_LAB_JOIN_URL`` set (``ecc-lab --host 0.0.0.0`` sets it to the address others can
   use), the page ends with a "Join from your phone" QR code of that address.
+
+What a hostile client meets (`ecc_widgets.serving_guards` has the details):
+
+- Everywhere (`configure`): a kernel websocket to Voila's handler must use the v1 framing
+  (the legacy framing, which Voila misreads and spins on, is refused with 400:
+  docs/upstream-voila-binary-framing.md), and a binary frame with more than 64 parts or
+  offsets out of the frame closes the socket before it is parsed.
+- Served by `main` (``ecc-lab``, ``python -m ecc_widgets.serving``), always, whatever the
+  host: a kernel's REST endpoints, websocket and shutdown answer only the page that started
+  it (HttpOnly cookies scoped to the kernel's URLs; 403 otherwise); a page GET that is not
+  the browser's own navigation (another site's frame or image, a foreign Origin or Referer)
+  is refused (403) before a kernel starts; at most 6 pages per address loading or not yet
+  connected (``ECC_LAB_PAGES_PER_ADDRESS``), more answer 429 "Too many pages"; a page whose
+  kernel gets no websocket within 30 s of its answer has its kernel shut down (checked every
+  5 s); a file path with ``..`` or odd parts is 404.
 """
 
 from __future__ import annotations
@@ -98,6 +113,9 @@ def use_templates() -> None:
 def configure(c) -> None:
     """Apply the settings above to a traitlets config `c` (Voila's or Jupyter server's)."""
     use_templates()
+    guarded = "ecc_widgets.serving_guards.GuardedConnection"
+    c.Voila.kernel_websocket_connection_class = guarded
+    c.ServerApp.kernel_websocket_connection_class = guarded
     c.VoilaConfiguration.template = TEMPLATE
     c.VoilaConfiguration.prelaunch_hook = prelaunch
     c.MappingKernelManager.cull_idle_timeout = CULL_IDLE_TIMEOUT
@@ -111,7 +129,15 @@ def configure(c) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Voila with `configure`'s settings; options on the command line win."""
     from traitlets.config import Config
-    from voila.app import Voila
+    from voila import app
+
+    from ecc_widgets import serving_guards
+
+    class Voila(app.Voila):  # the name its log lines carry
+        """Voila with the guarded handlers of `ecc_widgets.serving_guards`."""
+
+        def init_handlers(self) -> list:
+            return serving_guards.guarded(super().init_handlers())
 
     config = Config()
     configure(config)
