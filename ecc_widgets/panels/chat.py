@@ -31,6 +31,7 @@ THEIRS = "#f6f8fa"    # theirs, on the left
 METRIC_COLOUR = "#57606a"
 
 STATUS_MARKS = {
+    "waiting": "⏳ waiting for the key",
     "sending": "…",
     "sent": "✓",
     "received": "",

@@ -42,6 +42,7 @@ LEVEL_COLOURS = {
 }
 STATUS_COLOURS = {
     "joined": "#57606a",
+    "rejoined: waiting for a new key": "#9a6700",
     "keys generated": "#0969da",
     "key received": "#8250df",
     "secure": "#1a7f37",

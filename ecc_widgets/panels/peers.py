@@ -157,7 +157,7 @@ class PeersPanel(Panel):
     panel = "peers"
     topic = "peers"
     title = "4. Peers in the room"
-    watched = ("peers",)
+    watched = ("peers", "departed")
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
@@ -169,7 +169,11 @@ class PeersPanel(Panel):
                                   "the demo peer.</small>")
         self.cards_box = widgets.VBox()
         self.cards: dict[str, PeerCard] = {}
-        self.children = [self.header(), self.summon, self.error, self.empty, self.cards_box]
+        # who left while we were here: no card (no key, nothing "secure"), one line
+        self.left = widgets.HTML()
+        self.left.add_class("ecc-peers-left")
+        self.children = [self.header(), self.summon, self.error, self.empty, self.cards_box,
+                         self.left]
         self._render()
 
     def _render(self) -> None:
@@ -185,3 +189,8 @@ class PeersPanel(Panel):
                 card.update(peer)
             self.cards_box.children = [self.cards[pid] for pid in peers]
             self.empty.layout.display = "none" if peers else None
+            gone = [name for name in getattr(self.session, "departed", ()) if name not in peers]
+            self.left.value = (f'<small style="color:#57606a">Left the room: '
+                               f'{", ".join(escape(n, NAME_LIMIT) for n in gone)} (their keys '
+                               "went with them; a returning peer's new key is flagged)</small>"
+                               if gone else "")

@@ -13,7 +13,7 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
-from ecc_widgets.session.pairs import Pair
+from ecc_widgets.session.pairs import Pair, forget_key
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
 from ecc_widgets.session.state import SessionState, displayable, peer_name
 from ecc_widgets.text import safe_text
@@ -135,7 +135,12 @@ class RelayEvents(SessionState):
                 pair = self._pairs[name] = self._new_pair(name)
             if not pair.present or pair.sid != sid:
                 returning = bool(pair.sid) and pair.sid != sid
+                if pair.present:
+                    # Here on another socket without leaving first (a reload whose old
+                    # socket the relay handed over): a new visit, maybe with a new key.
+                    forget_key(pair)
                 pair.present, pair.sid = True, sid
+                self._depart(name, False)
                 pair.shared_ours = b""  # the new socket has not been sent our key
                 self._outbox.peer_moved(name)
                 self._log("info", name, f"{name} {'is back in' if returning else 'joined'} "
@@ -145,7 +150,10 @@ class RelayEvents(SessionState):
                 changed = arrived = True
         for name, pair in self._pairs.items():
             if pair.present and name not in users:
+                # Gone while we are here: so is their key (a reload brings a new one).
                 pair.present = False
+                forget_key(pair)
+                self._depart(name, True)
                 changed = True
                 if name == left:
                     self._log("info", name, f"{name} left the room")
@@ -181,6 +189,12 @@ class RelayEvents(SessionState):
             return
         pair.keys_generated = True
         self._log("info", pair.name, f"{pair.name} generated keys")
+        if self._private is not None and pair.present and pair.sid \
+                and pair.shared_ours != self._public_raw \
+                and self._share_budget.take(self._clock()):
+            # The seed's automatic exchange: they have keys and not ours (a newcomer, or one
+            # back from a reload): give ours, they answer with theirs.
+            self._share(pair, is_reply=False)
         self._publish_peers()
 
     def _on_public_key(self, p: dict) -> None:
@@ -231,6 +245,7 @@ class RelayEvents(SessionState):
         pair.public_jwk = displayable(p["publicKey"])
         pair.offers_legacy = legacy
         pair.keys_generated = True
+        pair.rejoining = False
         self._remember_key(pair, v1=not legacy)
         self._derive(pair)
         if not p.get("isReply"):
@@ -246,6 +261,7 @@ class RelayEvents(SessionState):
             else:
                 self._log("info", name, f"{name} sent their key again; they have ours")
         self._publish_peers()
+        self._flush()  # what waited for their key goes out now
 
     def _on_message(self, p: dict) -> None:
         pair = self._pair_for(p["from"], p.get("fromSocketId"))

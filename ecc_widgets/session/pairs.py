@@ -20,6 +20,7 @@ from ecc_widgets.session.records import (
     KEYS_GENERATED,
     LEGACY,
     LEGACY_OFFERED,
+    REJOINED,
     SECURE,
     Peer,
 )
@@ -60,6 +61,7 @@ class Pair:
     # is a new comparison, so the mark holds only while both keys stay the same
     mismatch_keys: tuple[bytes, bytes] | None = None
     exchange_ms: float = 0.0          # the last ECDH + key derivation with them
+    rejoining: bool = False           # they left: what they bring back is a new visit
 
     @property
     def key(self) -> bytes:
@@ -116,9 +118,27 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
     return key != before
 
 
+def forget_key(pair: Pair) -> None:
+    """They left the room (or came back on another socket, a reload): their key and
+    everything derived from it go with them, so nothing shows "secure" or "verified" for a
+    key that may no longer exist. The session still remembers the last key it knew and
+    whether the user verified it (`KnownKey`): a returning peer's key is compared with it.
+    """
+    pair.public_key, pair.public_raw, pair.public_jwk = None, b"", {}
+    pair.announced_curve, pair.keys_generated = "", False
+    pair.key_changed = pair.verified = pair.wants_reply = False
+    pair.offers_legacy = pair.legacy_allowed = False
+    pair.shared_ours, pair.answered_at = b"", float("-inf")
+    pair.sas, pair.exchange_ms = None, 0.0
+    pair.rejoining = True
+    pair.channel.drop_key(f"{pair.name} left the room: waiting for {pair.name}'s key")
+
+
 def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
     """The `Peer` a view shows for `pair`, given our curve and public key."""
     statuses = {JOINED}
+    if pair.rejoining and pair.public_key is None:
+        statuses.add(REJOINED)
     if pair.keys_generated:
         statuses.add(KEYS_GENERATED)
     if pair.public_key is not None:

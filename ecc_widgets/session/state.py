@@ -20,11 +20,12 @@ from traitlets.traitlets import EventHandler, _CallbackWrapper
 
 from ecc_widgets import protocol
 from ecc_widgets.client import DISCONNECTED, RelayClient
-from ecc_widgets.session.channel import Channel, KeyStates
+from ecc_widgets.session.channel import Channel, KeyStates, wire_sizes
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
 from ecc_widgets.session.link import Link, RelayLocator
 from ecc_widgets.session.pairs import KnownKey, Pair, agree, peer_record
 from ecc_widgets.session.records import (
+    LEGACY_NOTE,
     MAX_HISTORY,
     MAX_REJECTED_KEPT,
     ChatMessage,
@@ -40,6 +41,9 @@ MAX_KNOWN_KEYS = 4096       # (room, name) whose key we remember
 MAX_VIEW_DEPTH = 8          # levels of a relay payload shown in `relay_view`
 STEPS_PER_SECOND = 10.0     # processing steps we tell the room, sustained...
 STEP_BURST = 30             # ...and at once
+SHARES_PER_SECOND = 5.0     # keys we give by ourselves to peers who announce theirs...
+SHARE_BURST = 20            # ...and at once (a churning room is not a stream of our keys)
+MAX_DEPARTED = 20           # names of peers who left, shown as left (the newest)
 
 _logger = logging.getLogger(__name__)
 
@@ -110,6 +114,9 @@ class SessionState(HasTraits):
     # from it), "event", "payload"}; the newest MAX_VIEW
     relay_view = Tuple()
     errors = Dict()
+    # names of peers who left the room while we were in it (the newest MAX_DEPARTED), until
+    # they come back
+    departed = Tuple()
 
     def __init__(self, *, client_factory: Callable[..., Any] = RelayClient,
                  relay_locator: RelayLocator | None = None,
@@ -141,6 +148,7 @@ class SessionState(HasTraits):
         # Steps told to the room, many of them answers to what peers send: bounded, so a
         # flood of junk does not spend our rate at the relay (informational, dropped first).
         self._step_budget = Budget(STEPS_PER_SECOND, STEP_BURST)
+        self._share_budget = Budget(SHARES_PER_SECOND, SHARE_BURST)
         self._announced_curve = ""
         self._demo_peers: list[Any] = []
 
@@ -234,10 +242,32 @@ class SessionState(HasTraits):
 
     def _reach(self, name: str) -> tuple[str, bytes] | None:
         pair = self._pairs.get(name)
-        return (pair.sid, pair.key) if pair is not None and pair.present else None
+        return (pair.sid, pair.key) if pair is not None and pair.present and pair.key else None
+
+    def _seal_waiting(self) -> None:
+        """Seal the messages that waited for their peer's key, now that it is here."""
+        def key_of(name: str) -> bytes:
+            pair = self._pairs.get(name)
+            return pair.key if pair is not None else b""
+
+        for out in self._outbox.to_seal(key_of):
+            pair = self._pairs[out.peer]
+            sealed = pair.channel.seal(out.data, message_id=out.id)
+            self._outbox.sealed(out, sealed.payload, pair.key, legacy=pair.legacy)
+            payload = sealed.payload
+            self._update_message(
+                out.id, status="sending", ciphertext=payload["encryptedMessage"],
+                nonce=payload["iv"], tag=payload["tag"], associated_data=sealed.associated_data,
+                reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,
+                ad_bytes=len(sealed.associated_data.encode()), seal_ms=sealed.seal_ms,
+                **wire_sizes(payload))
+            self._log("info", "me", f"{pair.name}'s key is here: a waiting message is sealed "
+                                    "and sent")
 
     def _flush(self) -> None:
-        """Send every unconfirmed message whose peer is here, in order."""
+        """Seal what waited for a key, then send every unconfirmed message whose peer is
+        here, in order."""
+        self._seal_waiting()
         if not self.joined or self._link.client is None:
             return
         due, dropped = self._outbox.due(self._reach)
@@ -360,7 +390,16 @@ class SessionState(HasTraits):
             if self.peers.get(pair.name) != record:
                 self.peers = {**self.peers, pair.name: record}
 
+    def _depart(self, name: str, gone: bool) -> None:
+        """Show `name` as left (`gone`) or back."""
+        kept = tuple(n for n in self.departed if n != name)
+        if gone:
+            kept = (*kept, name)[-MAX_DEPARTED:]
+        if kept != self.departed:
+            self.departed = kept
+
     def _forget_room(self) -> None:
+        self.departed = ()
         self._pairs.clear()
         self._outbox.clear()
         self._positions.clear()
