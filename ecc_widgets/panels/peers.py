@@ -158,6 +158,7 @@ class PeersPanel(Panel):
     topic = "peers"
     title = "4. Peers in the room"
     watched = ("peers", "departed")
+    coalesce = (4.0, 8)   # a churning room is a few renders a second
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)

@@ -14,13 +14,21 @@ from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
 from ecc_widgets.session.pairs import Pair, forget_key
-from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
-from ecc_widgets.session.state import SessionState, displayable, peer_name
+from ecc_widgets.session.records import (
+    DOWNGRADE,
+    LEGACY_NOTE,
+    MALFORMED,
+    MESSAGE_BURST,
+    MESSAGES_PER_SECOND,
+    ChatMessage,
+)
+from ecc_widgets.session.state import Budget, SessionState, displayable, peer_name
 from ecc_widgets.text import safe_text
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
 REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
 ANSWER_AGAIN_AFTER = 1.0    # seconds before answering again a peer that has our key
+MUTED_NOTICE_EVERY = 1.0    # seconds between updates of a muted peer's count
 
 # Which topic a relay refusal belongs to, by the event it refused.
 REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
@@ -294,6 +302,11 @@ class RelayEvents(SessionState):
                                                      reason=reason))
             self._rejected(pair, "message", reason)
             return
+        if pair.inflow is None:
+            pair.inflow = Budget(MESSAGES_PER_SECOND, MESSAGE_BURST)
+        if not pair.inflow.take(self._clock()):
+            self._muted(pair)  # authentic, but faster than anyone types: not kept
+            return
         reason = LEGACY_NOTE if verdict.legacy else verdict.note
         # authenticated: what the cryptography proved (for a legacy message, only that it
         # was sealed under the pair's key); verified: and the key is the one the user checked
@@ -310,6 +323,21 @@ class RelayEvents(SessionState):
                    + ("seed format" if reason else "associated data verified"), log=False)
         if not verdict.legacy:
             self._confirm(pair, message_id)
+
+    def _muted(self, pair: Pair) -> None:
+        """Count a message muted for its rate; say so at most once a second per peer (the
+        card and the chat show the count)."""
+        pair.muted += 1
+        now = self._clock()
+        if now - pair.muted_at >= MUTED_NOTICE_EVERY:
+            first = pair.muted_at == float("-inf")
+            pair.muted_at = now
+            if first:
+                self._log("warning", pair.name, f"{pair.name} sends faster than anyone types: "
+                                                "their messages beyond "
+                                                f"{MESSAGES_PER_SECOND:g} a second are muted "
+                                                "(counted, not kept nor shown)")
+            self._publish_peer(pair)
 
     def _rejected(self, pair: Pair, what: str, reason: str) -> None:
         """Count a refused message or receipt and say so; the room hears of it at most once

@@ -62,6 +62,9 @@ class Pair:
     mismatch_keys: tuple[bytes, bytes] | None = None
     exchange_ms: float = 0.0          # the last ECDH + key derivation with them
     rejoining: bool = False           # they left: what they bring back is a new visit
+    inflow: Any = None                # the token bucket of their messages (the session's)
+    muted: int = 0                    # their authentic messages muted: faster than typing
+    muted_at: float = float("-inf")   # when we last said so
 
     @property
     def key(self) -> bytes:
@@ -163,4 +166,5 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
         legacy_allowed=pair.legacy_allowed, rejected=pair.rejected,
         sas=pair.sas if pair.key else None, exchange_ms=pair.exchange_ms if pair.key else 0.0,
-        mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw))
+        mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw),
+        muted=pair.muted)

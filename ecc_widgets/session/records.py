@@ -35,6 +35,14 @@ MAX_PLAINTEXT = 30 * 1024   # bytes we send; characters we keep of a received me
 MAX_HISTORY = 500           # messages kept per conversation (the newest)
 MAX_REJECTED_KEPT = 5       # rejected messages kept in a conversation; the rest are counted
 MAX_WAITING = 100           # our messages waiting for a peer's key, in all
+# What a session keeps of all its conversations together (texts and what the wire carried,
+# as Python holds them): beyond it the oldest messages of any conversation go, counted in
+# `Session.trimmed` (a classmate's flood cannot fill the kernel).
+MAX_KEPT_BYTES = 8 * 1024 * 1024
+# Authentic messages a peer may send us, sustained and at once: faster than anyone types,
+# the rest is muted (opened and counted, not kept nor shown), with a notice.
+MESSAGES_PER_SECOND = 5.0
+MESSAGE_BURST = 40
 
 # Rejection reasons start with these words, so a reader (and a test) can tell them apart.
 TAMPERED = "tampered"
@@ -80,6 +88,7 @@ class Peer:
     # use now; a new key on either side clears it): someone in the middle swapped keys
     mismatch: bool = False
     exchange_ms: float = 0.0         # our last ECDH + key derivation with them, measured
+    muted: int = 0                   # their authentic messages muted: sent too fast
 
 
 @dataclass(frozen=True)
