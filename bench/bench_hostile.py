@@ -241,7 +241,8 @@ def victim(url: str, room: str) -> int:
         size = len(json.dumps(msg, default=str)) + sum(len(b) for b in buffers or ())
         widget_bytes[0] += size
         widget_bytes[1] += 1
-        what = f"{owner.get(id(self), type(self).__name__)}.{','.join(sorted(msg.get('state', {})))}"
+        traits = ",".join(sorted(msg.get("state", {})))
+        what = f"{owner.get(id(self), type(self).__name__)}.{traits}"
         by_panel[what] = by_panel.get(what, 0) + size
         return send(self, msg, buffers)
 
