@@ -330,14 +330,24 @@ class RelayEvents(SessionState):
         pair.muted += 1
         now = self._clock()
         if now - pair.muted_at >= MUTED_NOTICE_EVERY:
-            first = pair.muted_at == float("-inf")
-            pair.muted_at = now
-            if first:
+            if pair.muted_at == float("-inf"):
                 self._log("warning", pair.name, f"{pair.name} sends faster than anyone types: "
                                                 "their messages beyond "
                                                 f"{MESSAGES_PER_SECOND:g} a second are muted "
                                                 "(counted, not kept nor shown)")
+            pair.muted_at = now
             self._publish_peer(pair)
+        elif not pair.muted_later:  # the count after the last notice is published too
+            pair.muted_later = True
+
+            def publish(name: str = pair.name) -> None:
+                with self._lock:
+                    current = self._pairs.get(name)
+                    if current is not None:
+                        current.muted_later = False
+                        self._publish_peer(current)
+
+            self._link.later(MUTED_NOTICE_EVERY, publish)
 
     def _rejected(self, pair: Pair, what: str, reason: str) -> None:
         """Count a refused message or receipt and say so; the room hears of it at most once

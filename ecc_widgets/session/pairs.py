@@ -65,6 +65,7 @@ class Pair:
     inflow: Any = None                # the token bucket of their messages (the session's)
     muted: int = 0                    # their authentic messages muted: faster than typing
     muted_at: float = float("-inf")   # when we last said so
+    muted_later: bool = False         # the newest count is due to be said
 
     @property
     def key(self) -> bytes:
