@@ -29,6 +29,8 @@ MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in
 REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
 ANSWER_AGAIN_AFTER = 1.0    # seconds before answering again a peer that has our key
 MUTED_NOTICE_EVERY = 1.0    # seconds between updates of a muted peer's count
+ROSTER_PUBLISHES_PER_SECOND = 4.0   # `peers` after roster changes, at most (then coalesced)
+ANNOUNCEMENTS_PER_SECOND = 1.0      # our curve and keys told again to newcomers, at most
 
 # Which topic a relay refusal belongs to, by the event it refused.
 REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
@@ -151,8 +153,8 @@ class RelayEvents(SessionState):
                 self._depart(name, False)
                 pair.shared_ours = b""  # the new socket has not been sent our key
                 self._outbox.peer_moved(name)
-                self._log("info", name, f"{name} {'is back in' if returning else 'joined'} "
-                                        f"the room")
+                self._roster_log(name, f"{name} {'is back in' if returning else 'joined'} "
+                                       "the room")
                 if self.joined:
                     self._reshare(pair)
                 changed = arrived = True
@@ -164,17 +166,35 @@ class RelayEvents(SessionState):
                 self._depart(name, True)
                 changed = True
                 if name == left:
-                    self._log("info", name, f"{name} left the room")
+                    self._roster_log(name, f"{name} left the room")
+        self._drop_gone_pairs()
         if arrived and self.joined:
             # Newcomers missed our earlier announcements (the relay keeps no history).
-            self._announced_curve = ""
-            self._announce_curve()
-            if self._private is not None:
-                self._emit(protocol.KEYS_GENERATED, {})
+            self._soon("announce", ANNOUNCEMENTS_PER_SECOND, self._announce_to_newcomers)
         if changed:
-            self._publish_peers()
+            # A churning room is a few publications a second, not one per join or leave.
+            self._soon("roster", ROSTER_PUBLISHES_PER_SECOND, self._publish_peers)
             self._flush()
             self._send_receipts()
+
+    def _announce_to_newcomers(self) -> None:
+        if not self.joined:
+            return
+        self._announced_curve = ""
+        self._announce_curve()
+        if self._private is not None:
+            self._emit(protocol.KEYS_GENERATED, {})
+
+    def _roster_log(self, name: str, text: str) -> None:
+        """Say who came and went; in a churning room, a few a second and how many more."""
+        if not self._roster_log_budget.take(self._clock()):
+            self._roster_unlisted += 1
+            return
+        if self._roster_unlisted:
+            text += (f" (and {self._roster_unlisted} more arrivals and departures not "
+                     "listed: a busy room)")
+            self._roster_unlisted = 0
+        self._log("info", name, text)
 
     def _on_user_joined(self, p: dict) -> None:
         self._roster(p)

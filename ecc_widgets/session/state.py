@@ -46,6 +46,8 @@ MAX_VIEW_STRING = 2048      # characters of one string kept in `relay_view` (the
 MESSAGE_OVERHEAD = 600      # bytes of a kept ChatMessage besides its strings
 MAX_GONE_PAIRS = 256        # peers who left whose pair we keep (a churning room of fresh
                             # names must not grow the session; their keys stay known)
+ROSTER_LINES_PER_SECOND = 2.0   # "joined" / "left" lines in the log, sustained...
+ROSTER_LINES_BURST = 10         # ...and at once
 STEPS_PER_SECOND = 10.0     # processing steps we tell the room, sustained...
 STEP_BURST = 30             # ...and at once
 SHARES_PER_SECOND = 5.0     # keys we give by ourselves to peers who announce theirs...
@@ -173,6 +175,12 @@ class SessionState(HasTraits):
         self._announced_curve = ""
         self._demo_peers: list[Any] = []
         self._kept_bytes = 0              # footprint of every kept message
+        # Roster work a churning room causes, coalesced: what is due soon, by kind (when it
+        # was asked for), the last time each kind ran, and the join/leave lines unsaid.
+        self._due: dict[str, float] = {}
+        self._ran: dict[str, float] = {}
+        self._roster_log_budget = Budget(ROSTER_LINES_PER_SECOND, ROSTER_LINES_BURST)
+        self._roster_unlisted = 0
 
     # ------------------------------------------------------------------ observers
 
@@ -437,6 +445,35 @@ class SessionState(HasTraits):
             record = peer_record(pair, curve=self.curve, public_raw=self._public_raw)
             if self.peers.get(pair.name) != record:
                 self.peers = {**self.peers, pair.name: record}
+
+    def _soon(self, kind: str, rate: float, fn: Callable[[], None]) -> None:
+        """Run `fn` now if `kind` did not run in the last 1/`rate` s, else once when that
+        time is up (however often it is asked meanwhile). Lock held; `fn` runs under it."""
+        now = self._clock()
+        asked = self._due.get(kind)
+        if asked is not None and now - asked < 2.0 / rate:
+            return  # already due (a stale entry, its client gone, is asked again)
+        wait = self._ran.get(kind, float("-inf")) + 1.0 / rate - now
+        if wait <= 0 or self._link.client is None:
+            self._due.pop(kind, None)
+            self._ran[kind] = now
+            fn()
+            return
+        self._due[kind] = now
+
+        def run() -> None:
+            with self._lock:
+                self._due.pop(kind, None)
+                self._ran[kind] = self._clock()
+                fn()
+
+        self._link.later(wait, run)
+
+    def _drop_gone_pairs(self) -> None:
+        """Keep the newest MAX_GONE_PAIRS peers who left (their keys stay known)."""
+        gone = [name for name, pair in self._pairs.items() if not pair.present]
+        for name in gone[:max(len(gone) - MAX_GONE_PAIRS, 0)]:
+            del self._pairs[name]
 
     def _depart(self, name: str, gone: bool) -> None:
         """Show `name` as left (`gone`) or back."""
