@@ -4,6 +4,8 @@ a notice, and a real message still arrives. Real relay, real sessions, real pane
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +16,7 @@ from ecc_widgets.session.records import MAX_KEPT_BYTES, MESSAGE_BURST
 from ecc_widgets.session.state import footprint
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
-from tests.support.sessions import texts
+from tests.support.sessions import RawPeer, texts
 
 SENDERS = 4
 EACH = 100
@@ -88,3 +90,52 @@ def test_a_flood_of_authentic_messages_is_bounded_muted_and_said(relay, sessions
 
 
 NO_CARD = type("NoCard", (), {"statuses": frozenset()})()
+
+
+def test_a_churning_room_costs_a_few_publications_a_second_and_a_message_still_arrives(
+        relay, sessions):
+    alice, bob = Session(), Session()
+    sessions += [alice, bob]
+    alice.join("alice", "churn", relay.url)
+    bob.join("bob", "churn", relay.url)
+    wait_until(lambda: "bob" in alice.peers, what="the roster")
+    alice.generate_keys()
+    bob.generate_keys()
+    wait_until(lambda: "secure" in alice.peers.get("bob", NO_CARD).statuses,
+               what="keys with bob")
+    publications: list[int] = []
+    alice.observe(lambda change: publications.append(len(change["new"])), names="peers")
+    out_before = sum(e["direction"] == "out" for e in alice.relay_view)
+    lines_before = len(alice.log)
+
+    churns = [0]
+    stop = threading.Event()
+
+    def churn(n: int) -> None:
+        k = 0
+        while not stop.is_set():
+            peer = RawPeer(relay.url, f"churn-{n}-{k}", "churn")
+            peer.close()
+            churns[0] += 1
+            k += 1
+
+    threads = [threading.Thread(target=churn, args=(n,), daemon=True) for n in range(2)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    wait_until(lambda: churns[0] >= 60, timeout=120, what="sixty joins and leaves")
+    sent = bob.send("alice", "through the churn")
+    wait_until(lambda: any(m.id == sent.id for m in alice.conversations.get("bob", ())),
+               what="bob's message through the churn")
+    stop.set()
+    for t in threads:
+        t.join(30)
+    elapsed = time.monotonic() - began
+    wait_until(lambda: set(alice.peers) == {"bob"}, what="the churners gone")
+    # coalesced: at most 4 publications a second (and the last one), not two per churner
+    assert len(publications) <= 4 * elapsed + 10 < 2 * churns[0], (len(publications), churns)
+    # what alice says to the room for newcomers: at most once a second
+    said = [e for e in alice.relay_view[-500:] if e["direction"] == "out"]
+    assert sum(e["direction"] == "out" for e in alice.relay_view) - out_before \
+        <= 2 * (elapsed + 2) + 10, said[-5:]
+    assert len(alice.log) - lines_before <= 2 * elapsed + 20 + 10
