@@ -21,12 +21,24 @@ and bob (a secure pair) and mallory, a plain python-socketio client with a valid
    thread and bob's message latency. `--before <checkout>` runs the victim on another
    checkout's package too (the relay and the senders stay this one's), alternating
    before/after `--runs` times each, with the machine's load in each line.
+4. Roster churn (`--churn`): the same victim and bob, while 4 loops join and leave on
+   fresh sockets for 20 s; the same figures, and the victim's CPU seconds.
 
     python bench/bench_hostile.py [--flood-seconds 10] [--rate 200] [--app]
     python bench/bench_hostile.py --authentic [--before /path/to/checkout] [--runs 2]
+    python bench/bench_hostile.py --churn [--before /path/to/checkout] [--runs 2]
 
 (To measure other code, e.g. an older checkout: PYTHONPATH=<its root> python
 bench/bench_hostile.py; the relay is this checkout's.)
+
+Measured on the 2-core machine shared with other work (1-minute load 8-15), before = the
+main checkout without these bounds, two runs each, A B B A:
+- authentic flood: growth 78.3 / 76.5 MB before (only 268 / 425 of the 1,500 messages
+  kept: the rest had not been handled), 25.9 / 27.0 MB after; widget updates 432 / 394 MB
+  before, 34 / 36 MB after; bob's message median 1,071 / 747 ms before, 19 / 120 ms after.
+- roster churn (726-1,865 joins and leaves in 20 s): widget updates 183 / 112 MB before,
+  9.6 / 10.2 MB after; victim CPU 7.9 / 6.2 s before, 2.2 / 3.7 s after; bob's messages
+  shown 11 / 9 of 20 (median 4.3 / 7.6 s) before, 20 / 20 (median 349 / 10 ms) after.
 """
 
 from __future__ import annotations
@@ -54,11 +66,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))
 from tests.support.polling import wait_until  # noqa: E402
 from tests.support.processes import RelayProcess  # noqa: E402
+from tests.support.sessions import RawPeer  # noqa: E402
 
 SENDERS = 3             # classmates flooding alice in the authentic flood
 PER_SENDER = 500        # messages each
 SIZE = 30 * 1024        # bytes each (the largest message a session sends)
 PACE = 25.0             # messages a second per sender (under the relay's rate limit)
+CHURNERS = 4            # loops joining and leaving on fresh sockets (--churn)
+CHURN_SECONDS = 20.0
 
 
 def wait(condition, timeout: float, what: str):
@@ -291,12 +306,14 @@ def victim(url: str, room: str) -> int:
     sampler.start()
     widget_bytes[:] = [0, 0]
     by_panel.clear()
+    cpu = time.process_time()
     print("ready", flush=True)
     ticker = threading.Thread(target=tick, daemon=True)
     ticker.start()
     sys.stdin.readline()   # the flood is over
     time.sleep(2.0)
     stop.set()
+    cpu = time.process_time() - cpu
     ticker.join(5)
     sampler.join(5)
     kept = sum(len(c) for c in alice.conversations.values())
@@ -310,6 +327,7 @@ def victim(url: str, room: str) -> int:
               "widget_mb": round(widget_bytes[0] / 1e6, 1), "widget_messages": widget_bytes[1],
               "widget_mb_top": {k: round(v / 1e6, 1) for k, v in sorted(
                   by_panel.items(), key=lambda kv: -kv[1])[:4]},
+              "cpu_s": round(cpu, 1),
               "max_stall_ms": round(max(stalls), 1) if stalls else None,
               "bob_shown": len(latencies),
               "bob_median_ms": round(statistics.median(latencies), 1) if latencies else None,
@@ -320,8 +338,10 @@ def victim(url: str, room: str) -> int:
     return 0
 
 
-def authentic_flood(url: str, room: str, root: Path, label: str) -> dict:
-    """One run: the victim on the package at `root`, 3 senders and bob from here."""
+def authentic_flood(url: str, room: str, root: Path, label: str, *,
+                    churn: bool = False) -> dict:
+    """One run: the victim on the package at `root`, 3 senders (or, with `churn`, 4 loops
+    joining and leaving on fresh sockets) and bob from here."""
     import subprocess
     env = {**os.environ, "PYTHONPATH": str(root)}
     python = root / ".venv" / "bin" / "python"   # that checkout's environment, if it has one
@@ -329,7 +349,7 @@ def authentic_flood(url: str, room: str, root: Path, label: str) -> dict:
                              str(Path(__file__).resolve()), "--victim", url,
                              room], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env=env, cwd=str(root))
-    senders = [Session() for _ in range(SENDERS)]
+    senders = [] if churn else [Session() for _ in range(SENDERS)]
     bob = Session()
     try:
         assert proc.stdout.readline().strip() == "ready"
@@ -358,8 +378,20 @@ def authentic_flood(url: str, room: str, root: Path, label: str) -> dict:
                     bob.send("alice", f"t={time.time()}")
                 stop.wait(1.0)
 
+        churns = [0]
+
+        def churner(n: int) -> None:
+            deadline, k = time.perf_counter() + CHURN_SECONDS, 0
+            while time.perf_counter() < deadline:
+                with contextlib.suppress(Exception):
+                    RawPeer(url, f"churn-{n}-{k}", room).close()
+                    churns[0] += 1
+                k += 1
+
         began = time.perf_counter()
-        threads = [threading.Thread(target=flood, args=(s, n), daemon=True)
+        threads = [threading.Thread(target=churner, args=(n,), daemon=True)
+                   for n in range(CHURNERS)] if churn else \
+                  [threading.Thread(target=flood, args=(s, n), daemon=True)
                    for n, s in enumerate(senders)]
         pinger = threading.Thread(target=ping, daemon=True)
         for t in (*threads, pinger):
@@ -375,9 +407,12 @@ def authentic_flood(url: str, room: str, root: Path, label: str) -> dict:
         line = proc.stdout.readline()
         proc.wait(60)
         result = json.loads(line)
-        return {"bench": "hostile_authentic_flood", "code": label, "senders": SENDERS,
-                "messages_each": PER_SENDER, "bytes_each": SIZE, "flood_s": round(flood_s, 1),
-                **result, "load_1m": round(load, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
+        what = ({"bench": "hostile_roster_churn", "churners": CHURNERS,
+                 "joins_and_leaves": churns[0]} if churn else
+                {"bench": "hostile_authentic_flood", "senders": SENDERS,
+                 "messages_each": PER_SENDER, "bytes_each": SIZE})
+        return {**what, "code": label, "flood_s": round(flood_s, 1), **result,
+                "load_1m": round(load, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
     finally:
         for s in (*senders, bob):
             s.close()
@@ -397,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--authentic", action="store_true",
                         help="the authentic flood: 3 classmates x 500 x 30 KiB (victim in a "
                              "process of its own)")
+    parser.add_argument("--churn", action="store_true",
+                        help="roster churn: 4 loops join and leave on fresh sockets for 20 s "
+                             "(victim in a process of its own)")
     parser.add_argument("--before", type=Path, default=None,
                         help="another checkout whose package the victim also runs (before)")
     parser.add_argument("--runs", type=int, default=2, help="runs of each code (--authentic)")
@@ -404,14 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.victim:
         return victim(*args.victim)
-    if args.authentic:
-        relay, url = start_relay()
+    if args.authentic or args.churn:
+        relay, url = start_relay("--join-rate", "1000", "--join-burst", "1000")
         try:
             codes = [("after", ROOT)] + ([("before", args.before)] if args.before else [])
             for run in range(args.runs):
                 for label, root in (codes if run % 2 == 0 else codes[::-1]):
                     print(json.dumps(authentic_flood(url, f"flood-{os.getpid()}-{run}-{label}",
-                                                     root, label)), flush=True)
+                                                     root, label, churn=args.churn)),
+                          flush=True)
         finally:
             relay.stop()
         return 0
