@@ -31,14 +31,17 @@ and bob (a secure pair) and mallory, a plain python-socketio client with a valid
 (To measure other code, e.g. an older checkout: PYTHONPATH=<its root> python
 bench/bench_hostile.py; the relay is this checkout's.)
 
-Measured on the 2-core machine shared with other work (1-minute load 8-15), before = the
-main checkout without these bounds, two runs each, A B B A:
-- authentic flood: growth 78.3 / 76.5 MB before (only 268 / 425 of the 1,500 messages
-  kept: the rest had not been handled), 25.9 / 27.0 MB after; widget updates 432 / 394 MB
-  before, 34 / 36 MB after; bob's message median 1,071 / 747 ms before, 19 / 120 ms after.
-- roster churn (726-1,865 joins and leaves in 20 s): widget updates 183 / 112 MB before,
-  9.6 / 10.2 MB after; victim CPU 7.9 / 6.2 s before, 2.2 / 3.7 s after; bob's messages
-  shown 11 / 9 of 20 (median 4.3 / 7.6 s) before, 20 / 20 (median 349 / 10 ms) after.
+Measured on the 2-core machine shared with other work, before = the main checkout
+without these bounds, two runs of each, A B B A (1-minute load at the start of each run):
+- authentic flood (load 8.9, 6.3, 5.7, 5.2): the victim grew 202 / 206 MB before (1,074 /
+  818 messages kept), 25 / 28 MB after (122 kept, 1,083 muted, 315 dropped for memory);
+  widget updates 1,616 / 1,745 MB before, 35 / 36 MB after; CPU 12.1 / 11.5 s before,
+  3.2 / 3.0 s after; bob's message median 350 / 657 ms (max 2.3 / 4.0 s) before, 3 / 7 ms
+  (max 10 / 55 ms) after.
+- roster churn, 4 loops for 20 s (1,675-2,265 joins and leaves; load 4.1, 5.3, 6.5, 6.2):
+  widget updates 245 / 415 MB before, 10.4 / 10.6 MB after; growth 40 / 64 MB before,
+  11 / 12 MB after; CPU 6.5 / 11.0 s before, 2.9 / 3.1 s after; bob's message median
+  6.0 / 7.6 s (max 12.7 / 13.2 s) before, 7 / 13 ms (max 363 / 114 ms) after.
 """
 
 from __future__ import annotations
