@@ -186,7 +186,7 @@ def test_demo_peer_answers_through_the_widgets(relay):
                                              "demo-peer", ()) if m.direction == "in"), None),
                            timeout=20, what="the demo peer's reply")
         assert "'ping'" in reply.plaintext and reply.authenticated and not reply.verified
-        assert reply.plaintext in conversation_text(app)
+        wait_until(lambda: reply.plaintext in conversation_text(app), what="the reply shown")
     finally:
         app.close()
         app.session.close()
