@@ -124,6 +124,10 @@ class PeerCard(widgets.VBox):
             lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>{LEGACY_LACKS}'
                          + ("" if allowed else " Chat with this peer only after you allow it "
                             "below.") + "</small></span>")
+        if getattr(peer, "muted", 0):
+            lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>🔇 muted: '
+                         f"{peer.muted} message{'s' if peer.muted != 1 else ''} sent faster "
+                         "than anyone types (not kept, not shown)</small></span>")
         if peer.fingerprint:
             lines.append(f'fingerprint: <span style="{MONO}">'
                          f"{escape(peer.fingerprint, 200)}</span>")

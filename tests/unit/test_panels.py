@@ -448,6 +448,7 @@ def test_a_flooding_peer_is_said_muted_and_dropped_messages_are_counted(app):
                                            plaintext="x" * 40_000, status="received"),)}
     shown = html.unescape(app.chat_panel.conversation.value)
     assert "1234 messages from eve muted: sent faster than anyone types" in shown
+    assert "muted: 1234 messages sent faster" in app.peers_panel.cards["eve"].details.value
     assert "56 older messages dropped to keep this session's memory bounded" in shown
     assert "40,000 characters: the first 4,096 shown" in shown
     assert len(app.chat_panel.conversation.value) < 8_000  # one bubble, not 40 KB of it
