@@ -13,10 +13,35 @@ and bob (a secure pair) and mallory, a plain python-socketio client with a valid
    relay's default rate limit (200 events/s) while bob sends a message every 0.25 s; the
    time from bob's `send()` to the message in alice's `conversations`. One JSON line.
 
+3. Authentic flood (`--authentic`): alice (a Session and the app's panels, in a process of
+   its own: the victim's kernel) has keys with 3 classmates, each of whom sends 500
+   authentic 30 KiB messages; bob sends one timed message a second meanwhile. One JSON
+   line per run: the victim's RSS before, at its peak and after (MB), what was kept and
+   muted, the bytes of widget updates its panels sent, the longest stall of its main
+   thread and bob's message latency. `--before <checkout>` runs the victim on another
+   checkout's package too (the relay and the senders stay this one's), alternating
+   before/after `--runs` times each, with the machine's load in each line.
+4. Roster churn (`--churn`): the same victim and bob, while 4 loops join and leave on
+   fresh sockets for 20 s; the same figures, and the victim's CPU seconds.
+
     python bench/bench_hostile.py [--flood-seconds 10] [--rate 200] [--app]
+    python bench/bench_hostile.py --authentic [--before /path/to/checkout] [--runs 2]
+    python bench/bench_hostile.py --churn [--before /path/to/checkout] [--runs 2]
 
 (To measure other code, e.g. an older checkout: PYTHONPATH=<its root> python
 bench/bench_hostile.py; the relay is this checkout's.)
+
+Measured on the 2-core machine shared with other work, before = the main checkout
+without these bounds, two runs of each, A B B A (1-minute load at the start of each run):
+- authentic flood (load 8.9, 6.3, 5.7, 5.2): the victim grew 202 / 206 MB before (1,074 /
+  818 messages kept), 25 / 28 MB after (122 kept, 1,083 muted, 315 dropped for memory);
+  widget updates 1,616 / 1,745 MB before, 35 / 36 MB after; CPU 12.1 / 11.5 s before,
+  3.2 / 3.0 s after; bob's message median 350 / 657 ms (max 2.3 / 4.0 s) before, 3 / 7 ms
+  (max 10 / 55 ms) after.
+- roster churn, 4 loops for 20 s (1,675-2,265 joins and leaves; load 4.1, 5.3, 6.5, 6.2):
+  widget updates 245 / 415 MB before, 10.4 / 10.6 MB after; growth 40 / 64 MB before,
+  11 / 12 MB after; CPU 6.5 / 11.0 s before, 2.9 / 3.1 s after; bob's message median
+  6.0 / 7.6 s (max 12.7 / 13.2 s) before, 7 / 13 ms (max 363 / 114 ms) after.
 """
 
 from __future__ import annotations
@@ -40,8 +65,27 @@ from ecc_widgets import crypto
 from ecc_widgets import protocol as P
 from ecc_widgets.session import Session
 
-sys.path.append(str(Path(__file__).resolve().parent))
-from bench_session import start_relay, wait  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))
+from tests.support.polling import wait_until  # noqa: E402
+from tests.support.processes import RelayProcess  # noqa: E402
+from tests.support.sessions import RawPeer  # noqa: E402
+
+SENDERS = 3             # classmates flooding alice in the authentic flood
+PER_SENDER = 500        # messages each
+SIZE = 30 * 1024        # bytes each (the largest message a session sends)
+PACE = 25.0             # messages a second per sender (under the relay's rate limit)
+CHURNERS = 4            # loops joining and leaving on fresh sockets (--churn)
+CHURN_SECONDS = 20.0
+
+
+def wait(condition, timeout: float, what: str):
+    return wait_until(condition, timeout, what=what)
+
+
+def start_relay(*extra: str) -> tuple[RelayProcess, str]:
+    relay = RelayProcess("--rate", "2000", *extra).start()
+    return relay, relay.url
 
 MARKS = (0, 50, 500)    # earlier junk events of the kind
 SAMPLE = 20             # events timed at each mark
@@ -194,6 +238,192 @@ def show_latency(url: str, room: str, *, seconds: float, rate: float, app: bool)
         bob.close()
 
 
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def victim(url: str, room: str) -> int:
+    """alice, with the app's panels, until stdin says stop; one JSON line of figures."""
+    import ipywidgets
+
+    from ecc_widgets.app import EccApp
+    widget_bytes = [0, 0]   # bytes, messages
+    by_panel: dict[str, int] = {}
+    send = ipywidgets.Widget._send
+
+    def counted(self, msg, buffers=None):
+        size = len(json.dumps(msg, default=str)) + sum(len(b) for b in buffers or ())
+        widget_bytes[0] += size
+        widget_bytes[1] += 1
+        traits = ",".join(sorted(msg.get("state", {})))
+        what = f"{owner.get(id(self), type(self).__name__)}.{traits}"
+        by_panel[what] = by_panel.get(what, 0) + size
+        return send(self, msg, buffers)
+
+    ipywidgets.Widget._send = counted
+    owner: dict[int, str] = {}   # which panel each widget is in, for the breakdown
+    alice = Session()
+    app = EccApp(session=alice)
+    for panel in app.panels:
+        stack = [panel]
+        while stack:
+            w = stack.pop()
+            owner[id(w)] = type(panel).__name__
+            stack.extend(getattr(w, "children", ()))
+    latencies: list[float] = []
+    seen: set[str] = set()
+
+    def on_conversations(change) -> None:
+        now = time.time()
+        for m in change["new"].get("bob", ())[-5:]:
+            if m.direction == "in" and m.id not in seen and m.plaintext.startswith("t="):
+                seen.add(m.id)
+                latencies.append((now - float(m.plaintext[2:])) * 1000)
+
+    alice.observe(on_conversations, names="conversations")
+    alice.join("alice", room, url)
+    wait(lambda: alice.joined, 20, "alice's join")
+    alice.generate_keys()
+    stop = threading.Event()
+    stalls: list[float] = []
+
+    def tick() -> None:   # the main thread's stalls: a kernel that answers has none long
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            time.sleep(0.05)
+            stalls.append((time.perf_counter() - t0 - 0.05) * 1000)
+
+    before = rss_mb()
+    peak = [before]
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    widget_bytes[:] = [0, 0]
+    by_panel.clear()
+    cpu = time.process_time()
+    print("ready", flush=True)
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    sys.stdin.readline()   # the flood is over
+    time.sleep(2.0)
+    stop.set()
+    cpu = time.process_time() - cpu
+    ticker.join(5)
+    sampler.join(5)
+    kept = sum(len(c) for c in alice.conversations.values())
+    peers = alice.peers
+    result = {"rss_before_mb": round(before, 1), "rss_peak_mb": round(peak[0], 1),
+              "rss_after_mb": round(rss_mb(), 1),
+              "growth_mb": round(peak[0] - before, 1),
+              "kept_messages": kept,
+              "muted": sum(getattr(p, "muted", 0) for p in peers.values()),
+              "trimmed": sum(getattr(alice, "trimmed", {}).values()),
+              "widget_mb": round(widget_bytes[0] / 1e6, 1), "widget_messages": widget_bytes[1],
+              "widget_mb_top": {k: round(v / 1e6, 1) for k, v in sorted(
+                  by_panel.items(), key=lambda kv: -kv[1])[:4]},
+              "cpu_s": round(cpu, 1),
+              "max_stall_ms": round(max(stalls), 1) if stalls else None,
+              "bob_shown": len(latencies),
+              "bob_median_ms": round(statistics.median(latencies), 1) if latencies else None,
+              "bob_max_ms": round(max(latencies), 1) if latencies else None}
+    print(json.dumps(result), flush=True)
+    app.close()
+    alice.close()
+    return 0
+
+
+def authentic_flood(url: str, room: str, root: Path, label: str, *,
+                    churn: bool = False) -> dict:
+    """One run: the victim on the package at `root`, 3 senders (or, with `churn`, 4 loops
+    joining and leaving on fresh sockets) and bob from here."""
+    import subprocess
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    python = root / ".venv" / "bin" / "python"   # that checkout's environment, if it has one
+    proc = subprocess.Popen([str(python if python.exists() else sys.executable),
+                             str(Path(__file__).resolve()), "--victim", url,
+                             room], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=str(root))
+    senders = [] if churn else [Session() for _ in range(SENDERS)]
+    bob = Session()
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        for i, s in enumerate([*senders, bob]):
+            s.join(f"c{i}" if s is not bob else "bob", room, url)
+            wait(lambda s=s: "alice" in s.peers, 20, "alice in the roster")
+            s.generate_keys()
+            s.share_key("alice")   # the victim answers any key share by itself
+            wait(lambda s=s: "secure" in s.peers["alice"].statuses, 20, "a key with alice")
+        load = os.getloadavg()[0]
+        stop = threading.Event()
+
+        def flood(s: Session, n: int) -> None:
+            start = time.perf_counter()
+            for k in range(PER_SENDER):
+                text = f"{n}:{k}:" + os.urandom(SIZE // 2).hex()[:SIZE - 16]
+                with contextlib.suppress(Exception):
+                    s.send("alice", text)
+                delay = start + (k + 1) / PACE - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+
+        def ping() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(Exception):
+                    bob.send("alice", f"t={time.time()}")
+                stop.wait(1.0)
+
+        churns = [0]
+
+        def churner(n: int) -> None:
+            deadline, k = time.perf_counter() + CHURN_SECONDS, 0
+            while time.perf_counter() < deadline:
+                with contextlib.suppress(Exception):
+                    RawPeer(url, f"churn-{n}-{k}", room).close()
+                    churns[0] += 1
+                k += 1
+
+        began = time.perf_counter()
+        threads = [threading.Thread(target=churner, args=(n,), daemon=True)
+                   for n in range(CHURNERS)] if churn else \
+                  [threading.Thread(target=flood, args=(s, n), daemon=True)
+                   for n, s in enumerate(senders)]
+        pinger = threading.Thread(target=ping, daemon=True)
+        for t in (*threads, pinger):
+            t.start()
+        for t in threads:
+            t.join(600)
+        stop.set()
+        pinger.join(5)
+        flood_s = time.perf_counter() - began
+        time.sleep(2.0)   # what is in flight arrives
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        proc.wait(60)
+        result = json.loads(line)
+        what = ({"bench": "hostile_roster_churn", "churners": CHURNERS,
+                 "joins_and_leaves": churns[0]} if churn else
+                {"bench": "hostile_authentic_flood", "senders": SENDERS,
+                 "messages_each": PER_SENDER, "bytes_each": SIZE})
+        return {**what, "code": label, "flood_s": round(flood_s, 1), **result,
+                "load_1m": round(load, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
+    finally:
+        for s in (*senders, bob):
+            s.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flood-seconds", type=float, default=10.0)
@@ -202,7 +432,31 @@ def main(argv: list[str] | None = None) -> int:
                              "per-connection limit)")
     parser.add_argument("--app", action="store_true",
                         help="alice's app widget observes her session (panels included)")
+    parser.add_argument("--authentic", action="store_true",
+                        help="the authentic flood: 3 classmates x 500 x 30 KiB (victim in a "
+                             "process of its own)")
+    parser.add_argument("--churn", action="store_true",
+                        help="roster churn: 4 loops join and leave on fresh sockets for 20 s "
+                             "(victim in a process of its own)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="another checkout whose package the victim also runs (before)")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each code (--authentic)")
+    parser.add_argument("--victim", nargs=2, metavar=("URL", "ROOM"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.victim:
+        return victim(*args.victim)
+    if args.authentic or args.churn:
+        relay, url = start_relay("--join-rate", "1000", "--join-burst", "1000")
+        try:
+            codes = [("after", ROOT)] + ([("before", args.before)] if args.before else [])
+            for run in range(args.runs):
+                for label, root in (codes if run % 2 == 0 else codes[::-1]):
+                    print(json.dumps(authentic_flood(url, f"flood-{os.getpid()}-{run}-{label}",
+                                                     root, label, churn=args.churn)),
+                          flush=True)
+        finally:
+            relay.stop()
+        return 0
     proc, url = start_relay()
     try:
         for result in cost_per_event(url, f"hostile-{os.getpid()}-cost", app=args.app):
@@ -211,8 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                                       seconds=args.flood_seconds, rate=args.rate)),
               flush=True)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        proc.stop()
     return 0
 
 

@@ -21,7 +21,9 @@ from ecc_widgets.panels.common import (
     plain,
 )
 
-SHOWN = 200  # newest messages shown
+SHOWN = 60   # newest messages shown (the model keeps more)
+BODY_LIMIT = 4096   # characters of one message shown in its bubble (the model keeps all)
+WIRE_BYTES = 512    # bytes of a ciphertext shown in hex, and characters of its base64
 
 # How long after Enter to wait for the committed text before sending what the box holds.
 ENTER_GRACE = 0.5
@@ -31,6 +33,7 @@ THEIRS = "#f6f8fa"    # theirs, on the left
 METRIC_COLOUR = "#57606a"
 
 STATUS_MARKS = {
+    "waiting": "⏳ waiting for the key",
     "sending": "…",
     "sent": "✓",
     "received": "",
@@ -87,7 +90,8 @@ def wire_html(message, opened: bool) -> str:
         return ""
     preview = grouped_hex(ciphertext[:8]) + (" …" if len(ciphertext) > 8 else "")
     rows = "".join(
-        f'<div><b>{label}</b> <small>({len(data)} B)</small> {grouped_hex(data)}</div>'
+        f'<div><b>{label}</b> <small>({len(data)} B)</small> {grouped_hex(data[:WIRE_BYTES])}'
+        f'{" …" if len(data) > WIRE_BYTES else ""}</div>'
         for label, data in (("ciphertext", ciphertext), ("nonce", _decoded(message.nonce)),
                             ("tag", _decoded(message.tag))))
     if message.associated_data:
@@ -131,7 +135,10 @@ def message_html(message, me: str, peer_name: str, show_wire: bool,
     if message.status == "rejected" and not message.plaintext:
         body = "<i>(not shown: the message failed its checks)</i>"
     else:
-        body = escape(message.plaintext)
+        body = escape(message.plaintext, BODY_LIMIT)
+        if len(message.plaintext) > BODY_LIMIT:
+            body += (f"<br><small><i>({len(message.plaintext):,} characters: the first "
+                     f"{BODY_LIMIT:,} shown)</i></small>")
     ours = message.direction == "out"
     callout = (f'<div style="color:{LEVEL_COLOURS["info"]}"><small>same text, different '
                "ciphertext (fresh nonce)</small></div>" if repeated else "")
@@ -159,6 +166,21 @@ def repeated_texts(messages) -> frozenset:
     return frozenset(repeated)
 
 
+def dropped_note(peer, trimmed: int, name: str) -> str:
+    """What was left out: messages muted for their rate, older ones dropped for memory."""
+    notes = []
+    muted = getattr(peer, "muted", 0) if peer is not None else 0
+    if muted:
+        notes.append(f"🔇 {muted} message{'s' if muted != 1 else ''} from "
+                     f"{escape(name, NAME_LIMIT)} muted: sent faster than anyone types "
+                     "(not kept, not shown)")
+    if trimmed:
+        notes.append(f"{trimmed} older message{'s' if trimmed != 1 else ''} dropped to keep "
+                     "this session's memory bounded")
+    return "".join(f'<div style="color:{LEVEL_COLOURS["warning"]}; margin:2px 0"><small>'
+                   f"{note}</small></div>" for note in notes)
+
+
 def rejected_note(peer, messages, name: str) -> str:
     """How many messages from this peer were rejected; the model keeps only the newest."""
     shown = sum(1 for m in messages[-SHOWN:] if m.status == "rejected")
@@ -174,7 +196,8 @@ class ChatPanel(Panel):
     panel = "chat"
     topic = "chat"
     title = "5. Chat, end-to-end encrypted"
-    watched = ("peers", "conversations", "username")
+    watched = ("peers", "conversations", "username", "trimmed")
+    coalesce = (4.0, 8)   # a flood of messages is a few renders a second
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
@@ -282,6 +305,7 @@ class ChatPanel(Panel):
             messages = s.conversations.get(peer_id, ()) if peer_id else ()
             name = peer.name if peer else (peer_id or "")
             note = rejected_note(peer, messages, name) if messages else ""
+            note = dropped_note(peer, getattr(s, "trimmed", {}).get(peer_id, 0), name) + note
             shown = (peer_id, messages, note, s.username, self.wire.value)
             if shown == self._shown:
                 return  # another peer's conversation, or nothing visible, changed
@@ -290,8 +314,9 @@ class ChatPanel(Panel):
                 self.conversation.value = "<small>No conversation yet.</small>"
                 return
             if not messages:
-                self.conversation.value = (f"<small>No messages with {escape(name, NAME_LIMIT)} "
-                                           "yet. Share keys first, then write below.</small>")
+                self.conversation.value = note + (
+                    f"<small>No messages with {escape(name, NAME_LIMIT)} yet. Share keys "
+                    "first, then write below.</small>")
                 return
             context = (s.username or "me", name, self.wire.value)
             if context != self._context:

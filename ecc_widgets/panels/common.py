@@ -22,6 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ecc_widgets.session import SessionError
+from ecc_widgets.session.state import Budget
 from ecc_widgets.text import safe_text
 
 logger = logging.getLogger("ecc_widgets.panels")
@@ -42,6 +43,7 @@ LEVEL_COLOURS = {
 }
 STATUS_COLOURS = {
     "joined": "#57606a",
+    "rejoined: waiting for a new key": "#9a6700",
     "keys generated": "#0969da",
     "key received": "#8250df",
     "secure": "#1a7f37",
@@ -177,6 +179,69 @@ class NewestFirst:
                     "</small></div>")
 
 
+class Coalesced:
+    """Call `fn` at most `rate` times a second (`burst` at once): a change when the budget
+    allows is drawn at once (a message shows promptly), one beyond it is drawn once, later,
+    with everything newer (a flood or a churning room costs a few renders a second, and as
+    many widget updates, not one each). `schedule(delay, call)` runs `call` later (by
+    default on a timer thread); `clock` is monotonic seconds. Errors of `fn` go to
+    `on_error`.
+    """
+
+    def __init__(self, fn: Callable[[], None], *, rate: float = 4.0, burst: int = 8,
+                 clock: Callable[[], float] = time.monotonic,
+                 schedule: Callable[[float, Callable[[], None]], Any] | None = None,
+                 on_error: Callable[[Exception], None] | None = None):
+        self.fn, self.rate = fn, rate
+        self._budget = Budget(rate, burst)
+        self._clock = clock
+        self._schedule = schedule or _timer
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._pending: Any = None      # what `schedule` returned for the coming call
+        self.closed = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self.closed or self._pending is not None:
+                return  # the coming call draws this change too
+            if not self._budget.take(self._clock()):
+                self._pending = self._schedule(1.0 / self.rate, self._later)
+                return
+        self._run()
+
+    def _later(self) -> None:
+        with self._lock:
+            self._pending = None
+            if self.closed:
+                return
+            self._budget.take(self._clock())
+        self._run()
+
+    def _run(self) -> None:
+        try:
+            self.fn()
+        except Exception as exc:  # noqa: BLE001 - a display error is the display's problem
+            logger.exception("a coalesced render failed")
+            if self._on_error is not None:
+                self._on_error(exc)
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            pending, self._pending = self._pending, None
+        cancel = getattr(pending, "cancel", None)
+        if callable(cancel):
+            cancel()
+
+
+def _timer(delay: float, call: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(delay, call)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def close_tree(widget: widgets.Widget) -> None:
     """Close a widget and everything inside it (a Box closes only itself)."""
     for child in getattr(widget, "children", ()):
@@ -195,6 +260,9 @@ class Panel(widgets.VBox):
     topic = ""  # the model's topic (session.errors key) whose problems this panel shows
     title = ""
     watched: tuple[str, ...] = ()  # session traits whose change calls _render
+    # renders a second (sustained, at once) for a panel whose traits the network drives
+    # (a flood, a churning room); None: every change renders at once
+    coalesce: tuple[float, int] | None = None
 
     def __init__(self, session, **kwargs):
         super().__init__(**kwargs)
@@ -209,6 +277,9 @@ class Panel(widgets.VBox):
         self.add_class(NO_TYPESETTING[0])
         self.add_class(NO_TYPESETTING[1])
         self._observers: list[tuple[Callable, list[str]]] = []
+        self._coalesced = (Coalesced(lambda: self._render(), rate=self.coalesce[0],
+                                     burst=self.coalesce[1], on_error=self._display_failed)
+                           if self.coalesce else None)
         self.watch(self._on_errors, "errors")
         if self.watched:
             self.watch(self._on_change, *self.watched)
@@ -228,13 +299,18 @@ class Panel(widgets.VBox):
         for handler, names in getattr(self, "_observers", ()):
             self.session.unobserve(handler, names=names)
         self._observers = []
+        if getattr(self, "_coalesced", None) is not None:
+            self._coalesced.close()
         close_tree(self)
 
     def header(self) -> widgets.HTML:
         return widgets.HTML(f"<b>{escape(self.title)}</b>")
 
     def _on_change(self, change) -> None:
-        self._render()
+        if self._coalesced is not None:
+            self._coalesced()
+        else:
+            self._render()
 
     def _on_errors(self, change) -> None:
         self.show_error((change["new"] or {}).get(self.topic, "") if self.topic else "")

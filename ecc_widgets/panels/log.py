@@ -50,6 +50,7 @@ class LogPanel(Panel):
     panel = "log"
     title = "Activity log"
     watched = ("log",)
+    coalesce = (4.0, 8)   # every relay event changes it: a few renders a second
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)

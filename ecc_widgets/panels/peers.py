@@ -124,6 +124,10 @@ class PeerCard(widgets.VBox):
             lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>{LEGACY_LACKS}'
                          + ("" if allowed else " Chat with this peer only after you allow it "
                             "below.") + "</small></span>")
+        if getattr(peer, "muted", 0):
+            lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>🔇 muted: '
+                         f"{peer.muted} message{'s' if peer.muted != 1 else ''} sent faster "
+                         "than anyone types (not kept, not shown)</small></span>")
         if peer.fingerprint:
             lines.append(f'fingerprint: <span style="{MONO}">'
                          f"{escape(peer.fingerprint, 200)}</span>")
@@ -158,7 +162,8 @@ class PeersPanel(Panel):
     panel = "peers"
     topic = "peers"
     title = "4. Peers in the room"
-    watched = ("peers",)
+    watched = ("peers", "departed")
+    coalesce = (4.0, 8)   # a churning room is a few renders a second
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
@@ -170,7 +175,11 @@ class PeersPanel(Panel):
                                   "the demo peer.</small>")
         self.cards_box = widgets.VBox()
         self.cards: dict[str, PeerCard] = {}
-        self.children = [self.header(), self.summon, self.error, self.empty, self.cards_box]
+        # who left while we were here: no card (no key, nothing "secure"), one line
+        self.left = widgets.HTML()
+        self.left.add_class("ecc-peers-left")
+        self.children = [self.header(), self.summon, self.error, self.empty, self.cards_box,
+                         self.left]
         self._render()
 
     def _render(self) -> None:
@@ -186,3 +195,8 @@ class PeersPanel(Panel):
                 card.update(peer)
             self.cards_box.children = [self.cards[pid] for pid in peers]
             self.empty.layout.display = "none" if peers else None
+            gone = [name for name in getattr(self.session, "departed", ()) if name not in peers]
+            self.left.value = (f'<small style="color:#57606a">Left the room: '
+                               f'{", ".join(escape(n, NAME_LIMIT) for n in gone)} (their keys '
+                               "went with them; a returning peer's new key is flagged)</small>"
+                               if gone else "")

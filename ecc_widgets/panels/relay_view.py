@@ -65,6 +65,7 @@ class RelayView(Panel):
     panel = "relay"
     title = "What the relay sees"
     watched = ("relay_view",)
+    coalesce = (4.0, 8)   # every relay event changes it: a few renders a second
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)

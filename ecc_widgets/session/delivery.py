@@ -7,6 +7,11 @@ the relay's acknowledgement is the end of it.
 Each join of a connection is an epoch: a message goes out at most once per epoch, and
 again in the next one (or when its peer comes back on a new socket) until confirmed. No
 I/O here: the model asks what is due and emits it.
+
+A message typed while the peer has no key (none yet, or it left and came back with a new
+one) waits unsealed (`key` empty, `data` kept) and is sealed when the key comes
+(`to_seal`); so is one sealed under a key the relay never passed on (the peer went away
+with it).
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ class Outgoing:
     id: str
     peer: str
     payload: dict                     # without targetSocketId (the socket id changes)
-    key: bytes                        # the key it was sealed under
+    key: bytes                        # the key it was sealed under (b"": not sealed yet)
     legacy: bool = False
+    data: bytes = b""                 # the plaintext, to seal (again) under a new key
     acked: bool = False               # the relay acknowledged it
     sent_to: str = ""                 # socket id it was last emitted to in this connection
     epoch: int = -1
@@ -51,6 +57,25 @@ class Outbox:
 
     def clear(self) -> None:
         self._items.clear()
+
+    def waiting(self) -> int:
+        """How many messages wait for a key (not sealed yet)."""
+        return sum(1 for out in self._items.values() if not out.key)
+
+    def to_seal(self, key_of: Callable[[str], bytes]) -> list[Outgoing]:
+        """The messages to seal now, in order: unsealed ones, and ones sealed under another
+        key that the relay never passed on, whose peer has a key (`key_of(peer)`, b"" for
+        none). The caller seals each and calls `sealed`."""
+        out_list = []
+        for out in self._items.values():
+            key = key_of(out.peer)
+            if key and out.data and (not out.key or (out.key != key and not out.acked)):
+                out_list.append(out)
+        return out_list
+
+    @staticmethod
+    def sealed(out: Outgoing, payload: dict, key: bytes, *, legacy: bool) -> None:
+        out.payload, out.key, out.legacy, out.epoch = payload, key, legacy, -1
 
     def joined(self) -> None:
         """A new join: everything unconfirmed is due again."""
@@ -78,7 +103,7 @@ class Outbox:
         send, stale = [], []
         for out in self._items.values():
             where = reach(out.peer)
-            if where is None or out.epoch == self.epoch:
+            if where is None or out.epoch == self.epoch or not out.key:
                 continue
             sid, key = where
             if key != out.key:

@@ -13,15 +13,25 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
-from ecc_widgets.session.pairs import Pair
-from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
+from ecc_widgets.session.pairs import Pair, forget_key
+from ecc_widgets.session.records import (
+    DOWNGRADE,
+    LEGACY_NOTE,
+    MALFORMED,
+    MESSAGE_BURST,
+    MESSAGES_PER_SECOND,
+    ChatMessage,
+)
 from ecc_widgets.session.shortcode import ShortCodes
-from ecc_widgets.session.state import displayable, peer_name
+from ecc_widgets.session.state import Budget, displayable, peer_name
 from ecc_widgets.text import safe_text
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
 REJECTION_STEP_EVERY = 1.0  # seconds between "Rejected message" steps told to the room
 ANSWER_AGAIN_AFTER = 1.0    # seconds before answering again a peer that has our key
+MUTED_NOTICE_EVERY = 1.0    # seconds between updates of a muted peer's count
+ROSTER_PUBLISHES_PER_SECOND = 4.0   # `peers` after roster changes, at most (then coalesced)
+ANNOUNCEMENTS_PER_SECOND = 1.0      # our curve and keys told again to newcomers, at most
 
 # Which topic a relay refusal belongs to, by the event it refused.
 REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
@@ -136,30 +146,56 @@ class RelayEvents(ShortCodes):
                 pair = self._pairs[name] = self._new_pair(name)
             if not pair.present or pair.sid != sid:
                 returning = bool(pair.sid) and pair.sid != sid
+                if pair.present:
+                    # Here on another socket without leaving first (a reload whose old
+                    # socket the relay handed over): a new visit, maybe with a new key.
+                    forget_key(pair)
                 pair.present, pair.sid = True, sid
+                self._depart(name, False)
                 pair.shared_ours = b""  # the new socket has not been sent our key
                 self._outbox.peer_moved(name)
-                self._log("info", name, f"{name} {'is back in' if returning else 'joined'} "
-                                        f"the room")
+                self._roster_log(name, f"{name} {'is back in' if returning else 'joined'} "
+                                       "the room")
                 if self.joined:
                     self._reshare(pair)
                 changed = arrived = True
         for name, pair in self._pairs.items():
             if pair.present and name not in users:
+                # Gone while we are here: so is their key (a reload brings a new one).
                 pair.present = False
+                forget_key(pair)
+                self._depart(name, True)
                 changed = True
                 if name == left:
-                    self._log("info", name, f"{name} left the room")
+                    self._roster_log(name, f"{name} left the room")
+        self._drop_gone_pairs()
         if arrived and self.joined:
             # Newcomers missed our earlier announcements (the relay keeps no history).
-            self._announced_curve = ""
-            self._announce_curve()
-            if self._private is not None:
-                self._emit(protocol.KEYS_GENERATED, {})
+            self._soon("announce", ANNOUNCEMENTS_PER_SECOND, self._announce_to_newcomers)
         if changed:
-            self._publish_peers()
+            # A churning room is a few publications a second, not one per join or leave.
+            self._soon("roster", ROSTER_PUBLISHES_PER_SECOND, self._publish_peers)
             self._flush()
             self._send_receipts()
+
+    def _announce_to_newcomers(self) -> None:
+        if not self.joined:
+            return
+        self._announced_curve = ""
+        self._announce_curve()
+        if self._private is not None:
+            self._emit(protocol.KEYS_GENERATED, {})
+
+    def _roster_log(self, name: str, text: str) -> None:
+        """Say who came and went; in a churning room, a few a second and how many more."""
+        if not self._roster_log_budget.take(self._clock()):
+            self._roster_unlisted += 1
+            return
+        if self._roster_unlisted:
+            text += (f" (and {self._roster_unlisted} more arrivals and departures not "
+                     "listed: a busy room)")
+            self._roster_unlisted = 0
+        self._log("info", name, text)
 
     def _on_user_joined(self, p: dict) -> None:
         self._roster(p)
@@ -182,6 +218,12 @@ class RelayEvents(ShortCodes):
             return
         pair.keys_generated = True
         self._log("info", pair.name, f"{pair.name} generated keys")
+        if self._private is not None and pair.present and pair.sid \
+                and pair.shared_ours != self._public_raw \
+                and self._share_budget.take(self._clock()):
+            # The seed's automatic exchange: they have keys and not ours (a newcomer, or one
+            # back from a reload): give ours, they answer with theirs.
+            self._share(pair, is_reply=False)
         self._publish_peers()
 
     def _on_public_key(self, p: dict) -> None:
@@ -232,6 +274,7 @@ class RelayEvents(ShortCodes):
         pair.public_jwk = displayable(p["publicKey"])
         pair.offers_legacy = legacy
         pair.keys_generated = True
+        pair.rejoining = False
         self._remember_key(pair, v1=not legacy)
         self._derive(pair)
         if not p.get("isReply"):
@@ -247,6 +290,7 @@ class RelayEvents(ShortCodes):
             else:
                 self._log("info", name, f"{name} sent their key again; they have ours")
         self._publish_peers()
+        self._flush()  # what waited for their key goes out now
 
     def _on_message(self, p: dict) -> None:
         pair = self._pair_for(p["from"], p.get("fromSocketId"))
@@ -282,6 +326,11 @@ class RelayEvents(ShortCodes):
                                                      reason=reason))
             self._rejected(pair, "message", reason)
             return
+        if pair.inflow is None:
+            pair.inflow = Budget(MESSAGES_PER_SECOND, MESSAGE_BURST)
+        if not pair.inflow.take(self._clock()):
+            self._muted(pair)  # authentic, but faster than anyone types: not kept
+            return
         reason = LEGACY_NOTE if verdict.legacy else verdict.note
         # authenticated: what the cryptography proved (for a legacy message, only that it
         # was sealed under the pair's key); verified: and the key is the one the user checked
@@ -298,6 +347,31 @@ class RelayEvents(ShortCodes):
                    + ("seed format" if reason else "associated data verified"), log=False)
         if not verdict.legacy:
             self._confirm(pair, message_id)
+
+    def _muted(self, pair: Pair) -> None:
+        """Count a message muted for its rate; say so at most once a second per peer (the
+        card and the chat show the count)."""
+        pair.muted += 1
+        now = self._clock()
+        if now - pair.muted_at >= MUTED_NOTICE_EVERY:
+            if pair.muted_at == float("-inf"):
+                self._log("warning", pair.name, f"{pair.name} sends faster than anyone types: "
+                                                "their messages beyond "
+                                                f"{MESSAGES_PER_SECOND:g} a second are muted "
+                                                "(counted, not kept nor shown)")
+            pair.muted_at = now
+            self._publish_peer(pair)
+        elif not pair.muted_later:  # the count after the last notice is published too
+            pair.muted_later = True
+
+            def publish(name: str = pair.name) -> None:
+                with self._lock:
+                    current = self._pairs.get(name)
+                    if current is not None:
+                        current.muted_later = False
+                        self._publish_peer(current)
+
+            self._link.later(MUTED_NOTICE_EVERY, publish)
 
     def _rejected(self, pair: Pair, what: str, reason: str) -> None:
         """Count a refused message or receipt and say so; the room hears of it at most once

@@ -29,7 +29,13 @@ from ecc_widgets.session.channel import wire_sizes
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.events import RelayEvents
 from ecc_widgets.session.keygen import KeygenTrace, keygen_trace
-from ecc_widgets.session.records import LEGACY_NOTE, MAX_PLAINTEXT, MISMATCH_NOTE, ChatMessage
+from ecc_widgets.session.records import (
+    LEGACY_NOTE,
+    MAX_PLAINTEXT,
+    MAX_WAITING,
+    MISMATCH_NOTE,
+    ChatMessage,
+)
 
 
 class Session(RelayEvents):
@@ -90,6 +96,19 @@ class Session(RelayEvents):
             client.start()
         elif client.state == CONNECTED:
             client.call_soon(self._send_join)
+
+    def rejoin(self, username: str, room: str, relay_url: str | None = None, *,
+               curve: str | None = None, keys: bool = True) -> KeygenTrace | None:
+        """A reloaded page's way back: join `room` as `username` and, if the page had keys
+        (`keys`), make new ones, on `curve` if given (a private key never outlives its
+        session, so they are new). Nobody presses anything else: the partners see
+        "rejoined: waiting for a new key", keys are exchanged by themselves (with the key
+        change flagged) and what they typed meanwhile goes out sealed under the new key.
+        """
+        self.join(username, room, relay_url)
+        if curve:
+            self.select_curve(curve)
+        return self.generate_keys() if keys else None
 
     def select_curve(self, name: str) -> None:
         """Choose the curve for our keys and tell the room. Existing keys are dropped."""
@@ -184,6 +203,8 @@ class Session(RelayEvents):
                 raise self._fail("chat", f"{peer_id!r} is not in the room")
             if self._private is None:
                 raise self._fail("chat", "generate your keys first")
+            if not pair.key and pair.public_key is None:
+                return self._send_later(pair, text, data)
             if not pair.key:
                 raise self._fail("chat", pair.channel.problem or
                                  f"no key for {pair.name} yet: share keys first")
@@ -203,11 +224,29 @@ class Session(RelayEvents):
             self._step("Encrypted message", f"AES-256-GCM, {len(data)} bytes"
                        + (", seed format" if pair.legacy else f", seq {sealed.seq}"))
             self._outbox.add(Outgoing(message_id, pair.name, payload, pair.key,
-                                      legacy=pair.legacy))
+                                      legacy=pair.legacy, data=data))
             if not pair.present or not self.joined:
                 self._log("info", "me", f"{pair.name} is not reachable right now; the message "
                                         "goes out when both of us are back in the room")
             self._flush()
+        return message
+
+    def _send_later(self, pair: Any, text: str, data: bytes) -> ChatMessage:
+        """A message to a peer whose key has not come (yet, or again after a reload): it
+        waits, and says so, and is sealed and sent when the key arrives (lock held)."""
+        if self._outbox.waiting() >= MAX_WAITING:
+            raise self._fail("chat", f"{MAX_WAITING} messages already wait for a key; "
+                                     "wait for them to go out")
+        message = ChatMessage(id=uuid.uuid4().hex, peer_id=pair.name, direction="out",
+                              plaintext=text, time=self._clock(), status="waiting",
+                              reason=f"waiting for {pair.name}'s key",
+                              plaintext_bytes=len(data))
+        self._append_message(message)
+        self._outbox.add(Outgoing(message.id, pair.name, {}, b"", data=data))
+        self._set_error("chat", "")
+        self._log("info", "me", f"waiting for {pair.name}'s key: the message is sealed and "
+                                "sent when it arrives")
+        self._flush()
         return message
 
     def set_verified(self, peer_id: str, verified: bool) -> None:

@@ -20,6 +20,7 @@ from ecc_widgets.session.records import (
     KEYS_GENERATED,
     LEGACY,
     LEGACY_OFFERED,
+    REJOINED,
     SECURE,
     Peer,
 )
@@ -63,6 +64,11 @@ class Pair:
     # is a new comparison, so the mark holds only while both keys stay the same
     mismatch_keys: tuple[bytes, bytes] | None = None
     exchange_ms: float = 0.0          # the last ECDH + key derivation with them
+    rejoining: bool = False           # they left: what they bring back is a new visit
+    inflow: Any = None                # the token bucket of their messages (the session's)
+    muted: int = 0                    # their authentic messages muted: faster than typing
+    muted_at: float = float("-inf")   # when we last said so
+    muted_later: bool = False         # the newest count is due to be said
 
     @property
     def key(self) -> bytes:
@@ -122,9 +128,28 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
     return key != before
 
 
+def forget_key(pair: Pair) -> None:
+    """They left the room (or came back on another socket, a reload): their key and
+    everything derived from it go with them, so nothing shows "secure" or "verified" for a
+    key that may no longer exist. The session still remembers the last key it knew and
+    whether the user verified it (`KnownKey`): a returning peer's key is compared with it.
+    """
+    pair.public_key, pair.public_raw, pair.public_jwk = None, b"", {}
+    pair.announced_curve, pair.keys_generated = "", False
+    pair.key_changed = pair.verified = pair.wants_reply = False
+    pair.offers_legacy = pair.legacy_allowed = False
+    pair.shared_ours, pair.answered_at = b"", float("-inf")
+    pair.exchange, pair.exchange_ms = None, 0.0
+    pair.sas_answered_at = float("-inf")
+    pair.rejoining = True
+    pair.channel.drop_key(f"{pair.name} left the room: waiting for {pair.name}'s key")
+
+
 def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
     """The `Peer` a view shows for `pair`, given our curve and public key."""
     statuses = {JOINED}
+    if pair.rejoining and pair.public_key is None:
+        statuses.add(REJOINED)
     if pair.keys_generated:
         statuses.add(KEYS_GENERATED)
     if pair.public_key is not None:
@@ -153,4 +178,5 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
         sas_status=exchange.state if exchange else (sas.NONE if pair.key else ""),
         sas_problem=exchange.problem if exchange else "",
         exchange_ms=pair.exchange_ms if pair.key else 0.0,
-        mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw))
+        mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw),
+        muted=pair.muted)

@@ -21,8 +21,11 @@ CURVE_MISMATCH = "curve mismatch"
 # it, and then the pair is "legacy", never "secure".
 LEGACY_OFFERED = "legacy offered"
 LEGACY = "legacy"
-STATUSES = (JOINED, KEYS_GENERATED, KEY_RECEIVED, SECURE, KEY_CHANGED, CURVE_MISMATCH,
-            LEGACY_OFFERED, LEGACY)
+# The peer left and came back (a reload, a new tab): its old key is gone with it, and the
+# one it brings is compared with the last we knew (a different one is "key changed").
+REJOINED = "rejoined: waiting for a new key"
+STATUSES = (JOINED, REJOINED, KEYS_GENERATED, KEY_RECEIVED, SECURE, KEY_CHANGED,
+            CURVE_MISMATCH, LEGACY_OFFERED, LEGACY)
 
 # What `errors` is keyed by: the topic of the action (or relay event) that went wrong.
 TOPICS = ("join", "curve", "keys", "peers", "chat")
@@ -31,6 +34,15 @@ PANELS = TOPICS  # the former name
 MAX_PLAINTEXT = 30 * 1024   # bytes we send; characters we keep of a received message
 MAX_HISTORY = 500           # messages kept per conversation (the newest)
 MAX_REJECTED_KEPT = 5       # rejected messages kept in a conversation; the rest are counted
+MAX_WAITING = 100           # our messages waiting for a peer's key, in all
+# What a session keeps of all its conversations together (texts and what the wire carried,
+# as Python holds them): beyond it the oldest messages of any conversation go, counted in
+# `Session.trimmed` (a classmate's flood cannot fill the kernel).
+MAX_KEPT_BYTES = 8 * 1024 * 1024
+# Authentic messages a peer may send us, sustained and at once: faster than anyone types,
+# the rest is muted (opened and counted, not kept nor shown), with a notice.
+MESSAGES_PER_SECOND = 5.0
+MESSAGE_BURST = 40
 
 # Rejection reasons start with these words, so a reader (and a test) can tell them apart.
 TAMPERED = "tampered"
@@ -80,6 +92,7 @@ class Peer:
     # use now; a new key on either side clears it): someone in the middle swapped keys
     mismatch: bool = False
     exchange_ms: float = 0.0         # our last ECDH + key derivation with them, measured
+    muted: int = 0                   # their authentic messages muted: sent too fast
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,9 @@ class ChatMessage:
     tag: str = ""
     associated_data: str = ""
     time: float = 0.0
-    status: str = "sending"      # "sending" | "sent" | "received" | "rejected"
+    # "waiting" (for the peer's key: sealed and sent when it comes) | "sending" | "sent" |
+    # "received" | "rejected"
+    status: str = "sending"
     reason: str = ""
     legacy: bool = False
     verified: bool = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -20,12 +21,14 @@ from traitlets.traitlets import EventHandler, _CallbackWrapper
 
 from ecc_widgets import protocol, sas
 from ecc_widgets.client import DISCONNECTED, RelayClient
-from ecc_widgets.session.channel import Channel, KeyStates
+from ecc_widgets.session.channel import Channel, KeyStates, wire_sizes
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
 from ecc_widgets.session.link import Link, RelayLocator
 from ecc_widgets.session.pairs import KnownKey, Pair, agree, peer_record
 from ecc_widgets.session.records import (
+    LEGACY_NOTE,
     MAX_HISTORY,
+    MAX_KEPT_BYTES,
     MAX_REJECTED_KEPT,
     ChatMessage,
     LogEntry,
@@ -38,26 +41,47 @@ RECEIPT_DELAY = 0.02        # seconds to gather received ids into one receipt
 DEFAULT_CURVE = "P-256"
 MAX_KNOWN_KEYS = 4096       # (room, name) whose key we remember
 MAX_VIEW_DEPTH = 8          # levels of a relay payload shown in `relay_view`
+MAX_VIEW_STRING = 2048      # characters of one string kept in `relay_view` (the view cuts
+                            # at 300; a 30 KiB ciphertext x 1000 entries would be 41 MB)
+MESSAGE_OVERHEAD = 600      # bytes of a kept ChatMessage besides its strings
+MAX_GONE_PAIRS = 256        # peers who left whose pair we keep (a churning room of fresh
+                            # names must not grow the session; their keys stay known)
+ROSTER_LINES_PER_SECOND = 2.0   # "joined" / "left" lines in the log, sustained...
+ROSTER_LINES_BURST = 10         # ...and at once
 STEPS_PER_SECOND = 10.0     # processing steps we tell the room, sustained...
 STEP_BURST = 30             # ...and at once
+SHARES_PER_SECOND = 5.0     # keys we give by ourselves to peers who announce theirs...
+SHARE_BURST = 20            # ...and at once (a churning room is not a stream of our keys)
+MAX_DEPARTED = 20           # names of peers who left, shown as left (the newest)
 
 _logger = logging.getLogger(__name__)
 
 
-def displayable(value: Any, depth: int = 0) -> Any:
+def displayable(value: Any, depth: int = 0, limit: int | None = None) -> Any:
     """A payload from the network with every string a widget can encode (lone surrogates
-    and the like replaced by U+FFFD; nothing cut), nested at most MAX_VIEW_DEPTH deep."""
+    and the like replaced by U+FFFD; cut at `limit` characters if given, an ellipsis
+    marking the cut), nested at most MAX_VIEW_DEPTH deep."""
     if isinstance(value, str):
+        if limit is not None and len(value) > limit:
+            value = value[:limit - 1] + "\u2026"
         if value.isascii():
             return value
         return safe_text(value, len(value)) if _unencodable(value) else value
     if depth >= MAX_VIEW_DEPTH and isinstance(value, (dict, list, tuple)):
         return "\u2026"
     if isinstance(value, dict):
-        return {displayable(k, depth + 1): displayable(v, depth + 1) for k, v in value.items()}
+        return {displayable(k, depth + 1, limit): displayable(v, depth + 1, limit)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [displayable(v, depth + 1) for v in value]
+        return [displayable(v, depth + 1, limit) for v in value]
     return value
+
+
+def footprint(message: ChatMessage) -> int:
+    """About what one kept message costs in memory: its strings as Python holds them."""
+    return (sys.getsizeof(message.plaintext) + sys.getsizeof(message.ciphertext)
+            + sys.getsizeof(message.associated_data) + sys.getsizeof(message.reason)
+            + MESSAGE_OVERHEAD)
 
 
 class Budget:
@@ -110,6 +134,12 @@ class SessionState(HasTraits):
     # from it), "event", "payload"}; the newest MAX_VIEW
     relay_view = Tuple()
     errors = Dict()
+    # names of peers who left the room while we were in it (the newest MAX_DEPARTED), until
+    # they come back
+    departed = Tuple()
+    # {peer: messages dropped from that conversation, oldest first, to keep the session's
+    # memory bounded (per conversation MAX_HISTORY, all together MAX_KEPT_BYTES)}
+    trimmed = Dict()
 
     def __init__(self, *, client_factory: Callable[..., Any] = RelayClient,
                  relay_locator: RelayLocator | None = None,
@@ -142,8 +172,16 @@ class SessionState(HasTraits):
         # Steps told to the room, many of them answers to what peers send: bounded, so a
         # flood of junk does not spend our rate at the relay (informational, dropped first).
         self._step_budget = Budget(STEPS_PER_SECOND, STEP_BURST)
+        self._share_budget = Budget(SHARES_PER_SECOND, SHARE_BURST)
         self._announced_curve = ""
         self._demo_peers: list[Any] = []
+        self._kept_bytes = 0              # footprint of every kept message
+        # Roster work a churning room causes, coalesced: what is due soon, by kind (when it
+        # was asked for), the last time each kind ran, and the join/leave lines unsaid.
+        self._due: dict[str, float] = {}
+        self._ran: dict[str, float] = {}
+        self._roster_log_budget = Budget(ROSTER_LINES_PER_SECOND, ROSTER_LINES_BURST)
+        self._roster_unlisted = 0
 
     # ------------------------------------------------------------------ observers
 
@@ -240,10 +278,32 @@ class SessionState(HasTraits):
 
     def _reach(self, name: str) -> tuple[str, bytes] | None:
         pair = self._pairs.get(name)
-        return (pair.sid, pair.key) if pair is not None and pair.present else None
+        return (pair.sid, pair.key) if pair is not None and pair.present and pair.key else None
+
+    def _seal_waiting(self) -> None:
+        """Seal the messages that waited for their peer's key, now that it is here."""
+        def key_of(name: str) -> bytes:
+            pair = self._pairs.get(name)
+            return pair.key if pair is not None else b""
+
+        for out in self._outbox.to_seal(key_of):
+            pair = self._pairs[out.peer]
+            sealed = pair.channel.seal(out.data, message_id=out.id)
+            self._outbox.sealed(out, sealed.payload, pair.key, legacy=pair.legacy)
+            payload = sealed.payload
+            self._update_message(
+                out.id, status="sending", ciphertext=payload["encryptedMessage"],
+                nonce=payload["iv"], tag=payload["tag"], associated_data=sealed.associated_data,
+                reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,
+                ad_bytes=len(sealed.associated_data.encode()), seal_ms=sealed.seal_ms,
+                **wire_sizes(payload))
+            self._log("info", "me", f"{pair.name}'s key is here: a waiting message is sealed "
+                                    "and sent")
 
     def _flush(self) -> None:
-        """Send every unconfirmed message whose peer is here, in order."""
+        """Seal what waited for a key, then send every unconfirmed message whose peer is
+        here, in order."""
+        self._seal_waiting()
         if not self.joined or self._link.client is None:
             return
         due, dropped = self._outbox.due(self._reach)
@@ -303,22 +363,47 @@ class SessionState(HasTraits):
     def _append_message(self, message: ChatMessage) -> None:
         """Add `message` to its conversation: only that peer's tuple is rebuilt, and it
         keeps the newest MAX_HISTORY messages, of them at most MAX_REJECTED_KEPT rejected
-        (the peer's `rejected` counts them all)."""
+        (the peer's `rejected` counts them all). All conversations together keep at most
+        MAX_KEPT_BYTES: beyond it the oldest message of any conversation goes first, and
+        `trimmed` counts what went."""
         peer = message.peer_id
-        kept = [*self.conversations.get(peer, ()), message]
+        conversations = dict(self.conversations)
+        kept = [*conversations.get(peer, ()), message]
+        dropped: list[ChatMessage] = []
         if message.status == "rejected":
             rejected = [i for i, m in enumerate(kept) if m.status == "rejected"]
             drop = set(rejected[:-MAX_REJECTED_KEPT])
             if drop:
+                dropped += [m for i, m in enumerate(kept) if i in drop]
                 kept = [m for i, m in enumerate(kept) if i not in drop]
-        for old in kept[:-MAX_HISTORY]:
+        dropped += kept[:-MAX_HISTORY]
+        conversations[peer] = tuple(kept[-MAX_HISTORY:])
+        self._kept_bytes += footprint(message) - sum(footprint(m) for m in dropped)
+        trimmed = {peer: sum(m.status != "rejected" for m in dropped)}
+        while self._kept_bytes > MAX_KEPT_BYTES:
+            oldest = min((c for c, ms in conversations.items() if ms),
+                         key=lambda c: conversations[c][0].time)
+            first = conversations[oldest][0]
+            if first is message:
+                break  # the newest message stays, whatever it costs
+            conversations[oldest] = conversations[oldest][1:]
+            self._kept_bytes -= footprint(first)
+            dropped.append(first)
+            trimmed[oldest] = trimmed.get(oldest, 0) + 1
+        for old in dropped:
             if old.direction == "out":
                 self._positions.pop(old.id, None)
         if message.direction == "out":
             self._positions[message.id] = peer
-        conversations = dict(self.conversations)
-        conversations[peer] = tuple(kept[-MAX_HISTORY:])
         self.conversations = conversations
+        trimmed = {c: n for c, n in trimmed.items() if n}
+        if trimmed:
+            if any(c not in self.trimmed for c in trimmed):
+                self._log("warning", "me", "older messages are dropped to keep this "
+                                           "session's memory bounded (with "
+                                           + ", ".join(sorted(trimmed)) + ")")
+            self.trimmed = {**self.trimmed, **{c: self.trimmed.get(c, 0) + n
+                                               for c, n in trimmed.items()}}
 
     def _update_message(self, message_id: str, **changes: Any) -> None:
         """Change one of our messages (an incoming one may carry the same id: a relay
@@ -336,6 +421,7 @@ class SessionState(HasTraits):
         updated = dataclasses.replace(current[index], **changes)
         if updated == current[index]:
             return
+        self._kept_bytes += footprint(updated) - footprint(current[index])
         conversations = dict(self.conversations)
         conversations[peer] = (*current[:index], updated, *current[index + 1:])
         self.conversations = conversations
@@ -366,7 +452,45 @@ class SessionState(HasTraits):
             if self.peers.get(pair.name) != record:
                 self.peers = {**self.peers, pair.name: record}
 
+    def _soon(self, kind: str, rate: float, fn: Callable[[], None]) -> None:
+        """Run `fn` now if `kind` did not run in the last 1/`rate` s, else once when that
+        time is up (however often it is asked meanwhile). Lock held; `fn` runs under it."""
+        now = self._clock()
+        asked = self._due.get(kind)
+        if asked is not None and now - asked < 2.0 / rate:
+            return  # already due (a stale entry, its client gone, is asked again)
+        wait = self._ran.get(kind, float("-inf")) + 1.0 / rate - now
+        if wait <= 0 or self._link.client is None:
+            self._due.pop(kind, None)
+            self._ran[kind] = now
+            fn()
+            return
+        self._due[kind] = now
+
+        def run() -> None:
+            with self._lock:
+                self._due.pop(kind, None)
+                self._ran[kind] = self._clock()
+                fn()
+
+        self._link.later(wait, run)
+
+    def _drop_gone_pairs(self) -> None:
+        """Keep the newest MAX_GONE_PAIRS peers who left (their keys stay known)."""
+        gone = [name for name, pair in self._pairs.items() if not pair.present]
+        for name in gone[:max(len(gone) - MAX_GONE_PAIRS, 0)]:
+            del self._pairs[name]
+
+    def _depart(self, name: str, gone: bool) -> None:
+        """Show `name` as left (`gone`) or back."""
+        kept = tuple(n for n in self.departed if n != name)
+        if gone:
+            kept = (*kept, name)[-MAX_DEPARTED:]
+        if kept != self.departed:
+            self.departed = kept
+
     def _forget_room(self) -> None:
+        self.departed = ()
         self._pairs.clear()
         self._outbox.clear()
         self._positions.clear()
@@ -374,10 +498,12 @@ class SessionState(HasTraits):
         self.joined = False
         self.peers = {}
         self.conversations = {}
+        self.trimmed = {}
+        self._kept_bytes = 0
 
     def _view(self, direction: str, event: str, payload: Any) -> None:
         entry = {"time": self._clock(), "direction": direction, "event": event,
-                 "payload": displayable(payload) if direction == "in" else payload}
+                 "payload": displayable(payload, limit=MAX_VIEW_STRING)}
         self.relay_view = (*self.relay_view[-(MAX_VIEW - 1):], entry)
 
     def _log(self, level: str, source: str, text: str) -> None:

@@ -95,8 +95,10 @@ def test_two_apps_join_share_keys_and_chat_both_ways(relay, two_apps, curve):
     assert received.nonce in bob.chat_panel.conversation.value
     wait_until(lambda: any(e.get("event") == "receive-message"
                            for e in bob.session.relay_view), what="the relay view")
-    seen = html.unescape(bob.relay_panel.events.value)
-    assert received.ciphertext in seen and "hello bob" not in seen
+    # panels redraw a few times a second at most: the view follows the model shortly
+    seen = wait_until(lambda: (lambda v: v if received.ciphertext in v else "")(
+        html.unescape(bob.relay_panel.events.value)), what="the relay panel")
+    assert "hello bob" not in seen
 
     # Ticking Verified (the safety numbers matched out of band) shows on bob's card and in
     # the log, and unticking takes it back; the box drives the model, not only itself.
@@ -105,7 +107,8 @@ def test_two_apps_join_share_keys_and_chat_both_ways(relay, two_apps, curve):
     find(bob_card, widgets.Checkbox, description="Verified")[0].value = True
     assert alice.session.peers["bob"].verified
     assert verified_badge in bob_card.details.value
-    assert "bob verified" in html.unescape(alice.log_panel.entries.value)
+    wait_until(lambda: "bob verified" in html.unescape(alice.log_panel.entries.value),
+               what="the log line")
     # A message that follows is shown with the lock: it passed every check.
     bob.chat_panel.message.value = "after verifying"
     find(bob, widgets.Button, description="Send")[0].click()
@@ -113,13 +116,15 @@ def test_two_apps_join_share_keys_and_chat_both_ways(relay, two_apps, curve):
                                      if m.plaintext == "after verifying"), None),
                        what="the message after verifying")
     assert after.verified
-    shown = alice.chat_panel.conversation.value
+    shown = wait_until(lambda: (lambda v: v if "after verifying" in v else "")(
+        alice.chat_panel.conversation.value), what="the message in the chat")
     line = shown[:shown.index("after verifying")]
     assert "fa-lock" in line[line.rindex("<b>bob</b>"):]
     find(bob_card, widgets.Checkbox, description="Verified")[0].value = False
     assert not alice.session.peers["bob"].verified
     assert verified_badge not in bob_card.details.value
-    assert "bob no longer verified" in html.unescape(alice.log_panel.entries.value)
+    wait_until(lambda: "bob no longer verified" in html.unescape(
+        alice.log_panel.entries.value), what="the log line")
 
 
 def test_hostile_name_is_shown_literally_on_the_other_side(relay, two_apps):
@@ -181,7 +186,7 @@ def test_demo_peer_answers_through_the_widgets(relay):
                                              "demo-peer", ()) if m.direction == "in"), None),
                            timeout=20, what="the demo peer's reply")
         assert "'ping'" in reply.plaintext and reply.authenticated and not reply.verified
-        assert reply.plaintext in conversation_text(app)
+        wait_until(lambda: reply.plaintext in conversation_text(app), what="the reply shown")
     finally:
         app.close()
         app.session.close()

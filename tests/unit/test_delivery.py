@@ -70,3 +70,29 @@ def test_acknowledgements_receipts_and_refusals():
     assert box.confirmed("bob", ["m1", "m3", "unknown"]) == ["m1", "m3"]
     assert len(box) == 0
     assert box.acknowledged("m1", None, peer_moved=False) == ("", "")
+
+
+def test_messages_waiting_for_a_key_are_sealed_when_it_comes_and_only_then_due():
+    box = Outbox()
+    box.add(Outgoing("w1", "bob", {}, b"", data=b"typed while bob was away"))
+    box.add(Outgoing("s1", "bob", {"id": "s1"}, KEY, data=b"sealed, never passed on"))
+    box.add(Outgoing("s2", "bob", {"id": "s2"}, KEY, data=b"passed on"))
+    box.add(Outgoing("c1", "carol", {}, b"", data=b"for carol"))
+    box.joined()
+    assert box.waiting() == 2
+    assert box.to_seal(lambda peer: b"") == []          # no key yet: they wait
+    send, dropped = box.due(lambda peer: ("b", KEY) if peer == "bob" else None)
+    assert [o.id for o, _ in send] == ["s1", "s2"] and dropped == []  # w1 is not sealed
+    box.acknowledged("s2", {"ok": True}, peer_moved=False)
+    # bob comes back with a new key: the unsealed one and the one never passed on are
+    # sealed again, in order; the one the relay passed on is not
+    keys = {"bob": NEW_KEY}
+    todo = box.to_seal(lambda peer: keys.get(peer, b""))
+    assert [o.id for o in todo] == ["w1", "s1"]
+    for out in todo:
+        box.sealed(out, {"id": out.id, "sealed": True}, NEW_KEY, legacy=False)
+    assert box.to_seal(lambda peer: keys.get(peer, b"")) == [] and box.waiting() == 1
+    send, dropped = box.due(lambda peer: ("b2", NEW_KEY) if peer == "bob" else None)
+    assert [o.id for o, _ in send] == ["w1", "s1"]
+    assert all(o.payload["sealed"] for o, _ in send)
+    assert [o.id for o in dropped] == []                 # s2: passed on, not reported

@@ -424,6 +424,36 @@ def test_compare_codes_puts_both_screens_side_by_side_and_follows_them():
         bob.close()
 
 
+def test_a_peer_who_left_is_listed_as_left_and_one_back_waits_for_a_new_key(app):
+    s = app.session
+    s.departed = ("<b>bob</b>",)
+    assert "Left the room: &lt;b&gt;bob&lt;/b&gt;" in app.peers_panel.left.value
+    s.peers = {"carol": Peer(id="carol", name="carol",
+                             statuses=frozenset({"joined", "rejoined: waiting for a new key"}))}
+    card = app.peers_panel.cards["carol"]
+    assert badge("rejoined: waiting for a new key") in card.details.value
+    assert badge("secure") not in card.details.value and not card.verified.value
+    s.conversations = {"carol": (ChatMessage(id="w", peer_id="carol", direction="out",
+                                             plaintext="are you back?", status="waiting",
+                                             reason="waiting for carol's key"),)}
+    shown = html.unescape(app.chat_panel.conversation.value)
+    assert "are you back?" in shown and "waiting for carol's key" in shown
+
+
+def test_a_flooding_peer_is_said_muted_and_dropped_messages_are_counted(app):
+    s = app.session
+    s.peers = {"eve": Peer(id="eve", name="eve", muted=1234)}
+    s.trimmed = {"eve": 56}
+    s.conversations = {"eve": (ChatMessage(id="1", peer_id="eve", direction="in",
+                                           plaintext="x" * 40_000, status="received"),)}
+    shown = html.unescape(app.chat_panel.conversation.value)
+    assert "1234 messages from eve muted: sent faster than anyone types" in shown
+    assert "muted: 1234 messages sent faster" in app.peers_panel.cards["eve"].details.value
+    assert "56 older messages dropped to keep this session's memory bounded" in shown
+    assert "40,000 characters: the first 4,096 shown" in shown
+    assert len(app.chat_panel.conversation.value) < 8_000  # one bubble, not 40 KB of it
+
+
 def test_the_short_code_says_comparing_until_its_exchange_is_done(app):
     s = app.session
     bob = Peer(id="bob", name="bob", statuses=frozenset({"secure"}), safety_number="12345",
