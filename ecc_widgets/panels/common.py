@@ -257,6 +257,9 @@ class Panel(widgets.VBox):
             self.session.unobserve(handler, names=names)
         self._observers = []
         close_tree(self)
+        error = getattr(self, "error", None)
+        if error is not None:  # a panel may not show it among its children
+            widgets.Widget.close(error)
         if getattr(self, "_owns_shared", False):
             self.shared.close()
 
