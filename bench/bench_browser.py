@@ -1,42 +1,59 @@
-"""Benchmark the dashboard in a real browser (Debian's chromium through Playwright).
+"""Benchmark the dashboard in a real browser (Debian's chromium through Playwright), served
+each way a class could be served, side by side: the engines alternate round by round
+(A B A B), each round on a fresh server started as a teacher would (`ecc-lab`).
 
-- dashboard_first_interactive: from navigating to the Voila page to the first widget that
-  takes input ("Your name" editable): kernel start, the notebook run, widgets rendered.
-- send_to_displayed: between two pages joined in one room with keys shared, from the Enter
-  key pressed in one page's "Message" box to the decrypted text appearing in the other page
-  (Voila kernel, encryption, relay, the other kernel, widget update, DOM). Both ends are
-  timestamped inside the one browser (a keydown listener, a MutationObserver), so the
-  harness's own polling does not count.
+Engines: ``solara`` (ecc-lab's default: every page in one process), ``voila`` (a kernel per
+page, `ecc-lab --engine voila`) and ``voila-preheat`` (Voila with a pool of kernels that have
+already run the dashboard; Voila refuses a pre-launch hook with it, so it runs without
+ecc-lab's serving settings: a measurement, not an option ecc-lab offers).
 
-Prints one JSON line per measurement (milliseconds). Needs chromium; starts its own relay
-and Voila server on free loopback ports.
+Per engine and round, one JSON line each:
+
+- first_usable: navigation to the "Your name" box taking input, one page at a time on a
+  warm server (`--loads` pages; the server's first page, which imports the app, apart as
+  `cold_ms`).
+- class_burst: `--burst` pages opened at once, each its own browser context: the time until
+  the last is usable, and how many never were (`lost`).
+- memory_per_student: RSS of the whole serving process tree after one page joined a room
+  and made keys, and after all the burst's pages did; the difference per extra page.
+- send_to_displayed: two of the pages chatting, from the Enter key in one page's message
+  box to the decrypted text appearing in the other (timestamped inside the browser).
+
+Machine load (os.getloadavg) is in every line. Needs chromium; starts its own relay.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import secrets
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` works
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from tests.support import ROOT  # noqa: E402
 from tests.support.browser import (  # noqa: E402
+    DASHBOARD,
     button,
+    join,
     launch_chromium,
     open_step,
+    peer_card,
+    served,
     text_box,
-    voila_server,
+    tree_rss,
 )
-from tests.support.processes import RelayProcess  # noqa: E402
+from tests.support.processes import RelayProcess, free_port  # noqa: E402
 
-DASHBOARD = ROOT / "notebooks" / "dashboard.ipynb"
+ENGINES = ("solara", "voila", "voila-preheat")
 TIMEOUT_MS = 120_000
+VIEWPORT = {"width": 1400, "height": 1000}
 
 # Records when the Enter key goes down in the message box (capture phase: before the widget).
 SENDER_PROBE = """() => {
@@ -60,94 +77,153 @@ RECEIVER_PROBE = """() => {
 }"""
 
 
-def percentile(sorted_ms: list[float], q: float) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, round(q * (len(sorted_ms) - 1)))]
+def server_command(engine: str, port: int, relay_url: str, pool: int) -> list[str]:
+    if engine == "voila-preheat":
+        return [sys.executable, "-m", "voila", str(DASHBOARD), "--no-browser",
+                f"--port={port}", "--Voila.ip=127.0.0.1", "--preheat_kernel=True",
+                f"--pool_size={pool}", "--Voila.log_level=WARN"]
+    return [sys.executable, "-m", "ecc_widgets.lab", f"--engine={engine}", f"--port={port}",
+            f"--relay-url={relay_url}"]
 
 
-def report(name: str, samples_ms: list[float], **extra) -> None:
-    ms = sorted(samples_ms)
-    print(json.dumps({
-        "bench": name,
-        "n": len(ms),
-        "median_ms": round(statistics.median(ms), 1),
-        "p90_ms": round(percentile(ms, 0.90), 1),
-        "p99_ms": round(percentile(ms, 0.99), 1),
-        "min_ms": round(ms[0], 1),
-        "max_ms": round(ms[-1], 1),
-        **extra,
-    }), flush=True)
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
-def open_dashboard(context, url: str) -> tuple[object, float]:
-    """A new page on the dashboard and the ms until its first widget takes input."""
-    page = context.new_page()
-    page.goto(url, wait_until="commit")
-    start = page.evaluate("() => performance.timeOrigin")
+def report(name: str, engine: str, round_: int, samples_ms: list[float] | None = None,
+           **extra) -> None:
+    line: dict = {"bench": name, "engine": engine, "round": round_}
+    if samples_ms:
+        ms = sorted(samples_ms)
+        line.update(n=len(ms), median_ms=round(statistics.median(ms), 1),
+                    min_ms=round(ms[0], 1), max_ms=round(ms[-1], 1))
+    print(json.dumps({**line, **extra, "load": load()}), flush=True)
+
+
+def usable_ms(page) -> float:
+    """ms from the page's navigation to its "Your name" box taking input."""
     expect(text_box(page, "Your name")).to_be_editable(timeout=TIMEOUT_MS)
-    ready = page.evaluate("() => performance.timeOrigin + performance.now()")
-    return page, ready - start
+    return page.evaluate("() => performance.now()")
 
 
-def pair_up(alice, bob, room: str) -> None:
-    for page, name in ((alice, "alice"), (bob, "bob")):
-        text_box(page, "Your name").fill(name)
-        text_box(page, "Room").fill(room)
-        button(page, "Join").click()
-        expect(page.locator(".widget-html", has_text=f"as {name} in room {room}")
-               ).to_be_visible(timeout=TIMEOUT_MS)
-    for page in (alice, bob):
-        open_step(page, "Keys")  # a dashboard in tabs; one without shows every step
-        button(page, "instant").click()
-        button(page, "Generate keys").click()
-    card = alice.locator(".widget-vbox").filter(has=button(alice, "Share key")).last
+def open_page(browser, url: str):
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.goto(url, wait_until="commit")
+    return page
+
+
+def close_page(page) -> None:
+    # As a tab closes: the unload handlers run (Voila shuts the page's kernel down).
+    page.close(run_before_unload=True)
+    page.context.close()
+
+
+def make_keys(page) -> None:
+    open_step(page, "Keys")
+    button(page, "instant").click()
+    button(page, "Generate keys").click()
+    expect(page.get_by_text(re.compile("your public key", re.I)).first).to_be_visible(
+        timeout=TIMEOUT_MS)
+
+
+def send_to_displayed(alice, bob, messages: int) -> list[float]:
+    card = peer_card(alice, "bob")
     expect(card.get_by_text("keys generated")).to_be_visible(timeout=TIMEOUT_MS)
     button(card, "Share key").click()
     for page in (alice, bob):
-        expect(page.get_by_text("secure", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_text("secure", exact=True).first).to_be_visible(timeout=TIMEOUT_MS)
+    alice.evaluate(SENDER_PROBE)
+    bob.evaluate(RECEIVER_PROBE)
+    box = text_box(alice, "Message")
+    latencies = []
+    for i in range(messages):
+        text = f"bench message {i} {secrets.token_hex(4)}"
+        bob.evaluate("(w) => window.__wanted.add(w)", text)
+        box.fill(text)
+        box.press("Enter")
+        bob.wait_for_function("(w) => w in window.__seen", arg=text, timeout=TIMEOUT_MS)
+        latencies.append(bob.evaluate("(w) => window.__seen[w]", text)
+                         - alice.evaluate("(w) => window.__sent[w]", text))
+        expect(box).to_have_value("", timeout=TIMEOUT_MS)  # the kernel empties it after sending
+    return latencies
+
+
+def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
+    port = free_port()
+    command = server_command(engine, port, relay_url, pool=args.burst + 1)
+    with served(command, port, f"bench-{engine}.log") as pid:
+        url = f"http://127.0.0.1:{port}/"
+        browser = launch_chromium(pw)
+        try:
+            if engine == "voila-preheat":
+                time.sleep(args.preheat_wait)  # the pool runs the notebook before it serves
+            first = open_page(browser, url)
+            cold = usable_ms(first)
+            close_page(first)
+            loads = []
+            for _ in range(args.loads):
+                page = open_page(browser, url)
+                loads.append(usable_ms(page))
+                close_page(page)
+            report("first_usable", engine, round_, loads, cold_ms=round(cold, 1))
+
+            room = f"bench-{secrets.token_hex(3)}"
+            alice = open_page(browser, url)
+            usable_ms(alice)
+            join(alice, "alice", room)
+            make_keys(alice)
+            time.sleep(2)
+            one = tree_rss(pid)
+
+            start = time.monotonic()
+            burst = [open_page(browser, url) for _ in range(args.burst)]
+            lost = 0
+            for page in burst:
+                try:
+                    usable_ms(page)
+                except AssertionError:
+                    lost += 1
+            report("class_burst", engine, round_, pages=args.burst, lost=lost,
+                   all_usable_ms=round((time.monotonic() - start) * 1000, 1))
+            if lost:
+                return
+            for i, page in enumerate(burst):
+                join(page, "bob" if i == 0 else f"student{i}", room)
+                make_keys(page)
+            time.sleep(2)
+            everyone = tree_rss(pid)
+            report("memory_per_student", engine, round_, pages=args.burst + 1,
+                   rss_one_mb=round(one / 2**20, 1), rss_all_mb=round(everyone / 2**20, 1),
+                   per_extra_student_mb=round((everyone - one) / args.burst / 2**20, 1))
+            if args.messages:
+                report("send_to_displayed", engine, round_,
+                       send_to_displayed(alice, burst[0], args.messages))
+        finally:
+            browser.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--loads", type=int, default=3, help="dashboard page loads to time")
-    parser.add_argument("--messages", type=int, default=50, help="messages to time")
+    parser.add_argument("--engines", default="solara,voila",
+                        help=f"comma-separated, of {', '.join(ENGINES)}")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per engine (A B A B)")
+    parser.add_argument("--loads", type=int, default=3, help="single page loads to time")
+    parser.add_argument("--burst", type=int, default=10, help="pages opened at once")
+    parser.add_argument("--messages", type=int, default=10, help="messages to time")
+    parser.add_argument("--preheat-wait", type=float, default=60.0,
+                        help="seconds voila-preheat is given to fill its pool")
     args = parser.parse_args(argv)
+    engines = args.engines.split(",")
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
 
     relay = RelayProcess().start()
     try:
-        with voila_server(DASHBOARD, env={"ECC_RELAY_URL": relay.url},
-                          log_name="voila-bench.log") as url, sync_playwright() as pw:
-            browser = launch_chromium(pw)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                loads = []
-                for _ in range(args.loads):
-                    page, ms = open_dashboard(context, url)
-                    loads.append(ms)
-                    page.close()
-                report("dashboard_first_interactive", loads)
-
-                (alice, _), (bob, _) = open_dashboard(context, url), open_dashboard(context, url)
-                pair_up(alice, bob, f"bench-{secrets.token_hex(3)}")
-                alice.evaluate(SENDER_PROBE)
-                bob.evaluate(RECEIVER_PROBE)
-                box = text_box(alice, "Message")
-                latencies = []
-                for i in range(args.messages):
-                    text = f"bench message {i} {secrets.token_hex(4)}"
-                    bob.evaluate("(w) => window.__wanted.add(w)", text)
-                    box.fill(text)
-                    box.press("Enter")
-                    bob.wait_for_function("(w) => w in window.__seen", arg=text,
-                                          timeout=TIMEOUT_MS)
-                    sent = alice.evaluate("(w) => window.__sent[w]", text)
-                    seen = bob.evaluate("(w) => window.__seen[w]", text)
-                    latencies.append(seen - sent)
-                    # The kernel empties the box after sending; typing before that lands
-                    # would be wiped by it.
-                    expect(box).to_have_value("", timeout=TIMEOUT_MS)
-                report("send_to_displayed", latencies, curve="P-256")
-            finally:
-                browser.close()
+        with sync_playwright() as pw:
+            for round_ in range(1, args.rounds + 1):
+                for engine in engines:
+                    one_round(pw, engine, round_, relay.url, args)
     finally:
         relay.stop()
     return 0

@@ -35,6 +35,11 @@ from ecc_widgets.serving import ENV_JOIN_URL
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866  # Voila's usual port
+# How pages are served (README "Running it for a class" has the figures): Solara runs every
+# student's page in one process; Voila starts a kernel process per page.
+ENGINES = ("solara", "voila")
+ENGINE_WORDS = {"solara": "Solara (every page in this one process)",
+                "voila": "Voila (a kernel process per page)"}
 
 # (cell id, cell type, source) of the dashboard notebook; Voila shows the markdown and the app.
 DASHBOARD_CELLS: tuple[tuple[str, str, str], ...] = (
@@ -120,8 +125,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="use this relay instead of starting one (env ECC_RELAY_URL)")
     parser.add_argument("--relay-port", type=int, default=DEFAULT_RELAY_PORT,
                         help="port of the relay started here (default %(default)s)")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="how pages are served: solara (every page in one process, "
+                             "the default) or voila (a kernel per page; the default with "
+                             "--notebook)")
     parser.add_argument("--notebook", type=Path, default=None,
-                        help="serve this notebook instead of the dashboard")
+                        help="serve this notebook instead of the dashboard (with Voila)")
     parser.add_argument("--open", action="store_true",
                         help="open two browser tabs on the dashboard")
     return parser
@@ -163,7 +172,7 @@ def _print(*lines: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     relay: subprocess.Popen | None = None
-    voila: subprocess.Popen | None = None
+    server: subprocess.Popen | None = None
     stopping = False
 
     def on_sigterm(signum, frame):  # a service manager's stop means the same as Ctrl-C
@@ -172,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     with tempfile.TemporaryDirectory(prefix="ecc-lab-") as tmp:
         try:
+            engine = args.engine or ("voila" if args.notebook is not None else "solara")
+            if engine == "solara" and args.notebook is not None:
+                raise LabError("--notebook is served with Voila: add --engine voila")
             if args.notebook is not None:
                 notebook = args.notebook.resolve()
                 if not notebook.is_file():
@@ -206,16 +218,21 @@ def main(argv: list[str] | None = None) -> int:
             port = pick_port(args.host, args.port)
             others = lan_addresses() if args.host in ("0.0.0.0", "::") else []
             join_url = f"http://{others[0]}:{port}/" if others else ""
-            voila = subprocess.Popen(
-                [sys.executable, "-m", "ecc_widgets.serving", str(notebook), "--no-browser",
-                 f"--port={port}", f"--Voila.ip={args.host}", "--Voila.log_level=WARN",
-                 "--VoilaConfiguration.show_tracebacks=True"],
-                cwd=notebook.parent,
+            if engine == "solara":
+                command = [sys.executable, "-m", "ecc_widgets.solara_serving",
+                           f"--host={args.host}", f"--port={port}"]
+            else:
+                command = [sys.executable, "-m", "ecc_widgets.serving", str(notebook),
+                           "--no-browser", f"--port={port}", f"--Voila.ip={args.host}",
+                           "--Voila.log_level=WARN", "--VoilaConfiguration.show_tracebacks=True"]
+            server_name = f"{engine.capitalize()} server"
+            server = subprocess.Popen(
+                command, cwd=notebook.parent,
                 env={**os.environ, "ECC_RELAY_URL": relay_url, ENV_JOIN_URL: join_url},
                 start_new_session=True,
             )
             probe_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-            _wait(lambda: _listening(probe_host, port), voila, "Voila server", 60)
+            _wait(lambda: _listening(probe_host, port), server, server_name, 60)
 
             shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
             address = f"http://{shown_host}:{port}/"
@@ -224,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ECC Chat Lab is running.",
                 f"  Relay:      {relay_url}" + ("" if relay else " (not started here)"),
                 f"  Dashboard:  {address}",
+                f"  Served by:  {ENGINE_WORDS[engine]}",
             ]
             if args.host in ("0.0.0.0", "::"):
                 for ip in others:
@@ -244,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 webbrowser.open_new_tab(address)
 
             while True:  # watch the children; one dying takes the lab down with a reason
-                for proc, what in ((voila, "Voila server"), (relay, "relay")):
+                for proc, what in ((server, server_name), (relay, "relay")):
                     if proc is not None and proc.poll() is not None:
                         raise LabError(f"the {what} stopped (exit code {proc.returncode})")
                 time.sleep(0.5)
@@ -257,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            # Voila shuts its kernels down on SIGINT; the relay disconnects clients on SIGTERM.
-            _stop(voila, signal.SIGINT)
+            # Both servers close their pages' sessions on SIGINT (Voila shuts its kernels
+            # down); the relay disconnects clients on SIGTERM.
+            _stop(server, signal.SIGINT)
             _stop(relay, signal.SIGTERM)
             if stopping:
                 _print("Stopped.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, Panel, badge, escape
+from ecc_widgets.panels.memory import PageMemory, clean
 
 CONNECTION_COLOURS = {
     "connected": LEVEL_COLOURS["success"],
@@ -20,7 +21,7 @@ class JoinPanel(Panel):
     title = "1. Join a room"
     watched = ("joined", "connection", "username", "room", "my_id", "relay_url")
 
-    def __init__(self, session, **kwargs):
+    def __init__(self, session, *, remember: bool = True, **kwargs):
         super().__init__(session, **kwargs)
         self.name_box = widgets.Text(placeholder="Your name", layout=widgets.Layout(width="auto"))
         self.room_box = widgets.Text(placeholder="Room", layout=widgets.Layout(width="auto"))
@@ -31,8 +32,14 @@ class JoinPanel(Panel):
         self.leave_button = widgets.Button(description="Leave", icon="sign-out")
         self.status = widgets.HTML()
         self.join_button.on_click(self._join)
-        self.leave_button.on_click(lambda _: self.act(self.session.leave, what="Leave"))
+        self.leave_button.on_click(self._leave)
+        # A reloaded tab comes back under its name, in its room, with new keys on its curve.
+        self.memory = PageMemory() if remember else None
+        if self.memory is not None:
+            self.memory.observe(self._restore, "restored")
+            self.watch(self._keep, "joined", "username", "room", "relay_url", "public_jwk")
         self.children = [
+            *([self.memory] if self.memory is not None else []),
             self.header(),
             widgets.HBox([self.name_box, self.room_box, self.relay_box],
                          layout=widgets.Layout(flex_flow="row wrap")),
@@ -50,6 +57,35 @@ class JoinPanel(Panel):
             self.complain(f"Type {missing} first.")
             return
         self.act(self.session.join, name, room, relay, what="Could not join")
+
+    def _leave(self, _button=None) -> None:
+        if self.memory is not None:
+            self.memory.remember = {}  # a student who left is not brought back by a reload
+        self.act(self.session.leave, what="Leave")
+
+    def _restore(self, change) -> None:
+        found = clean(change["new"])
+        for box, field in ((self.name_box, "name"), (self.room_box, "room"),
+                           (self.relay_box, "relay")):
+            if field in found and not box.value:
+                box.value = found[field]
+        if not found.get("rejoin") or self.session.joined:
+            return
+        if "curve" in found:  # it had keys: new ones on the same curve (never the old key)
+            self.act(self.session.select_curve, found["curve"], what="Could not restore")
+            self.act(self.session.generate_keys, what="Could not make keys")
+        self._join()
+
+    def _keep(self, change) -> None:
+        s = self.session
+        if not (s.joined and s.username and s.room):
+            return
+        kept = {"name": s.username, "room": s.room, "rejoin": True}
+        if self.relay_box.value.strip():
+            kept["relay"] = self.relay_box.value.strip()
+        if s.public_jwk:
+            kept["curve"] = s.curve
+        self.memory.remember = kept
 
     def _render(self) -> None:
         s = self.session

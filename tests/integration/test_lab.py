@@ -40,6 +40,12 @@ def test_generated_dashboard_is_a_valid_notebook(tmp_path):
     nbformat.validate(nbformat.read(path, as_version=4))
 
 
+def test_a_notebook_is_served_with_voila_not_solara(tmp_path, capsys):
+    notebook = lab.write_dashboard(tmp_path)
+    assert lab.main(["--notebook", str(notebook), "--engine", "solara"]) == 1
+    assert "--notebook is served with Voila" in capsys.readouterr().out
+
+
 def test_missing_notebook_is_refused_in_words(tmp_path, capsys):
     assert lab.main(["--notebook", str(tmp_path / "nope.ipynb")]) == 1
     assert "no notebook at" in capsys.readouterr().out
@@ -106,13 +112,16 @@ def test_ecc_lab_starts_relay_and_dashboard_and_ctrl_c_stops_both():
         assert address == f"http://localhost:{port}/"
         health = wait_for_http(f"http://127.0.0.1:{relay_port}/healthz")
         assert health["ok"] is True
-        # Voila runs the dashboard notebook for this request: the page comes back rendered.
+        # Solara sends the page's shell; the app is built in the server's one process once
+        # the page's websocket connects: no kernel process is started for a page.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120) as resp:
             page = resp.read().decode()
-        assert resp.status == 200 and "each tab is one peer" in page
+        assert resp.status == 200 and "<title>ECC Chat Lab</title>" in page
+        assert "Solara" in lab_proc.wait_for("Served by:")
         children = psutil.Process(lab_proc.proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "-m relay" in names and "voila" in names and "ipykernel" in names
+        assert "-m relay" in names and "ecc_widgets.solara_serving" in names
+        assert "ipykernel" not in names
     finally:
         code = lab_proc.stop()
     assert code == 0
@@ -161,7 +170,7 @@ def test_qr_code_is_drawn_as_text():
 def test_ecc_lab_for_the_lan_prints_addresses_a_closed_page_shuts_its_kernel_quietly():
     port, relay_port = free_port(), free_port()
     lab_proc = LabProcess("--host", "0.0.0.0", "--relay-port", str(relay_port),
-                          env={"PORT": str(port)})
+                          "--engine", "voila", env={"PORT": str(port)})
     try:
         lab_proc.wait_for("Press Ctrl-C")
         printed = "\n".join(lab_proc.seen)

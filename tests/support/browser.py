@@ -15,7 +15,8 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -192,3 +193,54 @@ def peer_card(page, name: str):
     return page.locator(".widget-vbox").filter(
         has=page.locator(".ecc-peer-name", has_text=re.compile(rf"^{re.escape(name)}"))
     ).filter(has=button(page, "Share key")).last
+
+
+@dataclass(frozen=True)
+class Lab:
+    url: str   # the dashboard's address
+    pid: int   # ecc-lab's process: the serving tree is it and its descendants
+
+
+@contextmanager
+def served(command: list[str], port: int, log_name: str) -> Iterator[int]:
+    """Run a page server (`command`, listening on `port`); yields its pid. Stopped with
+    Ctrl-C, and every process it started is reaped even if it does not stop in time."""
+    import psutil
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / log_name, "wb")  # noqa: SIM115 - closed by _stop
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    tree = psutil.Process(proc.pid)
+    try:
+        wait_for_port(port, proc, timeout=90)
+        yield proc.pid
+    finally:
+        children = tree.children(recursive=True)
+        _stop(proc, log)
+        for child in children:  # what it started, should it not have stopped them itself
+            with suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(children, timeout=10)
+
+
+@contextmanager
+def lab_server(*args: str, relay_url: str, log_name: str = "ecc-lab.log") -> Iterator[Lab]:
+    """`ecc-lab` itself (the relay given, the dashboard on a free port, `args` passed on,
+    e.g. ``--engine voila``), stopped with Ctrl-C as a teacher would."""
+    port = free_port()
+    command = [sys.executable, "-m", "ecc_widgets.lab", f"--port={port}",
+               f"--relay-url={relay_url}", *args]
+    with served(command, port, log_name) as pid:
+        yield Lab(f"http://127.0.0.1:{port}/", pid)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    import psutil
+
+    total = 0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total

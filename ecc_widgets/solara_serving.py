@@ -1,0 +1,114 @@
+"""Serving a class from one process: every student's dashboard in one Solara server.
+
+Voila gives each page a kernel of its own: one Python process of ~150 MB per student, started
+while the page loads. Solara's server runs the same ipywidgets app (`EccApp`, unchanged) in a
+*virtual kernel* per page, all in one process: a page costs a few MB, and nothing starts
+until the page's websocket connects, so a bare GET of the page costs nothing. `ecc-lab`
+serves with this by default (`--engine voila` for Voila; README "Running it for a class" has
+the figures that decided it).
+
+    python -m ecc_widgets.solara_serving --host 127.0.0.1 --port 8866
+
+The settings, and why:
+
+- A page whose websocket is gone (closed tab, killed phone tab, crashed browser, closed lid)
+  has its virtual kernel shut down `CULL_TIMEOUT` after the server noticed, and the kernel's
+  close leaves the room (`EccApp.close` closes its session). The server notices a closed
+  socket at once and a silent one (a phone asleep) by websocket pings: at most
+  `PING_INTERVAL + PING_TIMEOUT`. A page that is merely slow to connect has no kernel yet,
+  so there is nothing to cull.
+- Everything the page loads comes from installed packages (`solara-assets` ships the
+  front-end Solara would otherwise ask a CDN for; the two are pinned together); the
+  version check and the telemetry Solara does by default are off.
+- The session cookie is signed with a key made at start-up, never the default one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+
+APP_MODULE = "ecc_widgets.solara_serving"
+TITLE = "ECC Chat Lab"
+CULL_TIMEOUT = 12       # seconds a virtual kernel with no page connected is kept
+PING_INTERVAL = 8.0     # seconds between websocket pings
+PING_TIMEOUT = 8.0      # seconds a ping may wait for its pong before the socket is closed
+# How long a page that lost its connection may be gone before it leaves the room, at most.
+GONE_AFTER = CULL_TIMEOUT + PING_INTERVAL + PING_TIMEOUT
+
+
+def settings_environment() -> dict[str, str]:
+    """Solara reads its settings from the environment when it is first imported."""
+    return {
+        "SOLARA_APP": APP_MODULE,
+        "SOLARA_KERNEL_CULL_TIMEOUT": f"{CULL_TIMEOUT}s",
+        "SOLARA_THEME_SHOW_BANNER": "False",
+        "SOLARA_THEME_TITLE": TITLE,
+        "SOLARA_THEME_LOADER": "plain",
+        "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+        "SOLARA_ASSETS_PROXY": "True",      # serve the CDN files from solara-assets
+        "SOLARA_SESSION_SECRET_KEY": secrets.token_urlsafe(32),
+        "SOLARA_SESSION_HTTP_ONLY": "True",
+        "SOLARA_MODE": "production",
+    }
+
+
+def build_app():
+    """One page's app, closed (leaving its room) when the page's virtual kernel closes."""
+    from solara.server import kernel_context
+
+    from ecc_widgets.app import EccApp
+
+    app = EccApp()
+    kernel_context.get_current_context().on_close(app.close)
+    return app
+
+
+def _page():
+    import solara
+
+    @solara.component
+    def Page():
+        app = solara.use_memo(build_app, [])
+        solara.display(app)
+
+    return Page
+
+
+def __getattr__(name: str):
+    # Solara imports this module and looks for `Page`; building it here keeps `import
+    # ecc_widgets.solara_serving` (and `--help`) free of Solara until the server runs.
+    if name == "Page":
+        page = _page()
+        globals()["Page"] = page
+        return page
+    raise AttributeError(name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ecc_widgets.solara_serving",
+        description="Serve the ECC Chat Lab dashboard, every page in one Solara process.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8866)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    for key, value in settings_environment().items():
+        os.environ.setdefault(key, value)
+    os.environ["SERVER_NAME"], os.environ["SERVER_PORT"] = args.host, str(args.port)
+    import uvicorn
+
+    uvicorn.run(
+        "solara.server.starlette:app", host=args.host, port=args.port,
+        ws_ping_interval=PING_INTERVAL, ws_ping_timeout=PING_TIMEOUT,
+        log_level="warning", access_log=False, timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()
