@@ -193,51 +193,73 @@ def bench_first_paint(checkouts: dict[str, Path], rounds: int) -> None:
                               "load": os.getloadavg()[0]}), flush=True)
 
 
-def bench_first_usable_browser(checkouts: dict[str, Path], rounds: int) -> None:
-    """Voila serving each checkout's dashboard, side by side; per page load, the ms from
-    navigation to "Your name" editable and the websocket frames received until then."""
+def bench_first_usable_browser(checkouts: dict[str, Path], rounds: int,
+                               engines: tuple[str, ...]) -> None:
+    """Each checkout's dashboard served by `ecc-lab` with each engine, all servers up at
+    once, page loads alternating (A B A B); per load, the ms from navigation to "Your name"
+    editable and the websocket frames and bytes received until then. A server's first page
+    (it imports the app) is reported apart, as `cold`."""
     import contextlib
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
-    from tests.support.browser import launch_chromium, text_box, voila_server
+    from bench.bench_browser import close_page, open_page, server_command, usable_ms
+    from tests.support.browser import launch_chromium, served
+    from tests.support.processes import RelayProcess, free_port
 
-    with contextlib.ExitStack() as stack, sync_playwright() as pw:
-        urls = {label: stack.enter_context(voila_server(
-                    checkout / "notebooks" / "dashboard.ipynb", env=_env(checkout),
-                    log_name=f"voila-bench-app-{label}.log"))
-                for label, checkout in checkouts.items()}
-        browser = launch_chromium(pw)
-        stack.callback(browser.close)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        samples: dict[str, list[dict]] = {label: [] for label in checkouts}
-        for _ in range(rounds):
-            for label, url in urls.items():  # A B A B
-                frames = {"n": 0, "bytes": 0, "usable": False}
+    def load(browser, url: str) -> dict:
+        frames = {"n": 0, "bytes": 0, "usable": False}
 
-                def count(payload, frames=frames) -> None:
-                    if not frames["usable"]:
-                        frames["n"] += 1
-                        frames["bytes"] += len(payload)
+        def count(payload) -> None:
+            if not frames["usable"]:
+                frames["n"] += 1
+                frames["bytes"] += len(payload)
 
-                page = context.new_page()
-                page.on("websocket", lambda ws, count=count: ws.on("framereceived", count))
-                page.goto(url, wait_until="commit")
-                start = page.evaluate("() => performance.timeOrigin")
-                expect(text_box(page, "Your name")).to_be_editable(timeout=120_000)
-                ready = page.evaluate("() => performance.timeOrigin + performance.now()")
-                frames["usable"] = True
-                sample = {"ms": round(ready - start, 1), "frames": frames["n"],
-                          "bytes": frames["bytes"], "load": os.getloadavg()[0]}
-                samples[label].append(sample)
-                print(json.dumps({"bench": "first_usable_browser_load", "checkout": label,
-                                  **sample}), flush=True)
-                page.close()
-        for label, got in samples.items():
-            report("first_usable_browser", [g["ms"] / 1000 for g in got], checkout=label,
-                   frames=statistics.median(g["frames"] for g in got),
-                   bytes=statistics.median(g["bytes"] for g in got),
-                   note='navigation to "Your name" editable; Voila, chromium 1400x1000')
+        page = open_page(browser, url)
+        page.on("websocket", lambda ws: ws.on("framereceived", count))
+        ms = usable_ms(page)
+        frames["usable"] = True
+        close_page(page)
+        return {"ms": round(ms, 1), "frames": frames["n"], "bytes": frames["bytes"]}
+
+    relay = RelayProcess().start()
+    try:
+        with contextlib.ExitStack() as stack, sync_playwright() as pw:
+            urls = {}
+            for engine in engines:
+                for label, checkout in checkouts.items():
+                    port = free_port()
+                    saved = os.environ.get("PYTHONPATH")
+                    os.environ["PYTHONPATH"] = str(checkout)  # the server's code is this one's
+                    try:
+                        stack.enter_context(served(
+                            server_command(engine, port, relay.url, pool=1), port,
+                            f"bench-app-{engine}-{label}.log"))
+                    finally:
+                        if saved is None:
+                            os.environ.pop("PYTHONPATH", None)
+                        else:
+                            os.environ["PYTHONPATH"] = saved
+                    urls[engine, label] = f"http://127.0.0.1:{port}/"
+            browser = launch_chromium(pw)
+            stack.callback(browser.close)
+            samples: dict[tuple[str, str], list[dict]] = {key: [] for key in urls}
+            for round_ in range(rounds + 1):
+                for (engine, label), url in urls.items():  # A B A B
+                    sample = load(browser, url)
+                    print(json.dumps({"bench": "first_usable_browser_load", "engine": engine,
+                                      "checkout": label, "cold": round_ == 0, **sample,
+                                      "load": round(os.getloadavg()[0], 2)}), flush=True)
+                    if round_:
+                        samples[engine, label].append(sample)
+            for (engine, label), got in samples.items():
+                report("first_usable_browser", [g["ms"] / 1000 for g in got], engine=engine,
+                       checkout=label, frames=statistics.median(g["frames"] for g in got),
+                       bytes=statistics.median(g["bytes"] for g in got),
+                       load=round(os.getloadavg()[0], 2),
+                       note='warm server: navigation to "Your name" editable, 1400x1000')
+    finally:
+        relay.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -249,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", type=Path, default=None,
                         help="another checkout to compare with (e.g. the main branch)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engines", default="solara,voila",
+                        help="with --browser: the ecc-lab engines, comma-separated")
     args = parser.parse_args(argv)
     if args.first_paint:
         checkouts = {"after": HERE}
@@ -256,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
             checkouts = {"before": args.before.resolve(), **checkouts}
         bench_first_paint(checkouts, args.rounds)
         if args.browser:
-            bench_first_usable_browser(checkouts, args.rounds)
+            bench_first_usable_browser(checkouts, args.rounds,
+                                       tuple(args.engines.split(",")))
         return
     bench_build(rounds=10)
     bench_redraw(rounds=10)
