@@ -217,14 +217,17 @@ def bench_first_usable_browser(checkouts: dict[str, Path], rounds: int,
 
         page = open_page(browser, url)
         page.on("websocket", lambda ws: ws.on("framereceived", count))
-        ms = usable_ms(page)
+        try:
+            ms = round(usable_ms(page), 1)
+        except AssertionError:  # never usable within the timeout: counted as lost
+            ms = None
         frames["usable"] = True
         close_page(page)
-        return {"ms": round(ms, 1), "frames": frames["n"], "bytes": frames["bytes"]}
+        return {"ms": ms, "frames": frames["n"], "bytes": frames["bytes"]}
 
     relay = RelayProcess().start()
     try:
-        with contextlib.ExitStack() as stack, sync_playwright() as pw:
+        with sync_playwright() as pw, contextlib.ExitStack() as stack:  # the browser first
             urls = {}
             for engine in engines:
                 for label, checkout in checkouts.items():
@@ -252,8 +255,11 @@ def bench_first_usable_browser(checkouts: dict[str, Path], rounds: int,
                                       "load": round(os.getloadavg()[0], 2)}), flush=True)
                     if round_:
                         samples[engine, label].append(sample)
-            for (engine, label), got in samples.items():
+            for (engine, label), every in samples.items():
+                got = [g for g in every if g["ms"] is not None] or [{"ms": 0, "frames": 0,
+                                                                     "bytes": 0}]
                 report("first_usable_browser", [g["ms"] / 1000 for g in got], engine=engine,
+                       lost=sum(g["ms"] is None for g in every),
                        checkout=label, frames=statistics.median(g["frames"] for g in got),
                        bytes=statistics.median(g["bytes"] for g in got),
                        load=round(os.getloadavg()[0], 2),
