@@ -137,8 +137,12 @@ class KeysPanel(Panel):
         trace = self._shown_trace
         if change["new"]:
             self._was_revealed = True
-        if trace is None or self.playing:
-            return  # the playback's next frame shows it (or hides it)
+        if trace is None:
+            return
+        if self.playing:  # the playback's next frame shows the walk (or hides it)
+            with self._lock:
+                self.step1.value = self._step1_html(trace)
+            return
         if self.public.value:
             self._show_final(trace)
         else:
@@ -222,7 +226,7 @@ class KeysPanel(Panel):
 
     # --- views ----------------------------------------------------------------------------
 
-    def _show_start(self, trace, at: int = 0) -> None:
+    def _step1_html(self, trace) -> str:
         d = trace.private_value
         curve = get_curve(trace.curve) if isinstance(trace.curve, str) else trace.curve
         why = (f"d is drawn uniformly from [1, n-1], n being the order of G on "
@@ -237,12 +241,14 @@ class KeysPanel(Panel):
                    "ladder steps). Finding d from Q is the discrete logarithm problem.")
         shown = (f'<span style="{MONO}">d = {escape(shorten(hex(d), 20))}</span>'
                  if self.revealed else f"<i>{KEPT}</i>")
+        return (f"<b>Step 1: a random private value d</b> ({d.bit_length()} bits)<br>"
+                f"{shown}<br><small>{why}</small>")
+
+    def _show_start(self, trace, at: int = 0) -> None:
         with self._lock:
             self.progress.max = max(len(trace.steps), 1)
             self.progress.bar_style = "info"
-            self.step1.value = (
-                f"<b>Step 1: a random private value d</b> ({d.bit_length()} bits)<br>"
-                f"{shown}<br><small>{why}</small>")
+            self.step1.value = self._step1_html(trace)
             self.secret.value = ""
             self.public.value = ""
             self._show_step(trace, at)

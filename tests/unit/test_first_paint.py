@@ -160,3 +160,18 @@ def test_no_private_value_reaches_the_page_unless_shown(monkeypatch, curve, spee
     finally:
         app.close()
         session.close()
+
+
+def test_showing_d_during_the_playback_says_so_at_once(app):
+    panel = app.keys_panel
+    panel.speed.value = "slow"
+    panel.generate.click()
+    assert panel.playing
+    d = app.session.keygen.private_value
+    assert "it is not in this page" in panel.step1.value
+    panel.reveal.value = True
+    assert hex(d)[:20] in panel.step1.value and "not in this page" not in panel.step1.value
+    panel.reveal.value = False
+    assert "it is not in this page" in panel.step1.value
+    assert hex(d)[:20] not in panel.step1.value
+    panel.stop()
