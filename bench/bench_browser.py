@@ -3,9 +3,11 @@ each way a class could be served, side by side: the engines alternate round by r
 (A B A B), each round on a fresh server started as a teacher would (`ecc-lab`).
 
 Engines: ``solara`` (ecc-lab's default: every page in one process), ``voila`` (a kernel per
-page, `ecc-lab --engine voila`) and ``voila-preheat`` (Voila with a pool of kernels that have
+page, `ecc-lab --engine voila`), ``voila-preheat`` (Voila with a pool of kernels that have
 already run the dashboard; Voila refuses a pre-launch hook with it, so it runs without
-ecc-lab's serving settings: a measurement, not an option ecc-lab offers).
+ecc-lab's serving settings: a measurement, not an option ecc-lab offers) and, with
+``--before DIR``, ``before``: another checkout's `ecc-lab` as it serves by default (for a
+before/after in one run).
 
 Per engine and round, one JSON line each:
 
@@ -78,6 +80,9 @@ RECEIVER_PROBE = """() => {
 
 
 def server_command(engine: str, port: int, relay_url: str, pool: int) -> list[str]:
+    if engine == "before":
+        return [sys.executable, "-m", "ecc_widgets.lab", f"--port={port}",
+                f"--relay-url={relay_url}"]
     if engine == "voila-preheat":
         return [sys.executable, "-m", "voila", str(DASHBOARD), "--no-browser",
                 f"--port={port}", "--Voila.ip=127.0.0.1", "--preheat_kernel=True",
@@ -151,7 +156,10 @@ def send_to_displayed(alice, bob, messages: int) -> list[float]:
 def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
     port = free_port()
     command = server_command(engine, port, relay_url, pool=args.burst + 1)
-    with served(command, port, f"bench-{engine}.log") as pid:
+    where = {}
+    if engine == "before":  # that checkout's code, run from there
+        where = {"cwd": args.before, "env": {"PYTHONPATH": str(args.before)}}
+    with served(command, port, f"bench-{engine}.log", **where) as pid:
         url = f"http://127.0.0.1:{port}/"
         browser = launch_chromium(pw)
         try:
@@ -210,11 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loads", type=int, default=3, help="single page loads to time")
     parser.add_argument("--burst", type=int, default=10, help="pages opened at once")
     parser.add_argument("--messages", type=int, default=10, help="messages to time")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="another checkout, served as engine 'before'")
     parser.add_argument("--preheat-wait", type=float, default=60.0,
                         help="seconds voila-preheat is given to fill its pool")
     args = parser.parse_args(argv)
-    engines = args.engines.split(",")
-    unknown = set(engines) - set(ENGINES)
+    engines = args.engines.split(",") + (["before"] if args.before else [])
+    unknown = set(engines) - {*ENGINES, "before"}
     if unknown:
         parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import io
 import logging
 import os
@@ -62,15 +63,21 @@ def prelaunch(handler, notebook=None, cwd=None):
 def join_cell(url: str):
     """A markdown cell: "Join from your phone" and a QR code of `url` (inline SVG)."""
     import nbformat
+
+    return nbformat.v4.new_markdown_cell(join_html(url))
+
+
+def join_html(url: str) -> str:
+    """ "Join from your phone" and a QR code of `url` (inline SVG), as HTML."""
     import qrcode
     import qrcode.image.svg
 
     svg = io.BytesIO()
     qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8).save(svg)
     data = base64.b64encode(svg.getvalue()).decode("ascii")
-    return nbformat.v4.new_markdown_cell(
-        f'**Join from your phone:** `{url}`<br><img alt="QR code of {url}" width="160" '
-        f'src="data:image/svg+xml;base64,{data}">')
+    shown = html.escape(url)
+    return (f'<b>Join from your phone:</b> <code>{shown}</code><br><img alt="QR code of '
+            f'{shown}" width="160" src="data:image/svg+xml;base64,{data}">')
 
 
 class DropUntrusted(logging.Filter):

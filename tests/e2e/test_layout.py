@@ -13,14 +13,13 @@ from playwright.sync_api import expect, sync_playwright
 from tests.support.browser import (
     APP_READY_MS,
     ARTIFACTS,
-    DASHBOARD,
     NETWORK_MS,
     button,
+    lab_server,
     launch_chromium,
     open_step,
     step_tab,
     text_box,
-    voila_server,
 )
 from tests.support.processes import RelayProcess, require_binary
 
@@ -46,26 +45,28 @@ def within_viewport(page, locator) -> bool:
             and box["x"] >= 0 and box["x"] + box["width"] <= width)
 
 
-@pytest.fixture(scope="module")
-def dashboard():
+@pytest.fixture(scope="module", params=["solara", "voila"])
+def dashboard(request):
+    """The dashboard as `ecc-lab` serves it, with each engine."""
     require_binary("chromium")
     relay = RelayProcess().start()
     try:
-        with voila_server(DASHBOARD, env={"ECC_RELAY_URL": relay.url},
-                          log_name="voila-layout.log") as url:
-            yield url
+        with lab_server(f"--engine={request.param}", relay_url=relay.url,
+                        log_name=f"ecc-lab-layout-{request.param}.log") as lab:
+            yield request.param, lab.url
     finally:
         relay.stop()
 
 
 @pytest.mark.parametrize("device", list(SIZES))
 def test_message_box_and_peers_in_view_after_keys_are_shared(dashboard, device):
+    engine, url = dashboard
     width, height = SIZES[device]
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(dashboard)
+            page.goto(url)
             expect(text_box(page, "Your name")).to_be_editable(timeout=APP_READY_MS)
             name, room = f"student-{device}", f"layout-{secrets.token_hex(3)}"
             text_box(page, "Your name").fill(name)
@@ -96,7 +97,7 @@ def test_message_box_and_peers_in_view_after_keys_are_shared(dashboard, device):
             message, peer = text_box(page, "Message"), card.locator(".ecc-peer-name")
             expect(message).to_be_visible()
             expect(peer).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / f"layout-{device}.png"))
+            page.screenshot(path=str(ARTIFACTS / f"layout-{device}-{engine}.png"))
             assert within_viewport(page, message), f"the message box is off screen on {device}"
             assert within_viewport(page, peer), f"the peers are off screen on {device}"
             # the steps stay one click away, by their names
@@ -107,6 +108,6 @@ def test_message_box_and_peers_in_view_after_keys_are_shared(dashboard, device):
             open_step(page, "Curve")
             expect(page.get_by_text("y^2 = x^3 - 3x + b")).to_be_visible()
             assert page.evaluate(OVERFLOWING) == [], "a horizontal scrollbar in the app"
-            page.screenshot(path=str(ARTIFACTS / f"layout-{device}-curve.png"))
+            page.screenshot(path=str(ARTIFACTS / f"layout-{device}-{engine}-curve.png"))
         finally:
             browser.close()

@@ -202,14 +202,16 @@ class Lab:
 
 
 @contextmanager
-def served(command: list[str], port: int, log_name: str) -> Iterator[int]:
+def served(command: list[str], port: int, log_name: str, *, cwd: Path = ROOT,
+           env: dict | None = None) -> Iterator[int]:
     """Run a page server (`command`, listening on `port`); yields its pid. Stopped with
     Ctrl-C, and every process it started is reaped even if it does not stop in time."""
     import psutil
 
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / log_name, "wb")  # noqa: SIM115 - closed by _stop
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
+                            stderr=subprocess.STDOUT)
     tree = psutil.Process(proc.pid)
     try:
         wait_for_port(port, proc, timeout=90)

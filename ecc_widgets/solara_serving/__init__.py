@@ -9,6 +9,8 @@ the figures that decided it).
 
     python -m ecc_widgets.solara_serving --host 127.0.0.1 --port 8866
 
+The page itself is `ecc_widgets.solara_serving.page`.
+
 The settings, and why:
 
 - A page whose websocket is gone (closed tab, killed phone tab, crashed browser, closed lid)
@@ -20,7 +22,10 @@ The settings, and why:
 - Everything the page loads comes from installed packages (`solara-assets` ships the
   front-end Solara would otherwise ask a CDN for; the two are pinned together); the
   version check and the telemetry Solara does by default are off.
-- The session cookie is signed with a key made at start-up, never the default one.
+- The session cookie is signed with a key made at start-up, never the default one, and is
+  HttpOnly. A page's virtual kernel answers only the browser session that made it (Solara
+  refuses a kernel id presented with another session's cookie).
+- One page, or one address, cannot make the process work for many: see `guard`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ import os
 import secrets
 import sys
 
-APP_MODULE = "ecc_widgets.solara_serving"
+# The page Solara serves. A module of its own, one level down: Solara imports every submodule
+# of a package it is given, and looks for page templates in the folder above the page's
+# (ecc_widgets/templates: the disconnected banner).
+APP_MODULE = "ecc_widgets.solara_serving.page"
 TITLE = "ECC Chat Lab"
 CULL_TIMEOUT = 12       # seconds a virtual kernel with no page connected is kept
 PING_INTERVAL = 8.0     # seconds between websocket pings
@@ -55,38 +63,6 @@ def settings_environment() -> dict[str, str]:
     }
 
 
-def build_app():
-    """One page's app, closed (leaving its room) when the page's virtual kernel closes."""
-    from solara.server import kernel_context
-
-    from ecc_widgets.app import EccApp
-
-    app = EccApp()
-    kernel_context.get_current_context().on_close(app.close)
-    return app
-
-
-def _page():
-    import solara
-
-    @solara.component
-    def Page():
-        app = solara.use_memo(build_app, [])
-        solara.display(app)
-
-    return Page
-
-
-def __getattr__(name: str):
-    # Solara imports this module and looks for `Page`; building it here keeps `import
-    # ecc_widgets.solara_serving` (and `--help`) free of Solara until the server runs.
-    if name == "Page":
-        page = _page()
-        globals()["Page"] = page
-        return page
-    raise AttributeError(name)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ecc_widgets.solara_serving",
@@ -102,10 +78,13 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault(key, value)
     os.environ["SERVER_NAME"], os.environ["SERVER_PORT"] = args.host, str(args.port)
     import uvicorn
+    from solara.server.starlette import app
+
+    from ecc_widgets.solara_serving.guard import MAX_MESSAGE, PageGuard
 
     uvicorn.run(
-        "solara.server.starlette:app", host=args.host, port=args.port,
-        ws_ping_interval=PING_INTERVAL, ws_ping_timeout=PING_TIMEOUT,
+        PageGuard(app), host=args.host, port=args.port,
+        ws_ping_interval=PING_INTERVAL, ws_ping_timeout=PING_TIMEOUT, ws_max_size=MAX_MESSAGE,
         log_level="warning", access_log=False, timeout_graceful_shutdown=5,
     )
 

@@ -1,0 +1,3 @@
+from ecc_widgets.solara_serving import main
+
+main()
