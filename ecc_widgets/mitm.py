@@ -6,7 +6,10 @@ A relay routes every key share and every ciphertext, so it can do more than read
   derives a session with each side exactly as a peer would (v1: HKDF and associated data;
   legacy: the seed's raw ECDH key), so it decrypts, records, optionally edits, and seals
   again every message. Both sides keep chatting; only comparing safety numbers (or the
-  short codes) shows two different keys.
+  short codes) shows two different keys. The short code's exchange (``ecc_widgets.sas``)
+  she carries like any message, opened and sealed again: it is the best she can do, since
+  its commitment leaves her one guess either way (forwarding, answering herself, or
+  grinding her keys), and the two screens then show different codes.
 - ``replay``, ``reorder``, ``drop``, ``bitflip``, ``strip`` (the protocol version, a
   downgrade) and ``redirect`` (to another member): rewrites of the ciphertext on its way,
   each of which a v1 client catches and names.
@@ -37,6 +40,7 @@ INTERCEPTED_PER_ROOM = 200      # entries of the intercepted log kept per room (
 MAX_ROOMS = 256                 # rooms with attack state (the least recently used go)
 MAX_KEYS_PER_ROOM = 512         # Mallory's keys and the members' real keys, per room
 BITFLIP_TARGETS = ("ciphertext", "nonce", "tag", "seq")
+SPARED = (RECEIPT, *P.SAS_KINDS)    # kinds the attacks other than mitm leave alone
 
 Delivery = tuple[str, str, dict]    # (target name, event, payload)
 
@@ -71,6 +75,8 @@ class Room:
     fakes: OrderedDict = field(default_factory=OrderedDict)
     # each member's real public key, as last shared: name -> public key
     real: OrderedDict = field(default_factory=OrderedDict)
+    # the real key each fake stands in for: (victim, posing_as) -> the real key's bytes
+    stands_for: OrderedDict = field(default_factory=OrderedDict)
     held: dict = field(default_factory=dict)        # reorder: (from, to) -> held payload
     flips: int = 0                                  # bitflip: which part is next
     replace: str | None = None                      # edit: the next MITM'd message's text
@@ -158,8 +164,8 @@ class Mallory:
         out = [(target_name, event, payload)]
         if on["mitm"] or (sender_name, target_name) in state.fakes:
             out = self._relay_through(state, room, payload, sender_name, target_name)
-        if kind_of(payload) == RECEIPT:
-            return out   # the other attacks aim at chat messages; receipts pass
+        if kind_of(payload) in SPARED:
+            return out   # the other attacks aim at chat messages; receipts and codes pass
         for attack in ("strip", "bitflip", "redirect", "replay", "reorder", "drop"):
             if on[attack]:
                 out = getattr(self, "_" + attack)(state, out, sender_name, target_name,
@@ -189,9 +195,15 @@ class Mallory:
         curve = crypto.curve_of(real)
         _bounded_put(state.real, sender, real)
         fake = state.fakes.get((target, sender))
-        if fake is None or crypto.curve_of(fake) != curve:
+        real_raw = crypto.public_bytes(real)
+        if fake is None or crypto.curve_of(fake) != curve or \
+                state.stands_for.get((target, sender)) != real_raw:
+            # a new key of the sender's is a new key of Mallory's too: the victim sees a key
+            # change, as it would without her, and the short code's exchange starts afresh
+            # on both sides, so that she can carry it from one side to the other
             fake = crypto.generate_private_key(curve)
         _bounded_put(state.fakes, (target, sender), fake)
+        _bounded_put(state.stands_for, (target, sender), real_raw)
         # the same share (v, curve, isReply) with Mallory's key in place of the sender's
         out["publicKey"] = crypto.public_key_to_jwk(fake)
         return [(target, P.RECEIVE_PUBLIC_KEY, out)]
@@ -231,7 +243,7 @@ class Mallory:
         inbound = self._key_with(state, sender, target, legacy, "" if legacy else curve)
         outbound = self._key_with(state, target, sender, legacy, "" if legacy else curve)
         if inbound is None or outbound is None:
-            if kind != RECEIPT:
+            if kind not in SPARED:
                 self._record(state, sender, target, "(unreadable: sealed under a key Mallory "
                              "did not put there; share keys again while the attack is on)",
                              "mitm")
@@ -242,7 +254,7 @@ class Mallory:
                                   crypto.b64decode(payload["tag"]), associated_data=ad)
         except (crypto.DecryptionError, KeyError, ValueError):
             return [(target, P.RECEIVE_MESSAGE, payload)]  # not ours to read: pass it on
-        if kind != RECEIPT:
+        if kind not in SPARED:   # receipts and the short code's exchange: not messages
             text = data.decode(errors="replace")
             delivered = text
             if state.replace is not None:

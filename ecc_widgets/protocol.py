@@ -49,6 +49,17 @@ SERVER_EVENTS = (USER_JOINED, USER_LEFT, PEER_CURVE_SELECTED, PEER_KEYS_GENERATE
                  RECEIVE_PUBLIC_KEY, RECEIVE_MESSAGE, PEER_PROCESSING_STEP, RELAY_ERROR,
                  RELAY_SHUTDOWN)
 
+# The kinds of v1 message (``send-message``'s ``kind``) of the short code's exchange
+# (``ecc_widgets.sas``): the committer's commitment, the revealer's nonce, the committer's
+# nonce. Sealed like a chat message; their plaintext is checked by `validate_sas`.
+SAS_COMMIT = "sas-commit"
+SAS_NONCE = "sas-nonce"
+SAS_REVEAL = "sas-reveal"
+SAS_KINDS = (SAS_COMMIT, SAS_NONCE, SAS_REVEAL)
+SAS_FIELDS = {SAS_COMMIT: "commit", SAS_NONCE: "nonce", SAS_REVEAL: "nonce"}
+SAS_HEX = 64                 # characters: 32 bytes, lowercase hex
+MAX_SAS_BODY = 128           # bytes of a sas message's plaintext (JSON)
+
 # The version our own clients put in the optional ``v`` field (the seed sent none), and
 # the one in the session key's HKDF info (``crypto.derive_session_key``).
 PROTOCOL_VERSION = 1
@@ -558,6 +569,30 @@ def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: i
         fields["kind"] = kind
     return json.dumps(fields, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode()
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def validate_sas(kind: str, data: bytes) -> dict:
+    """The decrypted plaintext of a short-code message: ``{"commit": hex}`` for
+    ``sas-commit``, ``{"nonce": hex}`` for the other two, 32 bytes in lowercase hex, nothing
+    else, at most MAX_SAS_BODY bytes. Returns the object or raises :class:`ProtocolError`."""
+    field = SAS_FIELDS.get(kind)
+    if field is None:
+        raise ProtocolError(f"unknown short-code message kind {kind!r:.40}")
+    if len(data) > MAX_SAS_BODY:
+        raise ProtocolError(f"{kind}: larger than {MAX_SAS_BODY} bytes")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError(f"{kind}: not JSON") from None
+    if not isinstance(body, dict) or set(body) != {field}:
+        raise ProtocolError(f"{kind}: must be an object with '{field}' only")
+    value = body[field]
+    if not (isinstance(value, str) and len(value) == SAS_HEX and _HEX.fullmatch(value)):
+        raise ProtocolError(f"{kind}: '{field}' must be {SAS_HEX} lowercase hex digits")
+    return body
 
 
 def kind_of(payload: dict) -> str:

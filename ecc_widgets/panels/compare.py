@@ -21,6 +21,7 @@ from ecc_widgets.panels.common import (
     escape,
     observe,
 )
+from ecc_widgets.sas import COMPARING, FAILED
 
 SAME = "same"
 DIFFERENT = "DIFFERENT"
@@ -28,8 +29,15 @@ WAITING = "waiting"
 
 
 def verdict(peer_a, peer_b) -> str:
-    """SAME, DIFFERENT, or WAITING (one side has no codes yet) for the two sides' records."""
+    """SAME, DIFFERENT, or WAITING (one side has no codes yet, or its short code's exchange
+    is still running) for the two sides' records. A failed exchange is DIFFERENT: only
+    someone changing it makes the committed nonce not open its commitment."""
     if peer_a is None or peer_b is None or not peer_a.safety_number or not peer_b.safety_number:
+        return WAITING
+    statuses = {getattr(peer_a, "sas_status", ""), getattr(peer_b, "sas_status", "")}
+    if FAILED in statuses:
+        return DIFFERENT
+    if COMPARING in statuses:
         return WAITING
     same = peer_a.safety_number == peer_b.safety_number and peer_a.sas == peer_b.sas
     return SAME if same else DIFFERENT
@@ -82,7 +90,8 @@ class CompareCodes(widgets.VBox):
                 if peer is None or not peer.safety_number:
                     body = "<small>no codes yet: exchange keys first</small>"
                 else:
-                    body = sas_html(peer.sas) + safety_number_html(peer.safety_number)
+                    body = (sas_html(peer.sas, peer.sas_status, peer.sas_problem)
+                            + safety_number_html(peer.safety_number))
                 side.value = f"{title}<br>{body}"
             self.verdict = verdict(peer_a, peer_b)
             if self.verdict == SAME:
@@ -97,7 +106,8 @@ class CompareCodes(widgets.VBox):
                                      "Every message still decrypts, and the one in the middle "
                                      "reads them all.</div>")
             else:
-                self.result.value = "<small>waiting for both sides' keys</small>"
+                self.result.value = ("<small>waiting for both sides' keys and short "
+                                     "codes</small>")
 
     def close(self) -> None:
         for session, handler in getattr(self, "_observers", ()):

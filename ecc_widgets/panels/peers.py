@@ -23,9 +23,9 @@ LEGACY_LACKS = ("<b>Legacy (seed protocol):</b> no key derivation (the key is th
                 "order), so replays and reordering go undetected. Not secure.")
 MATCH = "They match"
 DIFFER = "They differ"
-COMPARE_HINT = ("Read the emoji (or the numbers) aloud with this peer, in person or by phone: "
-                "a relay that swapped your keys cannot make them agree on both screens. Then "
-                "press They match, or They differ.")
+COMPARE_HINT = ("Read all seven emoji (or all three numbers) aloud with this peer, in person "
+                "or by phone: a relay that swapped your keys cannot make them agree on both "
+                "screens. Then press They match, or They differ.")
 MISMATCH_BANNER = (f'<div class="ecc-mismatch" style="background:{LEVEL_COLOURS["error"]}; '
                    'color:#ffffff; font-weight:bold; padding:6px 8px; border-radius:4px; '
                    f'margin:4px 0">⚠ {escape(MISMATCH_NOTE[:1].upper() + MISMATCH_NOTE[1:])}.'
@@ -137,7 +137,8 @@ class PeerCard(widgets.VBox):
             if legacy:
                 hint += (" This peer's client (the seed's protocol) shows no codes at all: "
                          "there is nothing to compare with.")
-            self.codes.value = sas_html(codes) + f"<small>{escape(hint)}</small>"
+            self.codes.value = (sas_html(codes, peer.sas_status, peer.sas_problem)
+                                + f"<small>{escape(hint)}</small>")
         else:
             self.codes.value = ""
         self._legacy_allowed = allowed

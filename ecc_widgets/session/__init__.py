@@ -6,6 +6,7 @@
   replay window, receipts)
 - `delivery`: the outbox (epochs, acknowledgements, receipts, re-sends)
 - `pairs`: each peer's key, key agreement, and the Peer record
+- `shortcode`: the short code's commitment exchange with each peer (`ecc_widgets.sas`)
 - `link`: the relay client (injected), joining, resuming and re-joining
 - `state`: the traits a session publishes and the helpers that change them
 - `events`: what the relay tells a session (client callbacks, room events)

@@ -15,7 +15,8 @@ from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import DOWNGRADE, LEGACY_NOTE, MALFORMED, ChatMessage
-from ecc_widgets.session.state import SessionState, displayable, peer_name
+from ecc_widgets.session.shortcode import ShortCodes
+from ecc_widgets.session.state import displayable, peer_name
 from ecc_widgets.text import safe_text
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
@@ -28,7 +29,7 @@ REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
                  protocol.SEND_MESSAGE: "chat"}
 
 
-class RelayEvents(SessionState):
+class RelayEvents(ShortCodes):
     """The session's reactions to its relay client and to the room."""
 
     # ------------------------------------------------------------------ client callbacks
@@ -250,6 +251,9 @@ class RelayEvents(SessionState):
     def _on_message(self, p: dict) -> None:
         pair = self._pair_for(p["from"], p.get("fromSocketId"))
         if pair is None:
+            return
+        if kind_of(p) in protocol.SAS_KINDS:   # the short code's exchange (shortcode.py)
+            self._on_sas(pair, kind_of(p), p)
             return
         verdict = pair.channel.open(p)
         if kind_of(p) == RECEIPT:  # receipts never enter the conversation

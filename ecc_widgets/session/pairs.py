@@ -55,7 +55,10 @@ class Pair:
     rejected: int = 0                 # their messages refused so far
     rejected_step_at: float = float("-inf")  # when we last told the room about a refusal
     answered_at: float = float("-inf")       # when we last answered their key share
-    sas: sas.ShortAuthString | None = None   # the code to compare aloud, from our ECDH secret
+    # the short code's exchange for the key pair in use (`ecc_widgets.sas`): the code to
+    # compare aloud, once both nonces are in; None without a v1 key
+    exchange: sas.Exchange | None = None
+    sas_answered_at: float = float("-inf")   # when we last answered a step again
     # (their key, ours) when the user found the codes different: a new key on either side
     # is a new comparison, so the mark holds only while both keys stay the same
     mismatch_keys: tuple[bytes, bytes] | None = None
@@ -72,13 +75,14 @@ class Pair:
 
 
 def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
-          states: KeyStates) -> bool:
+          states: KeyStates, exchanges: sas.Exchanges | None = None) -> bool:
     """(Re)compute the pair's message key from our key and theirs, or say why not.
 
     The key comes with the counters of this key pair from `states`. True when a new key
     was derived (the caller tells the room).
     """
     before = pair.key
+    pair.exchange = None
     pair.channel.legacy = pair.offers_legacy and pair.legacy_allowed
     if pair.public_key is None:
         pair.channel.drop_key(f"no key from {pair.name} yet: share keys first")
@@ -108,8 +112,10 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
         key = crypto.derive_session_key(shared, curve=theirs, public_a=public_raw,
                                         public_b=pair.public_raw)
     pair.exchange_ms = (time.perf_counter() - began) * 1000   # ECDH + derivation alone
-    pair.sas = sas.short_auth_string(shared, curve=theirs, public_a=public_raw,
-                                     public_b=pair.public_raw)
+    if not pair.legacy and exchanges is not None:   # the seed's page takes part in none
+        pair.exchange = exchanges.get(room=pair.channel.room, me=pair.channel.me,
+                                      peer=pair.name, theirs=pair.public_raw, ours=public_raw,
+                                      shared_secret=shared, curve=theirs)
     state = states.get(room=pair.channel.room, peer=pair.name, theirs=pair.public_raw,
                        ours=public_raw)
     pair.channel.set_key(key, curve=theirs, state=state)
@@ -136,11 +142,15 @@ def peer_record(pair: Pair, *, curve: str, public_raw: bytes) -> Peer:
     # the latest word: an announcement after the key means a new key is coming
     their_curve = pair.announced_curve or (crypto.curve_of(pair.public_key)
                                            if pair.public_key is not None else "")
+    exchange = pair.exchange if pair.key else None
     return Peer(
         id=pair.name, name=pair.name, curve=their_curve, public_jwk=dict(pair.public_jwk),
         fingerprint=crypto.fingerprint(pair.public_raw) if pair.public_raw else "",
         safety_number=(crypto.safety_number(public_raw, pair.public_raw) if pair.key else ""),
         statuses=frozenset(statuses), verified=pair.verified, legacy=pair.offers_legacy,
         legacy_allowed=pair.legacy_allowed, rejected=pair.rejected,
-        sas=pair.sas if pair.key else None, exchange_ms=pair.exchange_ms if pair.key else 0.0,
+        sas=exchange.code if exchange else None,
+        sas_status=exchange.state if exchange else (sas.NONE if pair.key else ""),
+        sas_problem=exchange.problem if exchange else "",
+        exchange_ms=pair.exchange_ms if pair.key else 0.0,
         mismatch=bool(pair.key) and pair.mismatch_keys == (pair.public_raw, public_raw))

@@ -69,9 +69,13 @@ class Peer:
     legacy: bool = False             # the peer offers only the seed's protocol
     legacy_allowed: bool = False     # ...and the user allowed it (`Session.allow_legacy`)
     rejected: int = 0                # messages from this peer refused so far
-    # seven emoji and three numbers from our ECDH secret with this peer (`ecc_widgets.sas`):
-    # the same on both screens unless someone in the middle swapped keys
+    # seven emoji and three numbers from our ECDH secret with this peer and both sides'
+    # nonces (`ecc_widgets.sas`): the same on both screens unless someone in the middle
+    # swapped keys; None until the exchange is done (`sas_status`)
     sas: ShortAuthString | None = None
+    sas_status: str = ""             # "" (no key), "comparing", "done", "failed" or "none"
+                                     # (a legacy key: the seed's protocol has no exchange)
+    sas_problem: str = ""            # what the exchange refused or why it failed
     # the user compared the codes with this peer and found them different (for the keys in
     # use now; a new key on either side clears it): someone in the middle swapped keys
     mismatch: bool = False

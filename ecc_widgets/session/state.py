@@ -18,7 +18,7 @@ from traitlets import All, Bool, Dict, HasTraits, Tuple, Unicode
 from traitlets import Any as AnyTrait
 from traitlets.traitlets import EventHandler, _CallbackWrapper
 
-from ecc_widgets import protocol
+from ecc_widgets import protocol, sas
 from ecc_widgets.client import DISCONNECTED, RelayClient
 from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
@@ -136,6 +136,7 @@ class SessionState(HasTraits):
         # Kept for the session's life, across leaves and re-joins: the counters of every
         # key pair (a bounced key finds its history), and each (room, name)'s last key.
         self._key_states = KeyStates()
+        self._exchanges = sas.Exchanges()    # the short code's exchange of each key pair
         self._known_keys: OrderedDict[tuple[str, str], KnownKey] = OrderedDict()
         self._reporting = False           # an observer's error is being logged
         # Steps told to the room, many of them answers to what peers send: bounded, so a
@@ -201,11 +202,12 @@ class SessionState(HasTraits):
 
     def _derive(self, pair: Pair) -> None:
         if agree(pair, private=self._private, public_raw=self._public_raw, curve=self.curve,
-                 states=self._key_states):
+                 states=self._key_states, exchanges=self._exchanges):
             self._clear_stale(("chat",), f"no key for {pair.name} yet")
             self._step("Derived shared secret",
                        f"ECDH on {pair.channel.curve} with {pair.name}, "
                        + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
+        self._sas_go(pair)
 
     def _rederive_all(self) -> None:
         for pair in self._pairs.values():
@@ -221,6 +223,10 @@ class SessionState(HasTraits):
         pair.shared_ours = self._public_raw
         self._log("info", "me", f"{'answered' if is_reply else 'shared'} my key "
                                 f"{'to' if is_reply else 'with'} {pair.name}")
+        self._sas_go(pair, again=is_reply)
+
+    def _sas_go(self, pair: Pair, *, again: bool = False) -> None:
+        """The short code's exchange (session.shortcode)."""
 
     def _reshare(self, pair: Pair) -> None:
         """After a (re)connect: give a peer our key again if we had a session with them."""

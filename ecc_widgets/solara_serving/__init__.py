@@ -41,8 +41,10 @@ import sys
 APP_MODULE = "ecc_widgets.solara_serving.page"
 TITLE = "ECC Chat Lab"
 CULL_TIMEOUT = 12       # seconds a virtual kernel with no page connected is kept
-PING_INTERVAL = 8.0     # seconds between websocket pings
-PING_TIMEOUT = 8.0      # seconds a ping may wait for its pong before the socket is closed
+PING_INTERVAL = 5.0     # seconds between websocket pings
+# Seconds a ping may wait for its pong before the socket is closed: generous, as a laptop
+# serving a class that opens thirty pages at once answers slowly for a while.
+PING_TIMEOUT = 12.0
 # How long a page that lost its connection may be gone before it leaves the room, at most.
 GONE_AFTER = CULL_TIMEOUT + PING_INTERVAL + PING_TIMEOUT
 
@@ -59,6 +61,7 @@ def settings_environment() -> dict[str, str]:
         "SOLARA_ASSETS_PROXY": "True",      # serve the CDN files from solara-assets
         "SOLARA_SESSION_SECRET_KEY": secrets.token_urlsafe(32),
         "SOLARA_SESSION_HTTP_ONLY": "True",
+        "SOLARA_SESSION_SAME_SITE": "lax",  # what it falls back to over HTTP, with a warning
         "SOLARA_MODE": "production",
     }
 

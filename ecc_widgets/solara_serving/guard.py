@@ -12,6 +12,11 @@ Solara sees a connection:
   the student's cookie) is refused: its Origin must be this server's own.
 - Messages from one page are limited in size (uvicorn's `ws_max_size`, set by `main`) and in
   rate: a page sending faster than any person clicks and types is disconnected.
+- A binary message must be framed as Jupyter's binary websocket messages are (a count of
+  parts, their offsets, the parts). Solara 1.58's `deserialize_binary_message` trusts the
+  count: an 8-byte message claiming 2**31 parts makes it build a 2 GB `struct` format string
+  in the process every student shares (docs/upstream-solara-binary-framing.md). A page whose
+  frame does not add up is disconnected before Solara reads it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ MESSAGE_RATE = 50.0      # ... then this many a second
 MAX_MESSAGE = 1 << 20    # bytes in one websocket message from a page
 TOO_MANY = 1013          # websocket close code: try again later
 REFUSED = 1008           # websocket close code: policy violation
+MAX_PARTS = 64           # parts in one binary message: a header and a few buffers
 
 
 class Bucket:
@@ -47,6 +53,19 @@ class Bucket:
             return False
         self.tokens -= 1
         return True
+
+
+def binary_frame_ok(data: bytes) -> bool:
+    """Jupyter's binary framing: a 32-bit big-endian count n, n 32-bit offsets (the first
+    right after them), increasing, within the message."""
+    if len(data) < 8:
+        return False
+    count = int.from_bytes(data[:4], "big", signed=True)
+    if not 1 <= count <= MAX_PARTS or len(data) < 4 * (count + 1):
+        return False
+    offsets = [int.from_bytes(data[4 * i:4 * i + 4], "big") for i in range(1, count + 1)]
+    return (offsets[0] == 4 * (count + 1) and offsets == sorted(offsets)
+            and offsets[-1] <= len(data))
 
 
 def same_origin(headers: dict[bytes, bytes]) -> bool:
@@ -99,10 +118,17 @@ class PageGuard:
 
         async def limited_receive():
             message = await receive()
-            if message["type"] == "websocket.receive" and not bucket.take(self.clock()):
-                await send({"type": "websocket.close", "code": TOO_MANY})
-                return {"type": "websocket.disconnect", "code": TOO_MANY}
-            return message
+            if message["type"] != "websocket.receive":
+                return message
+            code = None
+            if not bucket.take(self.clock()):
+                code = TOO_MANY
+            elif message.get("bytes") is not None and not binary_frame_ok(message["bytes"]):
+                code = REFUSED
+            if code is None:
+                return message
+            await send({"type": "websocket.close", "code": code})
+            return {"type": "websocket.disconnect", "code": code}
 
         try:
             return await self.app(scope, limited_receive, send)

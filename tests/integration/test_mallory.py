@@ -22,7 +22,7 @@ from ecc_widgets.session import DOWNGRADE, REORDERED, REPLAYED, TAMPERED, Sessio
 from tests.support.mallory import TOKEN, call, room_state
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess
-from tests.support.sessions import RawPeer, texts
+from tests.support.sessions import RawPeer, codes_ready, legacy_pair, texts
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,9 @@ def test_mallory_in_the_middle_reads_everything_until_the_codes_are_compared(att
     assert all(m.status != "rejected" for s, p in ((a, "bob"), (b, "alice"))
                for m in s.conversations[p])
     # ...until they compare: two different keys, so different numbers and emoji
+    wait_until(lambda: codes_ready(a, b), what="both short codes")
     alice_view, bob_view = a.peers["bob"], b.peers["alice"]
+    assert alice_view.sas_status == bob_view.sas_status == "done"
     assert alice_view.safety_number and bob_view.safety_number
     assert alice_view.safety_number != bob_view.safety_number
     assert alice_view.sas != bob_view.sas
@@ -100,7 +102,8 @@ def test_another_room_on_the_same_relay_is_left_alone(attack_relay, sessions):
     secure(a, b, "honest", attack_relay.url)
     chat_both_ways(a, b)
     assert a.peers["bob"].safety_number == b.peers["alice"].safety_number
-    assert a.peers["bob"].sas == b.peers["alice"].sas
+    wait_until(lambda: codes_ready(a, b), what="both short codes")
+    assert a.peers["bob"].sas is not None and a.peers["bob"].sas == b.peers["alice"].sas
     seen = room_state(attack_relay.url, "honest")
     assert sorted(seen["members"]) == ["alice", "bob"] and seen["intercepted"] == []
     assert not any(seen["attacks"].values())
@@ -208,12 +211,7 @@ def test_mallory_reads_a_seed_protocol_peer_and_the_seed_cannot_tell(attack_rela
         switch(attack_relay.url, "lab-seed", "mitm")
         wait_until(lambda: "browser" in session.peers, what="the seed peer")
         session.generate_keys()
-        key = crypto.generate_private_key("P-256")
-        seed.emit(P.SHARE_PUBLIC_KEY, {"publicKey": crypto.public_key_to_jwk(key),
-                                       "targetSocketId": session.my_id, "isReply": False})
-        wait_until(lambda: "legacy offered" in session.peers["browser"].statuses,
-                   what="the legacy offer")
-        session.allow_legacy("browser")
+        key = legacy_pair(session, seed)
         wait_until(lambda: seed.received(P.RECEIVE_PUBLIC_KEY), what="the session's answer")
         answer = seed.received(P.RECEIVE_PUBLIC_KEY)[-1]
         assert answer["publicKey"]["x"] != session.public_jwk["x"]   # Mallory's key

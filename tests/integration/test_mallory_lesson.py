@@ -9,7 +9,8 @@ from ecc_widgets.mallory_panel import MalloryClient, MalloryPanel, start_attack_
 from ecc_widgets.panels.compare import DIFFERENT, SAME, CompareCodes
 from ecc_widgets.session import Session
 from tests.support.polling import wait_until
-from tests.support.sessions import texts
+from tests.support.sessions import codes_ready, texts
+from tests.support.sessions import pair_up as secure_pair
 
 
 @pytest.fixture
@@ -22,14 +23,7 @@ def attack_relay():
 
 def pair_up(url: str, room: str) -> tuple[Session, Session]:
     a, b = Session(), Session()
-    a.join("alice", room, url)
-    b.join("bob", room, url)
-    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
-    a.generate_keys()
-    b.generate_keys()
-    a.share_key("bob")
-    wait_until(lambda: "secure" in a.peers["bob"].statuses
-               and "secure" in b.peers["alice"].statuses, what="a secure pair")
+    secure_pair(a, b, url, room)
     return a, b
 
 
@@ -50,6 +44,8 @@ def test_mallory_reads_a_chat_that_still_decrypts_and_the_codes_catch_her(attack
                    what="Mallory to read it")
         wait_until(lambda: "meet me at six" in panel.rooms["lab"].intercepted.value,
                    what="the panel to show it")
+        wait_until(lambda: codes_ready(a, b) and codes_ready(quiet_a, quiet_b),
+                   what="the short codes")
         assert views[0].verdict == DIFFERENT and a.peers["bob"].sas != b.peers["alice"].sas
         assert views[1].verdict == SAME
 

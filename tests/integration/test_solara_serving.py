@@ -5,14 +5,18 @@ process on a free loopback port, raw HTTP and websocket clients.
   that learned the kernel id is refused, with another session's cookie, with none, with a
   forged Origin;
 - a kernel websocket opened from another site is refused;
-- bare GETs of the page (a `curl` loop, a cross-site `<img>`) start nothing.
+- bare GETs of the page (a `curl` loop, a cross-site `<img>`) start nothing;
+- a binary message whose framing lies about its part count (Solara's own reader trusts it)
+  costs the server nothing: the page is disconnected, and the class's pages still load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -140,3 +144,26 @@ def test_bare_page_loads_start_nothing(server):
     assert grown_mb < 30, f"{grown_mb:.0f} MB for 36 page loads"
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     assert children.stdout.strip() == "", "a page load started a process"
+
+
+def test_a_binary_message_with_a_lying_part_count_is_refused(server):
+    host, pid = server
+    before = tree_rss(pid)
+
+    async def attack():
+        ws = await connect(host, str(uuid.uuid4()), cookie=session_cookie(host),
+                           origin=f"http://{host}")
+        async with ws:
+            await asyncio.sleep(1)
+            # 2**31 - 1 parts claimed, in eight bytes: Solara would build a format string of
+            # that many characters to read the offsets.
+            await ws.send(struct.pack("!i", 2**31 - 1) + struct.pack("!I", 8))
+            return await refused(ws)
+
+    assert asyncio.run(attack())
+    start = time.monotonic()
+    with urllib.request.urlopen(f"http://{host}/", timeout=30) as resp:
+        assert resp.status == 200
+    assert time.monotonic() - start < 5, "the server was busy with the attack"
+    grown_mb = (tree_rss(pid) - before) / 2**20
+    assert grown_mb < 100, f"the server grew {grown_mb:.0f} MB"

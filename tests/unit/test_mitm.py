@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, sas
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, INTERCEPTED_PER_ROOM, Mallory
 from ecc_widgets.session.channel import Accepted, Channel, Rejected
@@ -223,3 +223,55 @@ def test_controls_and_bounds(mallory, alice, bob):
     state = mallory.state({"other": ["zoe"]})
     assert state["rooms"]["other"] == {"members": ["zoe"], "attacks": dict.fromkeys(
         ATTACKS, False), "intercepted": []}
+
+
+def sas_side(side: Side, peer: str, theirs: bytes) -> sas.Exchange:
+    """`side`'s short-code exchange with `peer`, keyed as a session keys it."""
+    public = crypto.public_key_from_bytes("P-256", theirs)
+    return sas.Exchange(committer=sas.is_committer(side.name, peer),
+                        shared_secret=crypto.ecdh(side.private, public), curve="P-256",
+                        ours=side.public, theirs=theirs)
+
+
+@pytest.mark.parametrize("also", ["", "bitflip", "replay", "drop", "reorder", "redirect"])
+def test_mallory_carries_the_short_codes_exchange_and_the_codes_differ(mallory, alice, bob,
+                                                                      also):
+    mallory.set_attack(ROOM, "mitm", True)
+    if also:
+        mallory.set_attack(ROOM, also, True)   # the other attacks leave the exchange alone
+    bob_seen, alice_seen = exchange(mallory, alice, bob)
+    sides = {"alice": (alice, sas_side(alice, "bob", alice_seen)),
+             "bob": (bob, sas_side(bob, "alice", bob_seen))}
+    queue = [("alice", "bob", m) for m in sides["alice"][1].start()]
+    n = 0
+    while queue:
+        frm, to, (kind, body) = queue.pop(0)
+        n += 1
+        sealed = sas.seal(sides[frm][0].channels[to].key, kind, body, room=ROOM, sender=frm,
+                          receiver=to, curve="P-256", message_id=f"s{n}")
+        payload = {**sealed, "from": frm, "fromSocketId": "sid-" + frm, "timestamp": 1}
+        [(target, event, out)] = through(mallory, sides[frm][0], to, payload)
+        assert (target, event, out["kind"]) == (to, P.RECEIVE_MESSAGE, kind)
+        assert out["encryptedMessage"] != payload["encryptedMessage"]   # sealed again
+        got = sas.open_sealed(sides[to][0].channels[frm].key, out, room=ROOM, sender=frm,
+                              receiver=to, curve="P-256")
+        assert got == (kind, body)
+        queue.extend((to, frm, m) for m in sides[to][1].receive(*got))
+    assert n == 3
+    codes = [ex.code for _side, ex in sides.values()]
+    assert all(ex.state == sas.DONE for _side, ex in sides.values()) and codes[0] != codes[1]
+    assert mallory.intercepted(ROOM) == []   # not messages: nothing in her log
+
+
+def test_a_new_key_behind_mallory_is_a_new_key_in_front_of_her(mallory, alice, bob):
+    mallory.set_attack(ROOM, "mitm", True)
+    bob_seen, alice_seen = exchange(mallory, alice, bob)
+    again = exchange(mallory, alice, bob)          # the same keys shared again: the same fakes
+    assert again == (bob_seen, alice_seen)
+    bob.private = crypto.generate_private_key("P-256")   # bob makes a new key...
+    bob.public = crypto.public_bytes(bob.private)
+    [(_, _, out)] = mallory.rewrite(ROOM, P.RECEIVE_PUBLIC_KEY, bob.share("alice"), "bob",
+                                    "alice", MEMBERS)
+    # ...so alice sees a new key too, as she would without Mallory: both sides then run a
+    # new exchange of the short code, which Mallory carries
+    assert alice.receive_key("bob", out) not in (alice_seen, bob.public)

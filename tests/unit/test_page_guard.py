@@ -105,3 +105,46 @@ def test_other_requests_pass_untouched():
     scope = {"type": "websocket", "path": "/_solara/api/other", "client": ("10.0.0.7", 1),
              "headers": []}
     assert closed_with(asyncio.run(visit(guard, scope))) is None
+
+
+def frame(*parts: bytes) -> bytes:
+    count = len(parts)
+    offsets, at = [], 4 * (count + 1)
+    for part in parts:
+        offsets.append(at)
+        at += len(part)
+    return b"".join([count.to_bytes(4, "big"), *(o.to_bytes(4, "big") for o in offsets),
+                     *parts])
+
+
+def test_binary_framing_is_checked_before_solara_reads_it():
+    from ecc_widgets.solara_serving.guard import binary_frame_ok
+
+    assert binary_frame_ok(frame(b'{"header": {}}', b"\x00\x01"))
+    assert not binary_frame_ok((2**31 - 1).to_bytes(4, "big") + (8).to_bytes(4, "big"))
+    assert not binary_frame_ok((-5).to_bytes(4, "big", signed=True) + bytes(8))
+    assert not binary_frame_ok((0).to_bytes(4, "big") + bytes(8))
+    good = frame(b"{}", b"ab")
+    assert not binary_frame_ok(good[:4] + (1000).to_bytes(4, "big") + good[8:])  # past the end
+    assert not binary_frame_ok(good[:8] + (3).to_bytes(4, "big") + good[12:])  # decreasing
+    assert not binary_frame_ok(b"\x00\x00\x00")
+
+
+def test_a_page_sending_a_lying_frame_is_disconnected():
+    from ecc_widgets.solara_serving.guard import REFUSED
+
+    app = StandIn()
+    guard = PageGuard(app, clock=Clock())
+    lie = {"type": "websocket.receive",
+           "bytes": (2**31 - 1).to_bytes(4, "big") + (8).to_bytes(4, "big")}
+    incoming = [{"type": "websocket.connect"}, lie, {"type": "websocket.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(guard(page("10.0.0.7"), receive, send))
+    assert closed_with(sent) == REFUSED and app.messages == 0

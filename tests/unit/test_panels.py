@@ -436,3 +436,41 @@ def test_compare_codes_puts_both_screens_side_by_side_and_follows_them():
     finally:
         alice.close()
         bob.close()
+
+
+def test_the_short_code_says_comparing_until_its_exchange_is_done(app):
+    s = app.session
+    bob = Peer(id="bob", name="bob", statuses=frozenset({"secure"}), safety_number="12345",
+               sas_status=sas.COMPARING)
+    s.peers = {"bob": bob}
+    card = app.peers_panel.cards["bob"]
+    assert "comparing..." in card.codes.value and "ecc-sas-emoji" not in card.codes.value
+    code = sas.from_bytes(bytes([0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC]))
+    s.peers = {"bob": dataclasses.replace(bob, sas=code, sas_status=sas.DONE)}
+    assert code.numbers_text in card.codes.value and "compare all of it" in card.codes.value
+    s.peers = {"bob": dataclasses.replace(bob, sas_status=sas.FAILED,
+                                          sas_problem="<b>does not open</b>")}
+    assert "no short code" in card.codes.value and "&lt;b&gt;does not open" in card.codes.value
+
+
+def test_compare_codes_waits_for_the_exchange_and_a_failed_one_is_different():
+    alice, bob = Session(), Session()
+    view = compare.CompareCodes(alice, bob)
+    try:
+        alice.username, bob.username = "alice", "bob"
+        code = sas.from_bytes(bytes(6))
+        alice.peers = {"bob": Peer(id="bob", name="bob", safety_number="1", sas=code,
+                                   sas_status=sas.DONE)}
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="1",
+                                   sas_status=sas.COMPARING)}
+        assert view.verdict == compare.WAITING and "comparing..." in view.sides[1].value
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="1",
+                                   sas_status=sas.FAILED, sas_problem="no opening")}
+        assert view.verdict == compare.DIFFERENT and "no opening" in view.sides[1].value
+        bob.peers = {"alice": Peer(id="alice", name="alice", safety_number="1", sas=code,
+                                   sas_status=sas.DONE)}
+        assert view.verdict == compare.SAME
+    finally:
+        view.close()
+        alice.close()
+        bob.close()
