@@ -13,6 +13,7 @@ here (`local_session`), so the model itself decides none of that.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 import ipywidgets as widgets
 
@@ -28,6 +29,8 @@ from ecc_widgets.panels import (
 )
 from ecc_widgets.panels.common import (
     NO_TYPESETTING,
+    Panel,
+    Shared,
     close_tree,
 )
 from ecc_widgets.panels.compare import CompareCodes
@@ -97,9 +100,43 @@ def local_session(**kwargs):
     return Session(**kwargs)
 
 
+class FirstSight:
+    """Calls `callback` once, when a browser has built this page's widgets.
+
+    No JavaScript of ours: ipywidgets' own front-end link (``jsdlink``) copies a counter's
+    step (1) into its value (0) the moment the browser creates the link, and that change
+    comes back to the kernel like any other. So work the first screen does not need (the
+    curve's pictures, and matplotlib with them) starts after the page is up, in Voila, in
+    JupyterLab and in any ipywidgets front end alike.
+    """
+
+    def __init__(self, callback: Callable[[], None], shared: Shared):
+        self._callback: Callable[[], None] | None = callback
+        self.probe = widgets.IntText(value=0, step=1, layout=shared.plain,
+                                     style=shared.html_style)
+        self.link = widgets.jsdlink((self.probe, "step"), (self.probe, "value"))
+        self.probe.observe(self._seen, names="value")
+
+    def _seen(self, _change=None) -> None:
+        callback, self._callback = self._callback, None
+        self.close()
+        if callback is not None:
+            callback()
+
+    def close(self) -> None:
+        for widget in (self.link, self.probe):
+            widgets.Widget.close(widget)
+
+
 class EccApp(widgets.VBox):
     """The dashboard: the join row on top; the steps (curve, keys, numbers, log, relay
-    view) in tabs; the chat and the peers always in view beside them (below on a phone)."""
+    view) in tabs; the chat and the peers always in view beside them (below on a phone).
+
+    Light at first paint: a step's panel is built when its tab is first opened (or its
+    attribute, e.g. ``app.keys_panel``, first read), and the curve's pictures are drawn
+    once a browser shows the page (``FirstSight``) or the Curve tab is opened again.
+    Widgets that keep their defaults share one layout and style (``Shared``).
+    """
 
     def __init__(self, session=None, theme: str = "light", **kwargs):
         super().__init__(**kwargs)
@@ -107,55 +144,128 @@ class EccApp(widgets.VBox):
         if session is None:
             session = local_session()
         self.session = session
+        self.theme = theme
         kernel_hooks.close_at_exit(session)  # a closed tab's kernel leaves the room at once
-        self.join_panel = JoinPanel(session)
-        self.curve_panel = CurvePanel(session, theme=theme)
-        self.keys_panel = KeysPanel(session, theme=theme)
-        self.numbers_panel = NumbersPanel(session)
-        self.peers_panel = PeersPanel(session)
-        self.chat_panel = ChatPanel(session)
-        self.log_panel = LogPanel(session)
-        self.relay_panel = RelayView(session)
-        self.panels = (self.join_panel, self.curve_panel, self.keys_panel, self.peers_panel,
-                       self.chat_panel, self.log_panel, self.relay_panel, self.numbers_panel)
+        self.shared = shared = Shared()
+        self.join_panel = JoinPanel(session, shared=shared)
+        self.curve_panel = CurvePanel(session, theme=theme, shared=shared, pictures=False)
+        self.peers_panel = PeersPanel(session, shared=shared)
+        self.chat_panel = ChatPanel(session, shared=shared)
+        self._built: dict[str, Panel] = {"Curve": self.curve_panel}
+        # One empty box per step not built yet; the panel goes into it when opened.
+        self._places = {name: widgets.VBox(layout=shared.plain) for name in STEPS[1:]}
+        self._places[STEPS[0]] = self.curve_panel
         self.add_class("ecc-app")
         for name in NO_TYPESETTING:  # peers' names and messages are text, never TeX
             self.add_class(name)
         self.layout.width = "100%"
         # The keys panel walks on the toy curve the student is looking at.
-        self.curve_panel.dropdown.observe(
-            lambda change: self.keys_panel.use_toy_curve(change["new"]), names="value")
-        self.keys_panel.use_toy_curve(self.curve_panel.dropdown.value)
-        self.steps = widgets.Tab(
-            [self.curve_panel, self.keys_panel, self.numbers_panel, self.log_panel,
-             self.relay_panel], titles=STEPS, selected_index=0)
+        self.curve_panel.dropdown.observe(self._on_curve_pick, names="value")
+        self.steps = widgets.Tab([self._places[name] for name in STEPS], titles=STEPS,
+                                 selected_index=0)
         self.steps.add_class("ecc-steps")
-        side = widgets.VBox([self.chat_panel, self.peers_panel])
+        self.steps.observe(self._on_step, names="selected_index")
+        side = widgets.VBox([self.chat_panel, self.peers_panel], layout=shared.plain)
         side.add_class("ecc-side")
-        main = widgets.GridBox([self.steps, side])
+        main = widgets.GridBox([self.steps, side], layout=shared.plain)
         main.add_class("ecc-main")
-        title = widgets.HTML(STYLE + "<h3 style='margin:2px 0'>ECC Chat Lab <small style="
-                             "'font-size:60%; font-weight:normal'>Elliptic-curve keys, ECDH "
-                             "and an end-to-end encrypted chat you can watch.</small></h3>")
+        title = shared.html(STYLE + "<h3 style='margin:2px 0'>ECC Chat Lab <small style="
+                            "'font-size:60%; font-weight:normal'>Elliptic-curve keys, ECDH "
+                            "and an end-to-end encrypted chat you can watch.</small></h3>")
         title.add_class("ecc-title")
         self.children = [title, self.join_panel, main]
+        self.first_sight = FirstSight(self._on_first_sight, shared)
+
+    # --- steps, built when first opened -----------------------------------------------------
+
+    def _make(self, name: str) -> Panel:
+        s, shared = self.session, self.shared
+        if name == "Keys":
+            panel = KeysPanel(s, theme=self.theme, shared=shared)
+            panel.use_toy_curve(self.curve_panel.dropdown.value)
+            return panel
+        if name == "Numbers":
+            return NumbersPanel(s, shared=shared)
+        if name == "Log":
+            return LogPanel(s, shared=shared)
+        return RelayView(s, shared=shared)
+
+    def step(self, name: str) -> Panel:
+        """One step's panel (by its title, as in `STEPS`), built now if it was not yet."""
+        panel = self._built.get(name)
+        if panel is None:
+            if name not in STEPS:
+                raise KeyError(name)
+            if self.comm is None:
+                raise RuntimeError("this app is closed")
+            panel = self._built[name] = self._make(name)
+            self._places[name].children = [panel]
+        return panel
+
+    @property
+    def keys_panel(self) -> KeysPanel:
+        return self.step("Keys")
+
+    @property
+    def numbers_panel(self) -> NumbersPanel:
+        return self.step("Numbers")
+
+    @property
+    def log_panel(self) -> LogPanel:
+        return self.step("Log")
+
+    @property
+    def relay_panel(self) -> RelayView:
+        return self.step("What the relay sees")
+
+    @property
+    def panels(self) -> tuple[Panel, ...]:
+        """The panels built so far."""
+        return (self.join_panel, self.peers_panel, self.chat_panel, *self._built.values())
+
+    def _on_step(self, change) -> None:
+        index = change["new"]
+        if index is not None and 0 <= index < len(STEPS):
+            self._open(STEPS[index])
+
+    def _open(self, name: str) -> None:
+        panel = self.step(name)
+        if panel is self.curve_panel:
+            panel.show_pictures()
+
+    def _on_first_sight(self) -> None:
+        index = self.steps.selected_index
+        if index is not None and STEPS[index] == "Curve":
+            self.curve_panel.show_pictures()
+
+    def _on_curve_pick(self, change) -> None:
+        keys = self._built.get("Keys")
+        if keys is not None:
+            keys.use_toy_curve(change["new"])
 
     def show_step(self, name: str) -> None:
-        """Bring one step's tab to the front (by its title, as in `STEPS`)."""
+        """Bring one step's tab to the front (by its title, as in `STEPS`), built and drawn."""
         self.steps.selected_index = STEPS.index(name)
+        self._open(name)
 
     def close(self) -> None:
         """Stop the key playback (and the session, when this app made it), close the widgets."""
         # Also reached from Widget.__del__, possibly on a half-built app.
-        keys = getattr(self, "keys_panel", None)
+        built = getattr(self, "_built", {})
+        keys = built.get("Keys")
         if keys is not None:
             keys.stop()
         close_session = getattr(getattr(self, "session", None), "close", None)
         if getattr(self, "_owns_session", False) and callable(close_session):
             close_session()
-        for panel in getattr(self, "panels", ()):
-            panel.close()
+        if getattr(self, "first_sight", None) is not None:
+            self.first_sight.close()
+        if built:
+            for panel in self.panels:
+                panel.close()
         close_tree(self)
+        if getattr(self, "shared", None) is not None:
+            self.shared.close()
 
 
 class PairApp(widgets.VBox):

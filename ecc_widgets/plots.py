@@ -12,6 +12,9 @@ Each ``*_figure`` returns a ``matplotlib.figure.Figure`` (never pyplot, so nothi
 a global state or a GUI backend); each ``*_png`` renders the same figure to PNG bytes and
 is cached by its inputs, so a panel that asks again for an unchanged picture gets it for free.
 Backgrounds are painted explicitly, so a picture stays readable in light and dark themes.
+
+numpy and matplotlib are imported by the first call that draws (or samples the real curve),
+not with this module: a page that shows no picture yet does not pay for them.
 """
 
 from __future__ import annotations
@@ -21,12 +24,20 @@ import math
 import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from ecc_widgets import ecmath
 from ecc_widgets.curves import Curve, chord_slope, points
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
 
 # Enumerating a curve's points is only sensible (and only readable) for small fields.
 MAX_FIELD_PRIME = 5000
@@ -55,6 +66,8 @@ def _palette(theme: str) -> dict[str, str]:
 
 
 def _new_figure(theme: str, width: float = 5.0, height: float = 4.0):
+    from matplotlib.figure import Figure
+
     colours = _palette(theme)
     fig = Figure(figsize=(width, height), dpi=100, facecolor=colours["face"],
                  layout="constrained")
@@ -157,14 +170,14 @@ def real_model(curve: Curve) -> RealModel:
 
 
 def _real_roots(model: RealModel) -> list[float]:
-    roots = np.roots([1.0, model.c2, model.c1, model.c0])
+    roots = _numpy().roots([1.0, model.c2, model.c1, model.c0])
     return sorted(float(r.real) for r in roots if abs(r.imag) < 1e-9)
 
 
 def real_points(model: RealModel, count: int = 24) -> list[tuple[float, float]]:
     """Evenly spread points on the real curve (upper branch, then lower), for choosing P, Q."""
     low = _real_roots(model)[0]
-    xs = np.linspace(low, low + max(4.0, 2 * abs(low) + 2), count // 2)
+    xs = _numpy().linspace(low, low + max(4.0, 2 * abs(low) + 2), count // 2)
     upper = [(float(x), math.sqrt(max(model.f(x), 0.0))) for x in xs if model.f(x) >= 0]
     lower = [(x, -y) for x, y in reversed(upper) if y > 0]
     return upper + lower
@@ -197,6 +210,7 @@ def real_add(model: RealModel, P: tuple[float, float], Q: tuple[float, float]) -
 
 def real_addition_figure(model: RealModel, P: tuple[float, float], Q: tuple[float, float],
                          theme: str = "light") -> Figure:
+    np = _numpy()
     fig, ax, colours = _new_figure(theme)
     total = real_add(model, P, Q)
     xs_of_interest = [P[0], Q[0]] + ([total.third[0]] if total.third else [])

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ecc_widgets.session import SessionError
 from ecc_widgets.session.state import Budget
@@ -249,6 +250,30 @@ def close_tree(widget: widgets.Widget) -> None:
     widgets.Widget.close(widget)
 
 
+class Shared:
+    """Layouts and a style that many widgets of one app share: each is one model for the
+    browser to build and one state to send, however many widgets use it.
+
+    One per app (or per panel built alone), never one per process: a server that runs many
+    pages in one process (a virtual kernel per page) must not hand one page's models to
+    another. Only for widgets whose layout or style is never changed afterwards.
+    """
+
+    def __init__(self):
+        self.plain = widgets.Layout()
+        self.html_style = HTMLStyle()
+        self.panel = widgets.Layout(border="1px solid #d0d7de", padding="6px 10px",
+                                    min_width="0")
+
+    def html(self, value: str = "", **kwargs) -> widgets.HTML:
+        """An HTML widget with the shared layout and style (3 models become 1)."""
+        return widgets.HTML(value, layout=self.plain, style=self.html_style, **kwargs)
+
+    def close(self) -> None:
+        for widget in (self.plain, self.html_style, self.panel):
+            widgets.Widget.close(widget)
+
+
 class Panel(widgets.VBox):
     """A Box linked to the session model; ``_render`` redraws it from the model's traits.
 
@@ -264,16 +289,17 @@ class Panel(widgets.VBox):
     # (a flood, a churning room); None: every change renders at once
     coalesce: tuple[float, int] | None = None
 
-    def __init__(self, session, **kwargs):
+    def __init__(self, session, shared: Shared | None = None, **kwargs):
+        # The app hands every panel its Shared; a panel built alone makes its own.
+        self._owns_shared = shared is None
+        self.shared = Shared() if shared is None else shared
+        kwargs.setdefault("layout", self.shared.panel)
         super().__init__(**kwargs)
         self.session = session
         self._lock = threading.RLock()
-        self.error = widgets.HTML(value="")
+        self.error = self.shared.html()
         self.add_class("ecc-panel")
         self.add_class(f"ecc-{self.panel or 'view'}")
-        self.layout.border = "1px solid #d0d7de"
-        self.layout.padding = "6px 10px"
-        self.layout.min_width = "0"
         self.add_class(NO_TYPESETTING[0])
         self.add_class(NO_TYPESETTING[1])
         self._observers: list[tuple[Callable, list[str]]] = []
@@ -281,6 +307,8 @@ class Panel(widgets.VBox):
                                      burst=self.coalesce[1], on_error=self._display_failed)
                            if self.coalesce else None)
         self.watch(self._on_errors, "errors")
+        # A panel built after a problem arose (a tab opened late) shows it too.
+        self._on_errors({"new": getattr(session, "errors", None)})
         if self.watched:
             self.watch(self._on_change, *self.watched)
 
@@ -302,9 +330,14 @@ class Panel(widgets.VBox):
         if getattr(self, "_coalesced", None) is not None:
             self._coalesced.close()
         close_tree(self)
+        error = getattr(self, "error", None)
+        if error is not None:  # a panel may not show it among its children
+            widgets.Widget.close(error)
+        if getattr(self, "_owns_shared", False):
+            self.shared.close()
 
     def header(self) -> widgets.HTML:
-        return widgets.HTML(f"<b>{escape(self.title)}</b>")
+        return self.shared.html(f"<b>{escape(self.title)}</b>")
 
     def _on_change(self, change) -> None:
         if self._coalesced is not None:

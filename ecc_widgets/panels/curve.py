@@ -79,52 +79,70 @@ class CurvePanel(Panel):
     topic = "curve"
     title = "2. Choose a curve"
 
-    def __init__(self, session, theme: str = "light", **kwargs):
+    def __init__(self, session, theme: str = "light", pictures: bool = True, **kwargs):
         super().__init__(session, **kwargs)
         self.theme = theme
         names = [*NAMED_CURVES, *TOY_CURVES]
         start = session.curve if session.curve in names else names[0]
         self.dropdown = widgets.Dropdown(options=names, value=start, description="Curve")
-        self.note = widgets.HTML()
-        self.parameters = widgets.HTML()
-        self.real_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
-        self.real_note = widgets.HTML()
-        # Sliders pick a point from a list; the plot's legend says which point it is.
-        self.real_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
-                                        continuous_update=False, readout=False)
-        self.real_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
-                                        continuous_update=False, readout=False)
-        self.field_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
-        self.field_note = widgets.HTML()
-        self.field_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
-                                         continuous_update=False, readout=False)
-        self.field_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
-                                         continuous_update=False, readout=False)
+        self.note = self.shared.html()
+        self.parameters = self.shared.html()
         self._real_points: list[tuple[float, float]] = []
         self._model: plots.RealModel | None = None
         self._toy: Curve | None = None
         self._field_points: tuple[tuple[int, int], ...] = ()
         self._quiet = False  # set while sliders are re-ranged, so each plot draws once
+        self.drawn = False  # the pictures (and their sliders) exist once shown
         self.dropdown.observe(self._on_pick, names="value")
         self.watch(self._on_session_curve, "curve")
-        for slider in (self.real_p, self.real_q):
-            slider.observe(lambda _: self._draw_real(), names="value")
-        for slider in (self.field_p, self.field_q):
-            slider.observe(lambda _: self._draw_field(), names="value")
-        plots_box = widgets.GridBox(
-            [
-                widgets.VBox([self.real_note, self.real_image, self.real_p, self.real_q]),
-                widgets.VBox([self.field_note, self.field_image, self.field_p, self.field_q]),
-            ],
-            layout=widgets.Layout(
-                grid_template_columns="repeat(auto-fit, minmax(min(100%, 280px), 1fr))",
-                                  grid_gap="8px"),
-        )
+        # The pictures come when shown (show_pictures): until then an empty box.
+        self.pictures = widgets.VBox(layout=self.shared.plain)
         self.children = [self.header(), self.dropdown, self.note, self.error,
                          widgets.Accordion([self.parameters], titles=("Parameters",),
                                            selected_index=0),
-                         plots_box]
+                         self.pictures]
         self._render()
+        if pictures:
+            self.show_pictures()
+
+    def show_pictures(self) -> None:
+        """Build the two pictures and their sliders, and draw them (once; later calls do
+        nothing). The first call imports matplotlib and numpy."""
+        with self._lock:
+            if self.drawn:
+                return
+            self.drawn = True
+            self.real_image = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+            self.real_note = self.shared.html()
+            # Sliders pick a point from a list; the plot's legend says which point it is.
+            self.real_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
+                                            continuous_update=False, readout=False)
+            self.real_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
+                                            continuous_update=False, readout=False)
+            self.field_image = widgets.Image(format="png", layout=self.real_image.layout)
+            self.field_note = self.shared.html()
+            self.field_p = widgets.IntSlider(description="P", min=0, max=1, value=0,
+                                             continuous_update=False, readout=False)
+            self.field_q = widgets.IntSlider(description="Q", min=0, max=1, value=1,
+                                             continuous_update=False, readout=False)
+            for slider in (self.real_p, self.real_q):
+                slider.observe(lambda _: self._draw_real(), names="value")
+            for slider in (self.field_p, self.field_q):
+                slider.observe(lambda _: self._draw_field(), names="value")
+            curve = self.curve
+            self._setup_real(curve)
+            self._setup_field(curve)
+            self.pictures.children = [widgets.GridBox(
+                [
+                    widgets.VBox([self.real_note, self.real_image, self.real_p, self.real_q],
+                                 layout=self.shared.plain),
+                    widgets.VBox([self.field_note, self.field_image, self.field_p,
+                                  self.field_q], layout=self.shared.plain),
+                ],
+                layout=widgets.Layout(
+                    grid_template_columns="repeat(auto-fit, minmax(min(100%, 280px), 1fr))",
+                    grid_gap="8px"),
+            )]
 
     @property
     def curve(self) -> Curve:
@@ -155,8 +173,9 @@ class CurvePanel(Panel):
             curve = self.curve
             self._render_note()
             self.parameters.value = parameters_html(curve)
-            self._setup_real(curve)
-            self._setup_field(curve)
+            if self.drawn:
+                self._setup_real(curve)
+                self._setup_field(curve)
 
     def _setup_real(self, curve: Curve) -> None:
         self._model = plots.real_model(curve)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 
-import ipywidgets as widgets
-
 from ecc_widgets.panels.common import NAME_LIMIT, Panel, escape, size_text
 
 
@@ -42,8 +40,8 @@ class NumbersPanel(Panel):
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
-        self.sizes = widgets.HTML()
-        self.times = widgets.HTML()
+        self.sizes = self.shared.html()
+        self.times = self.shared.html()
         self.children = [self.header(), self.sizes, self.times]
         self._render()
 
@@ -58,7 +56,7 @@ class NumbersPanel(Panel):
                 sizes = key_sizes(trace, s.public_jwk)
                 self.sizes.value = (
                     f"<b>Key sizes on {escape(trace.curve)}</b><table>"
-                    + _row("private key", size_text(sizes["private"]), "stays in this kernel")
+                    + _row("private key", size_text(sizes["private"]), "held by this kernel")
                     + _row("public key", size_text(sizes["public"]),
                            "as sent: raw u" if trace.curve == "X25519"
                            else "as sent: SEC1 uncompressed, 04 || x || y")

@@ -69,7 +69,7 @@ class RelayView(Panel):
 
     def __init__(self, session, **kwargs):
         super().__init__(session, **kwargs)
-        self.intro = widgets.HTML(
+        self.intro = self.shared.html(
             "<small>Everything the relay carried for you. Names, curves and public keys "
             "travel in the clear; messages are only ciphertext, nonce and tag. Nothing here "
             "lets the relay read a message or learn a private key.</small>")

@@ -26,3 +26,31 @@ def press_enter(text: widgets.Text, value: str | None = None) -> None:
     text._handle_custom_msg({"event": "submit"}, [])
     if value is not None:
         text.value = value
+
+
+def record_comms(monkeypatch) -> list[tuple[str, dict, list[bytes]]]:
+    """Record every message widgets send to the front end from now on (comm open with the
+    full state, each update, their binary buffers), as a browser would receive them."""
+    import comm
+
+    sent: list[tuple[str, dict, list[bytes]]] = []
+
+    class RecordingComm(comm.DummyComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            sent.append((msg_type, data or {}, [bytes(b) for b in buffers or ()]))
+
+    monkeypatch.setattr(comm, "create_comm", lambda *args, **kwargs: RecordingComm(
+        *args, **kwargs))
+    return sent
+
+
+def live_states() -> list[tuple[dict, list[bytes]]]:
+    """The full state of every open widget, with its buffers: what a browser that loads
+    the page now is sent (ipywidgets answers its ``request_states`` with all of them)."""
+    from ipywidgets.widgets.widget import _instances, _remove_buffers
+
+    out = []
+    for widget in list(_instances.values()):
+        state, _paths, buffers = _remove_buffers(widget.get_state())
+        out.append((state, [bytes(b) for b in buffers]))
+    return out

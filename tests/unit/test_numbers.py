@@ -133,8 +133,10 @@ def test_a_stale_error_clears_when_its_condition_goes(app):
 
 def test_the_steps_are_tabs_named_for_what_they_hold(app):
     assert app.steps.titles == STEPS
-    assert app.steps.children[STEPS.index("Keys")] is app.keys_panel
-    assert app.steps.children[STEPS.index("Numbers")] is app.numbers_panel
+    # built when first opened, into the tab's place
+    keys, numbers = app.keys_panel, app.numbers_panel
+    assert app.steps.children[STEPS.index("Keys")].children == (keys,)
+    assert app.steps.children[STEPS.index("Numbers")].children == (numbers,)
     app.show_step("Log")
     assert app.steps.selected_index == STEPS.index("Log")
     # the chat and the peers are outside the tabs: always shown
@@ -146,6 +148,7 @@ def test_the_steps_are_tabs_named_for_what_they_hold(app):
 def test_the_key_walk_uses_the_toy_curve_picked_in_the_curve_panel(app):
     app.keys_panel.speed.value = "instant"
     find(app, widgets.Button, description="Generate keys")[0].click()
+    app.keys_panel.reveal.value = True  # the walk from d, d' shown: d is shown too
     assert "toy-251" in app.keys_panel.toy_note.value
     app.curve_panel.dropdown.value = "toy-1021"
     note = app.keys_panel.toy_note.value

@@ -16,7 +16,7 @@ import matplotlib.image
 import pytest
 
 from ecc_widgets import crypto, ecmath, sas
-from ecc_widgets.app import EccApp
+from ecc_widgets.app import STEPS, EccApp
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, get_curve
 from ecc_widgets.panels import chat, compare, keys, log, peers
 from ecc_widgets.panels.common import badge, escape
@@ -35,6 +35,8 @@ def app():
     session.close()
 
 def test_labels_users_and_tests_rely_on(app):
+    for title in STEPS:  # a step is built when its tab is first opened
+        app.show_step(title)
     for label in ("Join", "Generate keys", "Send", "Summon demo peer"):
         assert len(find(app, widgets.Button, description=label)) == 1
     for placeholder in ("Your name", "Room", "Message", "Relay (default: local)"):
@@ -58,6 +60,8 @@ def show_everywhere(session, name: str) -> None:
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_network_text_is_escaped_text_everywhere_never_markup_nor_tex(app, name):
+    for title in STEPS:
+        app.show_step(title)
     show_everywhere(app.session, name)
     app.chat_panel.wire.value = True
     shown = escape(name, 64)
@@ -152,6 +156,7 @@ def test_send_without_a_peer_is_refused_in_words(app):
     assert app.chat_panel.message.value == "hello?"  # kept, so nothing typed is lost
 
 def test_curve_dropdown_selects_key_curves_and_explores_toys(app):
+    app.show_step("Curve")  # the pictures are drawn when shown
     panel = app.curve_panel
     panel.dropdown.value = "P-384"
     assert app.session.curve == "P-384"
@@ -178,6 +183,11 @@ def test_model_curve_change_moves_the_dropdown(app):
     app.session.select_curve("secp256k1")
     assert app.curve_panel.dropdown.value == "secp256k1"
 
+def revealed(keys_panel) -> str:
+    """The secret box once the student pressed "Show my private value"."""
+    keys_panel.reveal.value = True
+    return keys_panel.secret.value.replace("<wbr>", "")
+
 def shown_jwk(keys_panel) -> dict:
     text = html.unescape(keys_panel.public.value)
     start = text.index("{")
@@ -192,7 +202,7 @@ def test_generate_keys_instant_shows_the_keys_used(app, curve):
     trace = app.session.keygen
     assert trace is not None and not panel.playing
     assert panel.progress.value == panel.progress.max == len(trace.steps)
-    assert hex(trace.private_value) in panel.secret.value.replace("<wbr>", "")
+    assert hex(trace.private_value) in revealed(panel)
     assert shown_jwk(panel) == app.session.public_jwk
     assert app.session.fingerprint in panel.public.value
     # The public key on screen is d x G for the d on screen, and it is the session's key.
@@ -213,7 +223,7 @@ def test_generate_keys_plays_back_without_blocking(app, monkeypatch):
                what="the playback to finish")
     assert len(seen) > 2, "the progress bar should move through the steps"
     assert panel.progress.value == len(trace.steps)
-    assert hex(trace.private_value) in panel.secret.value.replace("<wbr>", "")
+    assert hex(trace.private_value) in revealed(panel)
     assert "doubles" in panel.step2.value and "adds" in panel.step2.value
     assert bytes(panel.path_image.value).startswith(b"\x89PNG")  # the toy walk, drawn
     assert f"d' = {trace.toy.private_value}" in panel.toy_note.value
@@ -227,12 +237,12 @@ def test_a_new_generation_stops_the_old_playback(app):
     panel.speed.value = "instant"
     panel.generate.click()
     assert first is not None and not first.is_alive()
-    assert hex(app.session.keygen.private_value) in panel.secret.value.replace("<wbr>", "")
+    assert hex(app.session.keygen.private_value) in revealed(panel)
 
 def test_keys_made_elsewhere_are_shown_and_dropped_keys_disappear(app):
     panel = app.keys_panel
     trace = app.session.generate_keys()  # a notebook cell calling the model directly
-    assert hex(trace.private_value) in panel.secret.value.replace("<wbr>", "")
+    assert hex(trace.private_value) in revealed(panel)
     assert shown_jwk(panel) == app.session.public_jwk
     app.curve_panel.dropdown.value = "P-521"  # the model drops keys made for P-256
     assert app.session.keygen is None
@@ -247,10 +257,13 @@ def test_closing_the_app_stops_the_playback_thread(app):
     assert not [t for t in threading.enumerate() if t.name == "ecc-keys-playback"]
 
 def test_a_closed_app_no_longer_follows_the_model(app):
+    keys = app.keys_panel
     app.close()
     app.session.errors = {"keys": "after close"}  # must not raise nor touch closed widgets
-    assert app.keys_panel.error.value == ""
+    assert keys.error.value == ""
     assert all(w.comm is None for w in walk(app))
+    with pytest.raises(RuntimeError, match="closed"):
+        app.step("Log")  # nothing new is built for a closed app
 
 def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
     s = app.session
@@ -374,6 +387,7 @@ def test_the_theme_paints_the_pictures_background(theme):
     app = EccApp(session, theme=theme)
     try:
         assert app.curve_panel.theme == app.keys_panel.theme == theme
+        app.show_step("Curve")
         app.keys_panel.speed.value = "instant"
         app.keys_panel.generate.click()   # draws the toy walk too
         panel = app.curve_panel
