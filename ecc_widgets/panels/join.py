@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import TextStyle
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, Panel, badge, escape
 from ecc_widgets.panels.memory import PageMemory, clean
@@ -23,14 +24,20 @@ class JoinPanel(Panel):
 
     def __init__(self, session, *, remember: bool = True, **kwargs):
         super().__init__(session, **kwargs)
-        self.name_box = widgets.Text(placeholder="Your name", layout=widgets.Layout(width="auto"))
-        self.room_box = widgets.Text(placeholder="Room", layout=widgets.Layout(width="auto"))
-        self.relay_box = widgets.Text(placeholder="Relay (default: local)",
-                                  layout=widgets.Layout(width="auto"))
+        # The first screen: one layout, style and row for widgets that look alike, not one
+        # model each (their layouts and styles never change).
+        auto, text_style = widgets.Layout(width="auto"), TextStyle()
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        self.name_box, self.room_box, self.relay_box = (
+            widgets.Text(placeholder=words, layout=auto, style=text_style)
+            for words in ("Your name", "Room", "Relay (default: local)"))
+        button_style = widgets.ButtonStyle()
         self.join_button = widgets.Button(description="Join", button_style="primary",
-                                          icon="sign-in")
-        self.leave_button = widgets.Button(description="Leave", icon="sign-out")
-        self.status = widgets.HTML()
+                                          icon="sign-in", layout=self.shared.plain,
+                                          style=button_style)
+        self.leave_button = widgets.Button(description="Leave", icon="sign-out",
+                                           layout=self.shared.plain, style=button_style)
+        self.status = self.shared.html()
         self.join_button.on_click(self._join)
         self.leave_button.on_click(self._leave)
         # A reloaded tab comes back under its name, in its room, with new keys on its curve.
@@ -41,10 +48,8 @@ class JoinPanel(Panel):
         self.children = [
             *([self.memory] if self.memory is not None else []),
             self.header(),
-            widgets.HBox([self.name_box, self.room_box, self.relay_box],
-                         layout=widgets.Layout(flex_flow="row wrap")),
-            widgets.HBox([self.join_button, self.leave_button, self.status],
-                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
+            widgets.HBox([self.name_box, self.room_box, self.relay_box], layout=row),
+            widgets.HBox([self.join_button, self.leave_button, self.status], layout=row),
             self.error,
         ]
         self._render()
