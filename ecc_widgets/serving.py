@@ -16,7 +16,10 @@ The settings, and why:
   the cookie with the page; the XSRF check stays on.
 - Kernels that no page is connected to are culled after `CULL_IDLE_TIMEOUT` seconds (a tab
   whose unload never reached the server, a crashed browser, a bare ``curl`` of the page);
-  a kernel with an open tab is never culled, however idle (``cull_connected=False``).
+  a kernel with an open tab is never culled, however idle (``cull_connected=False``). A
+  Voila that serves only the dashboard (`main`, ``ecc-lab --engine voila``) culls after
+  `PAGE_GONE_TIMEOUT`: there a kernel no page is connected to is a page that is gone (a
+  phone that killed the tab); a Jupyter server with notebooks keeps the longer wait.
 - Kernels talk to the server over IPC (local sockets with file permissions) rather than
   loopback TCP: nothing else on the machine can connect to a student's kernel, and the kernel
   has no reason to warn "running over TCP without encryption".
@@ -60,6 +63,8 @@ TEMPLATE = "ecc"
 DATA_DIR = Path(__file__).resolve().parent / "templates"
 CULL_IDLE_TIMEOUT = 300   # seconds a kernel with no page connected may stay idle
 CULL_INTERVAL = 30        # how often the server looks for such kernels
+PAGE_GONE_TIMEOUT = 20    # the same, for a server of dashboards only (see the notes above)
+PAGE_GONE_INTERVAL = 10
 ENV_JOIN_URL = "ECC_LAB_JOIN_URL"
 
 
@@ -141,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
 
     config = Config()
     configure(config)
+    config.MappingKernelManager.cull_idle_timeout = PAGE_GONE_TIMEOUT
+    config.MappingKernelManager.cull_interval = PAGE_GONE_INTERVAL
     Voila.launch_instance(argv=sys.argv[1:] if argv is None else argv, config=config)
 
 
