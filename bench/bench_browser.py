@@ -15,7 +15,10 @@ Per engine and round, one JSON line each:
   warm server (`--loads` pages; the server's first page, which imports the app, apart as
   `cold_ms`).
 - class_burst: `--burst` pages opened at once, each its own browser context: the time until
-  the last is usable, and how many never were (`lost`).
+  the last is usable, and how many never were (`lost`); and the CPU seconds the serving
+  process tree spent per page meanwhile (`server_cpu_per_page_s`): the browser shares this
+  machine's two cores in the benchmark, while in a class each page renders on a student's
+  own device, so this is the part the teacher's laptop pays.
 - memory_per_student: RSS of the whole serving process tree after one page joined a room
   and made keys, and after all the burst's pages did; the difference per extra page.
 - send_to_displayed: two of the pages chatting, from the Enter key in one page's message
@@ -49,6 +52,7 @@ from tests.support.browser import (  # noqa: E402
     peer_card,
     served,
     text_box,
+    tree_cpu,
     tree_rss,
 )
 from tests.support.processes import RelayProcess, free_port  # noqa: E402
@@ -183,7 +187,7 @@ def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
             time.sleep(2)
             one = tree_rss(pid)
 
-            start = time.monotonic()
+            start, cpu = time.monotonic(), tree_cpu(pid)
             burst = [open_page(browser, url) for _ in range(args.burst)]
             lost = 0
             for page in burst:
@@ -192,7 +196,8 @@ def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
                 except AssertionError:
                     lost += 1
             report("class_burst", engine, round_, pages=args.burst, lost=lost,
-                   all_usable_ms=round((time.monotonic() - start) * 1000, 1))
+                   all_usable_ms=round((time.monotonic() - start) * 1000, 1),
+                   server_cpu_per_page_s=round((tree_cpu(pid) - cpu) / args.burst, 3))
             if lost:
                 return
             for i, page in enumerate(burst):

@@ -236,6 +236,19 @@ def lab_server(*args: str, relay_url: str, log_name: str = "ecc-lab.log") -> Ite
         yield Lab(f"http://127.0.0.1:{port}/", pid)
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process and its live descendants have used."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def tree_rss(pid: int) -> int:
     """Resident memory of a process and all its descendants, in bytes."""
     import psutil
