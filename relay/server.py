@@ -29,6 +29,7 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from ecc_widgets import protocol as P
 from ecc_widgets.text import name_key
 from relay import compat, policy, wire
+from relay.admission import Admission, IPNetwork, client_address
 from relay.cluster import Cluster, SingleRelay, Upcalls
 from relay.compat import LeanSocket
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
@@ -49,6 +50,7 @@ class Connection:
     member: Member | None = None
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
+    address: str = ""                 # the client's address (through a trusted proxy)
 
 
 Handler = Callable[[Connection, Any], Awaitable[dict]]
@@ -64,7 +66,9 @@ class RelayServer(socketio.AsyncServer):
                  ping_interval: float = 10.0, ping_timeout: float = 10.0,
                  max_room_size: int = 200, join_rate: float = policy.JOIN_RATE,
                  join_burst: int = policy.JOIN_BURST,
-                 max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0):
+                 max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0,
+                 admission: Admission | None = None,
+                 trusted_proxies: tuple[IPNetwork, ...] = ()):
         super().__init__(
             async_mode="aiohttp",
             client_manager=client_manager,
@@ -116,8 +120,58 @@ class RelayServer(socketio.AsyncServer):
         }
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
+        self.admission = admission or Admission(
+            max_sockets=256, max_idle=64, join_timeout=5.0, address_rate=3.0,
+            address_burst=100, room_rate=1.0, room_burst=30)
+        self.trusted_proxies = trusted_proxies
+        self._idle_sweep: asyncio.Task | None = None
+        compat.watch_sessions(self, self._admit_session, self.admission.gone)
 
     # --- connection lifecycle ---------------------------------------------------------------
+    async def _admit_session(self, eio_sid: str, environ: dict) -> bool:
+        """An Engine.IO session opens: counted per client address; refused over the cap;
+        the oldest never-joined sessions of that address closed over theirs."""
+        if self.shutting_down:
+            return False
+        peer, forwarded = compat.peer_of(environ)
+        address = client_address(peer, forwarded, self.trusted_proxies)
+        ok, evict = self.admission.admit(eio_sid, address)
+        if not ok:
+            log.warning("refusing a session from %s: %d open (cap %d)", address,
+                        self.admission.sockets.get(address, 0), self.admission.max_sockets)
+            return False
+        for sid in evict:
+            asyncio.ensure_future(self._close_session(sid))
+        if evict:
+            log.info("closed %d sessions from %s that never joined a room (cap %d)",
+                     len(evict), address, self.admission.max_idle)
+        if self._idle_sweep is None:
+            self._idle_sweep = asyncio.ensure_future(self._sweep_idle())
+        return True
+
+    async def _close_session(self, eio_sid: str) -> None:
+        self.admission.joined(eio_sid)   # not idle any more: it is on its way out
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed:
+            return
+        with contextlib.suppress(Exception):   # it may be gone already
+            if self.lean:
+                await compat.drop(sock)
+            else:
+                await self.eio.disconnect(eio_sid)
+
+    async def _sweep_idle(self) -> None:
+        """Close the sessions that have not joined a room within the join timeout."""
+        every = max(0.2, min(1.0, self.admission.join_timeout / 4))
+        while not self.shutting_down:
+            await asyncio.sleep(every)
+            expired = self.admission.expired()
+            for sid in expired:
+                await self._close_session(sid)
+            if expired:
+                log.info("closed %d sessions that joined no room within %g s", len(expired),
+                         self.admission.join_timeout)
+
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
         if self.shutting_down:
             return False
@@ -125,9 +179,10 @@ class RelayServer(socketio.AsyncServer):
         sock = compat.socket_of(self, eio_sid) if self.lean else None
         conn = Connection(sid, eio_sid, sock, TokenBucket(self.rate, self.burst),
                           TokenBucket(self.join_rate, self.join_burst))
+        conn.address = self.admission.address_of.get(eio_sid, "")
         self.conns[sid] = conn
         self.by_eio[eio_sid] = conn
-        log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR", "?"))
+        log.debug("connect %s from %s", sid, conn.address or "?")
         return True
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -342,6 +397,9 @@ class RelayServer(socketio.AsyncServer):
                             usersInRoom=roster_entries(members, current),
                             resumeToken=conn.token)
         policy.take_join(conn.joins)
+        busy = self.admission.take_join(conn.address, room)
+        if busy is not None:
+            return P.ack_error(busy)
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
@@ -359,6 +417,7 @@ class RelayServer(socketio.AsyncServer):
         me = conn.member = Member(conn.sid, name, room, self.relay_id, hash_token(token),
                                   visible_to, delta)
         conn.token = token
+        self.admission.joined(conn.eio_sid)
         await self.enter_room(conn.sid, room_key(room))
         await self.announce(P.USER_JOINED, me, members)
         log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(members))
@@ -418,6 +477,7 @@ class RelayServer(socketio.AsyncServer):
             await self.leave_room(conn.sid, room_key(member.room))
         if removed is None:
             return  # already taken out (a relay sweep, an eviction)
+        self.admission.left(member.room)
         await self.announce_left(*removed)
         log.info("%s left room %r (%d remain)", conn.sid, member.room, len(removed[1]))
 
@@ -478,6 +538,8 @@ class RelayServer(socketio.AsyncServer):
         connection and reconnect by themselves (to this relay once it is back, or another).
         """
         self.shutting_down = True
+        if self._idle_sweep is not None:
+            self._idle_sweep.cancel()
         conns = list(self.conns.values())
         await self.deliver(conns, wire.encode_event(P.RELAY_SHUTDOWN, {"reason": reason}))
         for conn in conns:
@@ -496,4 +558,4 @@ class RelayServer(socketio.AsyncServer):
     async def health(self) -> dict:
         counts = await self.roster.counts()
         return {"ok": True, **counts, "connections": len(self.conns),
-                "relay": self.relay_id}
+                "idle": self.admission.idle_count(), "relay": self.relay_id}

@@ -91,10 +91,12 @@ class Peer:
 class RawSocket:
     """Engine.IO v4 over a websocket, speaking raw Socket.IO text packets."""
 
-    def __init__(self, url: str, *, answer_pings: bool = True, origin: str | None = None):
+    def __init__(self, url: str, *, answer_pings: bool = True, origin: str | None = None,
+                 headers: dict[str, str] | None = None):
         self.url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
         self.answer_pings = answer_pings
         self.origin = origin
+        self.headers = dict(headers or {})
         self.events: list[tuple[str, Any]] = []
         self.acks: dict[int, Any] = {}
         self.closed = asyncio.Event()
@@ -103,7 +105,7 @@ class RawSocket:
 
     async def connect(self) -> RawSocket:
         self.session = aiohttp.ClientSession()
-        headers = {"Origin": self.origin} if self.origin else {}
+        headers = {**self.headers, **({"Origin": self.origin} if self.origin else {})}
         self.ws = await self.session.ws_connect(self.url, headers=headers)
         opening = await self.ws.receive_str()
         assert opening.startswith("0"), opening
