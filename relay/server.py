@@ -155,10 +155,7 @@ class RelayServer(socketio.AsyncServer):
         if sock is None or sock.closed:
             return
         with contextlib.suppress(Exception):   # it may be gone already
-            if self.lean:
-                await compat.drop(sock)
-            else:
-                await self.eio.disconnect(eio_sid)
+            await compat.drop(sock)
 
     async def _sweep_idle(self) -> None:
         """Close the sessions that have not joined a room within the join timeout."""
