@@ -29,10 +29,10 @@ from aiohttp import web
 
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, Mallory
+from relay.roster import Member, can_see
 
 if TYPE_CHECKING:
     from relay.config import Config
-    from relay.roster import Member
     from relay.server import RelayServer
 
 log = logging.getLogger("relay")
@@ -47,6 +47,12 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
                                "style-src 'unsafe-inline'; frame-ancestors 'none'",
 }
+
+
+def label(member: Member) -> str:
+    """How Mallory tells members apart: by name, and a demo peer (each summoner has its
+    own ``demo-peer``, seen by that summoner alone) by its name and socket."""
+    return f"{member.username} [{member.sid}]" if member.visible_to else member.username
 
 
 class AttackMode:
@@ -64,14 +70,15 @@ class AttackMode:
     async def deliver(self, server: RelayServer, sender: Member, target_sid: str, event: str,
                       payload: dict) -> None:
         """What the relay delivers instead of `payload` (`event`) to `target_sid`."""
-        members = {conn.member.username: sid for sid, conn in server.conns.items()
-                   if conn.member is not None and conn.member.room == sender.room}
+        members = {label(conn.member): sid for sid, conn in server.conns.items()
+                   if conn.member is not None and conn.member.room == sender.room
+                   and can_see(sender, conn.member)}
         target = server.conns.get(target_sid)
         if target is None or target.member is None or target.member.room != sender.room:
             await server.send_to(target_sid, event, payload)
             return
         for name, out_event, out_payload in self.mallory.rewrite(
-                sender.room, event, payload, sender.username, target.member.username,
+                sender.room, event, payload, label(sender), label(target.member),
                 list(members)):
             sid = members.get(name)
             if sid is not None:
@@ -89,7 +96,7 @@ class AttackMode:
         rooms: dict[str, list[str]] = {}
         for conn in server.conns.values():
             if conn.member is not None:
-                rooms.setdefault(conn.member.room, []).append(conn.member.username)
+                rooms.setdefault(conn.member.room, []).append(label(conn.member))
         return self.mallory.state(rooms)
 
     def announce(self, scheme: str, host: str, port: int) -> None:

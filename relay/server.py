@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Connection:
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
     address: str = ""                 # the client's address (through a trusted proxy)
+    grants: list[str] = field(default_factory=list)   # hashes of the helper tokens it invited
 
 
 Handler = Callable[[Connection, Any], Awaitable[dict]]
@@ -112,6 +113,7 @@ class RelayServer(socketio.AsyncServer):
         self._handlers: dict[str, Handler] = {
             P.JOIN: self.on_join,
             P.LEAVE: self.on_leave,
+            P.INVITE_HELPER: self.on_invite_helper,
             P.CURVE_SELECTED: self.on_curve_selected,
             P.KEYS_GENERATED: self.on_keys_generated,
             P.PROCESSING_STEP: self.on_processing_step,
@@ -367,6 +369,7 @@ class RelayServer(socketio.AsyncServer):
             await self.emit(event, build(who.username, who.sid, roster_entries(members)),
                             room=room_key(who.room))
             return
+        count = _hidden(members) if hidden else 0
         groups: dict[tuple[bool, str], list[Member]] = {}
         for m in members:
             if can_see(m, who):
@@ -378,6 +381,8 @@ class RelayServer(socketio.AsyncServer):
                 payload = {"username": who.username, "socketId": who.sid}
             else:
                 payload = build(who.username, who.sid, roster_entries(members, group[0]))
+                if count:
+                    payload["hiddenInRoom"] = count
             await self._deliver_to_members(group, wire.encode_event(event, payload))
 
     async def announce_left(self, member: Member, rest: list[Member]) -> None:
@@ -392,15 +397,18 @@ class RelayServer(socketio.AsyncServer):
             members = await self.roster.members(room)
             return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
                             usersInRoom=roster_entries(members, current),
-                            resumeToken=conn.token)
+                            hiddenInRoom=_hidden(members), resumeToken=conn.token)
         policy.take_join(conn.joins)
         busy = self.admission.take_join(conn.address, room)
         if busy is not None:
             return P.ack_error(busy)
+        visible_to = ""
+        if "helperToken" in p:   # a demo peer: seen only by the member that invited it
+            visible_to = await self._check_helper(p["helperToken"], room, name,
+                                                  p["visibleTo"])
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
-        visible_to = name_key(p["visibleTo"]) if "visibleTo" in p else ""
         delta = p.get("roster") == "delta"
         try:
             members = await policy.claim_name(
@@ -419,7 +427,46 @@ class RelayServer(socketio.AsyncServer):
         await self.announce(P.USER_JOINED, me, members)
         log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(members))
         return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
-                        usersInRoom=roster_entries(members, me), resumeToken=token)
+                        usersInRoom=roster_entries(members, me),
+                        hiddenInRoom=_hidden(members), resumeToken=token)
+
+    async def _check_helper(self, helper_token: str, room: str, name: str,
+                            summoner: str) -> str:
+        """A helper's join: the token must be one ``summoner`` registered in ``room`` and
+        still holds there, and each token lets in one name. Its ``visible_to``."""
+        token_hash = hash_token(helper_token)
+        grant = await self.roster.grant_of(token_hash)
+        key = name_key(summoner)
+        if grant is None or grant.get("room") != room or grant.get("key") != key:
+            raise P.ProtocolError(f"{P.JOIN}: this helper token was not registered by "
+                                  f"{summoner!r} in room {room!r}")
+        holder = await self.roster.member(grant["sid"])
+        if holder is None or holder.room != room or holder.key != key:
+            raise P.ProtocolError(f"{P.JOIN}: {summoner!r} who registered this helper token "
+                                  "has left the room")
+        bound = grant.get("name")
+        if bound is None:
+            await self.roster.grant(token_hash, {**grant, "name": name_key(name)})
+        elif bound != name_key(name):
+            raise P.ProtocolError(f"{P.JOIN}: this helper token is for another helper")
+        return key
+
+    async def on_invite_helper(self, conn: Connection, payload: Any) -> dict:
+        """A member registers a helper token: the demo peer it hands it to may join the
+        room seen by that member alone (``_check_helper``)."""
+        p = P.validate(P.INVITE_HELPER, payload)
+        me = require_member(conn.member, P.INVITE_HELPER)
+        if me.visible_to:
+            raise P.ProtocolError(f"{P.INVITE_HELPER}: a helper cannot invite helpers")
+        token_hash = hash_token(p["helperToken"])
+        if token_hash not in conn.grants:
+            if len(conn.grants) >= P.MAX_HELPERS:
+                raise P.ProtocolError(f"{P.INVITE_HELPER}: at most {P.MAX_HELPERS} demo "
+                                      "peers each")
+            await self.roster.grant(token_hash, {"sid": conn.sid, "room": me.room,
+                                                 "key": me.key})
+            conn.grants.append(token_hash)
+        return P.ack_ok(helpers=len(conn.grants))
 
     async def _alive(self, holder: Member) -> bool:
         """Does the socket holding a name still answer? (an Engine.IO ping, bounded wait)"""
@@ -469,6 +516,12 @@ class RelayServer(socketio.AsyncServer):
         member, conn.member, conn.token = conn.member, None, None
         if member is None:
             return
+        grants, conn.grants = conn.grants, []
+        if grants:   # its helpers go with it: nobody else could see them
+            await self.roster.revoke(grants)
+            for helper in await self.roster.members(member.room):
+                if helper.visible_to == member.key and helper.sid != conn.sid:
+                    await self._evict(helper)
         removed = await self.roster.remove(conn.sid)
         with contextlib.suppress(KeyError, ValueError):  # already gone from the manager
             await self.leave_room(conn.sid, room_key(member.room))
@@ -556,3 +609,8 @@ class RelayServer(socketio.AsyncServer):
         counts = await self.roster.counts()
         return {"ok": True, **counts, "connections": len(self.conns),
                 "idle": self.admission.idle_count(), "relay": self.relay_id}
+
+
+def _hidden(members: list[Member]) -> int:
+    """Members seen by one other only (demo peers): counted for everyone, never named."""
+    return sum(1 for m in members if m.visible_to)

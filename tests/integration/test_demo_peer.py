@@ -19,7 +19,8 @@ def test_demo_peer_completes_the_flow(relay):
         student.select_curve("secp256k1")
         wait_until(lambda: student.joined, what="the join")
         demo = student.summon_demo_peer()
-        assert demo.session.relay_url == relay.url
+        # it starts once the relay has its helper token
+        wait_until(lambda: demo.session.relay_url == relay.url, what="the demo peer's join")
         # it joins, takes our curve and generates keys by itself
         wait_until(lambda: "keys generated" in student.peers.get("demo-peer", _NO_PEER).statuses,
                    what="the demo peer's keys")
@@ -74,3 +75,30 @@ class _NoPeer:
 
 
 _NO_PEER = _NoPeer()
+
+
+def test_five_students_in_one_room_each_get_their_own_demo_peer(relay):
+    students = [Session(demo_peer_factory=DemoPeer) for _ in range(5)]
+    try:
+        for i, s in enumerate(students):
+            s.join(f"student{i}", "crowded", relay.url)
+        wait_until(lambda: all(s.joined for s in students), what="the joins")
+        for s in students:
+            s.summon_demo_peer()
+        wait_until(lambda: all("keys generated" in s.peers.get("demo-peer", _NO_PEER).statuses
+                               for s in students), timeout=60, what="five demo peers")
+        for s in students:
+            s.generate_keys()
+            s.share_key("demo-peer")
+        wait_until(lambda: all("secure" in s.peers["demo-peer"].statuses for s in students),
+                   timeout=60, what="five secure pairs")
+        for i, s in enumerate(students):
+            s.send("demo-peer", f"from {i}")
+        wait_until(lambda: all(texts(s, "demo-peer", "in") for s in students), timeout=60,
+                   what="five replies")
+        for i, s in enumerate(students):
+            assert f"'from {i}'" in texts(s, "demo-peer", "in")[0]
+            assert {p for p in s.peers if p.startswith("demo")} == {"demo-peer"}
+    finally:
+        for s in students:
+            s.close()
