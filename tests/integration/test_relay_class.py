@@ -26,7 +26,7 @@ def start_relay(tmp_path):
     started: list[RelayProcess] = []
 
     def start(*args: str) -> RelayProcess:
-        server = RelayProcess("--trusted-proxies", "127.0.0.1", *args,
+        server = RelayProcess("--trusted-proxies", "127.0.0.1", "--cap-loopback", *args,
                               log=tmp_path / f"relay-{len(started)}.log").start()
         started.append(server)
         return server
