@@ -173,6 +173,8 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
         admission=admission,
         trusted_proxies=parse_networks(config.trusted_proxies),
     )
+    if config.backend_name:
+        compat.name_sessions(sio, config.backend_name)
     middlewares = [loopback_host_only] if is_loopback(config.host) else []
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app[SIO] = sio

@@ -47,7 +47,7 @@ from relay.wire import WS_BINARY, WS_TEXT, ws_frame
 
 __all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "check", "install",
            "socket_of", "answers_ping", "drop", "drop_all", "limit_connections",
-           "watch_sessions", "peer_of"]
+           "watch_sessions", "peer_of", "name_sessions"]
 
 log = logging.getLogger("relay")
 
@@ -73,6 +73,7 @@ def _requirements(sio: Any) -> list[tuple[str, bool]]:
     return [
         ("engineio.AsyncServer._async['websocket']",
          isinstance(getattr(sio.eio, "_async", None), dict) and "websocket" in sio.eio._async),
+        ("engineio.AsyncServer.generate_id", callable(getattr(sio.eio, "generate_id", None))),
         ("socketio.AsyncServer._handle_eio_connect",
          callable(getattr(socketio.AsyncServer, "_handle_eio_connect", None))),
         ("socketio.AsyncServer._handle_eio_message",
@@ -221,6 +222,19 @@ def watch_sessions(sio: Any, connect: Callable[[str, dict], Awaitable[bool]],
 
     sio.eio.on("connect", on_connect)
     sio.eio.on("disconnect", on_disconnect)
+
+
+def name_sessions(sio: Any, name: str) -> None:
+    """Every Engine.IO session id this server makes starts with ``name-``: a proxy that
+    reads the ``sid`` of a request routes it to the relay holding the session (both
+    transports: python-engineio's ``generate_id``, which the handshake calls)."""
+    eio = sio.eio
+    generate = eio.generate_id
+
+    def generate_id() -> str:
+        return f"{name}-{generate()}"
+
+    eio.generate_id = generate_id
 
 
 def peer_of(environ: dict) -> tuple[str, str | None]:

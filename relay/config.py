@@ -63,6 +63,7 @@ class Config:
     address_join_burst: int = 100       # ... and at once (a class arriving)
     room_churn_rate: float = 1.0        # leaves per second a room absorbs, sustained ...
     room_churn_burst: int = 30          # ... and at once, before joins wait
+    backend_name: str | None = None     # behind deploy/'s nginx: named in each session id
 
 
 def _env(env: Mapping[str, str], name: str, default=None):
@@ -226,6 +227,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     p.add_argument("--room-churn-burst", type=_positive(int),
                    default=_env(env, "ROOM_CHURN_BURST", Config.room_churn_burst),
                    help="leaves a room absorbs at once (default %(default)s)")
+    p.add_argument("--backend-name", default=_env(env, "BACKEND_NAME"), metavar="NAME",
+                   help="start every Engine.IO session id with NAME- (letters and digits), "
+                        "so that a proxy can send a session's requests to this relay and "
+                        "spread new sessions over all (deploy/nginx.conf); default: none")
     return p
 
 
@@ -279,6 +284,10 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     for room in args.attack_rooms:
         if not room or len(room) > MAX_ROOM_ID:
             parser.error(f"--attack: a room name has 1 to {MAX_ROOM_ID} characters")
+    backend_name = args.backend_name or None
+    if backend_name is not None and not (backend_name.isascii() and backend_name.isalnum()
+                                         and len(backend_name) <= 32):
+        parser.error("--backend-name: 1 to 32 letters and digits")
     trusted_proxies = parse_cors(args.trusted_proxies)   # the same comma-separated list
     for value in trusted_proxies:
         try:
@@ -320,4 +329,5 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         address_join_burst=address_join_burst,
         room_churn_rate=room_churn_rate,
         room_churn_burst=room_churn_burst,
+        backend_name=backend_name,
     )

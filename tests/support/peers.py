@@ -38,9 +38,13 @@ def message(target: str, **extra: Any) -> dict:
 class Peer:
     """A python-socketio client that records every event it receives."""
 
-    def __init__(self, url: str, *, reconnection: bool = False):
+    def __init__(self, url: str, *, reconnection: bool = False,
+                 http_session: aiohttp.ClientSession | None = None):
         self.url = url
-        self.sio = socketio.AsyncClient(reconnection=reconnection, handle_sigint=False)
+        self.http_session = http_session   # e.g. one bound to a source address; closed too
+        self.sio = socketio.AsyncClient(reconnection=reconnection, handle_sigint=False,
+                                        **({"http_session": http_session}
+                                           if http_session is not None else {}))
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Event()
         self.sio.on("*", self._record)
@@ -86,6 +90,8 @@ class Peer:
         if self.sio.connected:
             await self.sio.disconnect()
         await self.sio.shutdown()
+        if self.http_session is not None:
+            await self.http_session.close()
 
 
 class RawSocket:
