@@ -310,6 +310,16 @@ class Session(RelayEvents):
                                    callback=lambda ack: self._on_helper_ack(ack, demo))
         return demo
 
+    def _reinvite_demo_peers(self) -> None:
+        """After a (re)join: the relay voided our helper tokens when our old socket went, so
+        register them again, and our demo peers, rejoining, are let in (caller holds the
+        lock)."""
+        client = self._link.client
+        for demo in self._demo_peers if client is not None else ():
+            token = getattr(demo, "helper_token", None)
+            if token:
+                client.emit(protocol.INVITE_HELPER, {"helperToken": token})
+
     def _on_helper_ack(self, ack: Any, demo: Any) -> None:
         """The relay has the demo peer's token (or refused it): start it, or say why not."""
         with self._lock:

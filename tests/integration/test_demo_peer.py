@@ -102,3 +102,24 @@ def test_five_students_in_one_room_each_get_their_own_demo_peer(relay):
     finally:
         for s in students:
             s.close()
+
+
+def test_the_demo_peer_comes_back_after_the_relay_restarts(relay):
+    student = Session(demo_peer_factory=DemoPeer)
+    try:
+        student.join("student", "restart", relay.url)
+        wait_until(lambda: student.joined, what="the join")
+        student.summon_demo_peer()
+        wait_until(lambda: "demo-peer" in student.peers, what="the demo peer")
+        relay.restart()   # an empty relay: the helper token is gone with it
+        wait_until(lambda: "demo-peer" not in student.peers, timeout=30, what="it gone")
+        wait_until(lambda: student.joined and "demo-peer" in student.peers, timeout=60,
+                   what="the demo peer back (its token registered again)")
+        student.generate_keys()
+        student.share_key("demo-peer")
+        wait_until(lambda: "secure" in student.peers["demo-peer"].statuses, timeout=30,
+                   what="secure")
+        student.send("demo-peer", "still there?")
+        wait_until(lambda: texts(student, "demo-peer", "in"), timeout=30, what="the reply")
+    finally:
+        student.close()
