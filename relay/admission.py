@@ -8,7 +8,8 @@ limit per connection alone limits nobody. Here:
   proxy``; none by default), the address it names in ``X-Forwarded-For``;
 - ``Admission``: the Engine.IO sessions of each address (at most ``max_sockets``), and among
   them those that never joined a room (at most ``max_idle`` per address, the oldest closed
-  first; each closed after ``join_timeout`` seconds); a join bucket per address; and a churn
+  first; each closed after ``join_timeout`` seconds; loopback, like the other caps, only
+  with ``exempt_loopback`` off); a join bucket per address; and a churn
   bucket per room, which every leave (however it happens) draws on and joins wait for when
   it is empty. Filling a room costs it nothing; what floods a room's members with roster
   updates is members leaving and joining again, and that is what the room's bucket bounds.
@@ -107,6 +108,8 @@ class Admission:
             return False, []
         self.sockets[address] = self.sockets.get(address, 0) + 1
         self.address_of[eio_sid] = address
+        if not capped:
+            return True, []   # this machine's own clients (a notebook's kernel, tests)
         idle = self.idle.setdefault(address, OrderedDict())
         idle[eio_sid] = now
         evict = []
