@@ -23,8 +23,12 @@ import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from relay.policy import TokenBucket
+
+if TYPE_CHECKING:
+    from relay.config import Config
 
 MAX_BUCKETS = 4096           # addresses (or rooms) with a bucket, before full ones are pruned
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,6 +100,13 @@ class Admission:
         self.idle: dict[str, OrderedDict[str, float]] = {}      # address -> eio sid -> since
         self.by_address: dict[str, TokenBucket] = {}
         self.by_room: dict[str, TokenBucket] = {}
+
+    @classmethod
+    def from_config(cls, config: Config) -> Admission:
+        return cls(max_sockets=config.max_connections_per_ip, max_idle=config.max_idle_per_ip,
+                   join_timeout=config.join_timeout, address_rate=config.address_join_rate,
+                   address_burst=config.address_join_burst, room_rate=config.room_churn_rate,
+                   room_burst=config.room_churn_burst, exempt_loopback=not config.cap_loopback)
 
     # --- sessions ---------------------------------------------------------------------------
     def admit(self, eio_sid: str, address: str, now: float | None = None

@@ -148,11 +148,7 @@ def client_manager(config: Config):
 def create_app(config: Config) -> tuple[web.Application, RelayServer]:
     """The web application and its Socket.IO server (which checks its transport)."""
     roster, cluster = make_roster(config, uuid.uuid4().hex[:12])
-    admission = Admission(
-        max_sockets=config.max_connections_per_ip, max_idle=config.max_idle_per_ip,
-        join_timeout=config.join_timeout, address_rate=config.address_join_rate,
-        address_burst=config.address_join_burst, room_rate=config.room_churn_rate,
-        room_burst=config.room_churn_burst, exempt_loopback=not config.cap_loopback)
+    admission = Admission.from_config(config)
     sio = RelayServer(
         roster,
         transport=config.transport,

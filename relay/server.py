@@ -32,6 +32,7 @@ from relay import compat, policy, wire
 from relay.admission import Admission, IPNetwork, client_address
 from relay.cluster import Cluster, SingleRelay, Upcalls
 from relay.compat import LeanSocket
+from relay.config import Config
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, NameTaken, RoomFull, Roster, can_see, hash_token, roster_entries
 
@@ -122,9 +123,7 @@ class RelayServer(socketio.AsyncServer):
         }
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
-        self.admission = admission or Admission(
-            max_sockets=256, max_idle=64, join_timeout=5.0, address_rate=3.0,
-            address_burst=100, room_rate=1.0, room_burst=30)
+        self.admission = admission or Admission.from_config(Config())
         self.trusted_proxies = trusted_proxies
         self._idle_sweep: asyncio.Task | None = None
         compat.watch_sessions(self, self._admit_session, self.admission.gone)
