@@ -137,10 +137,10 @@ class Admission:
             del self.idle[address]
 
     def gone(self, eio_sid: str) -> None:
+        self.joined(eio_sid)   # out of the idle ones first: that looks the address up
         address = self.address_of.pop(eio_sid, None)
         if address is None:
             return
-        self.joined(eio_sid)
         n = self.sockets.pop(address, 1) - 1
         if n > 0:
             self.sockets[address] = n

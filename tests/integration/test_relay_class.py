@@ -181,3 +181,23 @@ def test_join_churn_from_fresh_sockets_is_limited_per_address_and_per_room(start
 
     run(scenario())
     wait_until(lambda: relay.health()["users"] == 0, what="everyone gone")
+
+
+def test_idle_sockets_that_close_themselves_are_not_counted_any_more(start_relay):
+    relay = start_relay("--max-idle-per-ip", "5", "--join-timeout", "30")
+
+    async def scenario():
+        first = [await RawSocket(relay.url, headers={"X-Forwarded-For": SCHOOL}).connect()
+                 for _ in range(5)]
+        await close_all(first)
+        wait_until(lambda: relay.health()["idle"] == 0, what="the closed ones forgotten")
+        second = [await RawSocket(relay.url, headers={"X-Forwarded-For": SCHOOL}).connect()
+                  for _ in range(5)]
+        try:
+            await asyncio.sleep(0.5)
+            assert not any(s.closed.is_set() for s in second)   # nobody evicted for them
+            assert relay.health()["idle"] == 5
+        finally:
+            await close_all(second)
+
+    run(scenario())
