@@ -64,3 +64,11 @@ def test_a_helper_join_needs_its_token_and_its_summoner():
         P.validate(P.INVITE_HELPER, {"helperToken": "short"})
     assert P.validate(P.INVITE_HELPER, {"helperToken": token}) == {"helperToken": token}
     assert not is_helper_name("demo") and not is_helper_name("peer")
+
+
+def test_the_count_of_hidden_members_is_a_count():
+    base = {"username": "bob", "socketId": "s1", "usersInRoom": []}
+    assert P.validate(P.USER_JOINED, {**base, "hiddenInRoom": 3})["hiddenInRoom"] == 3
+    for bad in (-1, "3", True, 2.5):
+        with pytest.raises(P.ProtocolError, match="'hiddenInRoom' must be a count"):
+            P.validate(P.USER_LEFT, {**base, "hiddenInRoom": bad})
