@@ -13,7 +13,7 @@ Keys (all under ``ecc:``):
   hidden:<roomId>  set   sids of hidden members (demo peers: not counted against the cap)
   sid:<sid>        string {"room", "u", "k", "k2": its name slots, "r", "t", "v", "d"}
   grant:<hash>     string a helper token's grant (JSON), expiring after a day
-  rooms, users     sets of room ids / sids (for /healthz)
+  rooms, users     sets of room ids / sids (for /healthz); hidden: sids of demo peers
   relays           set of relay ids; relay:<id>:alive (TTL) and relay:<id>:sids (set)
 A leave is published on ``ecc-relay:roster`` (``ROSTER_CHANNEL``) so that every relay drops
 the sid from its caches (``forget``); `relay.cluster` listens.
@@ -55,7 +55,10 @@ end
 local seq = redis.call('INCR', 'ecc:seq')
 redis.call('HSET', names, key, sid)
 redis.call('HSET', names, key2, sid)
-if visible ~= '' then redis.call('SADD', hidden, sid) end
+if visible ~= '' then
+  redis.call('SADD', hidden, sid)
+  redis.call('SADD', 'ecc:hidden', sid)
+end
 redis.call('HSET', roomkey, sid,
            cjson.encode({u = name, r = relay, t = token, s = seq, v = visible, d = delta}))
 redis.call('SET', 'ecc:sid:' .. sid, cjson.encode({room = room, u = name, k = key, k2 = key2,
@@ -78,6 +81,7 @@ for _, slot in ipairs({info.k or info.u, info.k2 or ''}) do
   if redis.call('HGET', names, slot) == sid then redis.call('HDEL', names, slot) end
 end
 redis.call('SREM', 'ecc:hidden:' .. info.room, sid)
+redis.call('SREM', 'ecc:hidden', sid)
 redis.call('DEL', 'ecc:sid:' .. sid)
 redis.call('SREM', 'ecc:relay:' .. info.r .. ':sids', sid)
 redis.call('SREM', 'ecc:users', sid)
@@ -185,8 +189,9 @@ class RedisRoster:
 
     async def counts(self) -> dict:
         async with self.redis.pipeline(transaction=False) as pipe:
-            rooms, users = await pipe.scard("ecc:rooms").scard("ecc:users").execute()
-        return {"rooms": rooms, "users": users}
+            rooms, users, hidden = await (pipe.scard("ecc:rooms").scard("ecc:users")
+                                          .scard("ecc:hidden").execute())
+        return {"rooms": rooms, "users": users, "hidden": hidden}
 
     async def grant(self, token_hash: str, grant: dict) -> None:
         await self.redis.set(f"ecc:grant:{token_hash}", json.dumps(grant), ex=GRANT_TTL)

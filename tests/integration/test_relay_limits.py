@@ -344,6 +344,7 @@ def test_limits_hold_across_relays_sharing_redis(tmp_path):
             assert (await demo.call(P.SEND_MESSAGE, message(a.sid)))["ok"]
             await a.wait_for(P.RECEIVE_MESSAGE)
             assert "demo-peer" not in [p["username"] for p in b.of(P.USER_JOINED)]
+            assert relays[0].health()["hidden"] == 1
         finally:
             for peer in (a, b, demo, extra):
                 await peer.close()
