@@ -22,12 +22,12 @@ class DemoPeer:
 
     def __init__(self, room: str, *, relay_url: str, name: str = DEMO_PEER_NAME,
                  curve: str = DEFAULT_CURVE, follow: str | None = None,
-                 helper_token: str | None = None):
+                 invite_token: str | None = None):
         self.name = name
         self.room = room
         self.relay_url = relay_url
         self.follow = follow           # who summoned it: it is seen by, and follows, them
-        self.helper_token = helper_token   # what `follow` registered with the relay
+        self.invite_token = invite_token   # what `follow` registered with the relay
         self.session = Session()
         self._curve = curve
         self._answered: set[str] = set()
@@ -45,7 +45,7 @@ class DemoPeer:
         # Seen by (and talking with) the one who summoned it, not by the whole class: the
         # relay lets it in so only with the token the summoner registered.
         s.join(self.name, self.room, self.relay_url, visible_to=self.follow or None,
-               helper_token=self.helper_token)
+               invite_token=self.invite_token)
         return self
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from ecc_widgets.text import (  # noqa: F401 - RESERVED_NAMES and name_key: re-e
     DEMO_PEER_NAME,
     RESERVED_NAMES,
     TextProblem,
-    is_helper_name,
+    is_demo_peer_name,
     is_reserved,
     name_key,
     text_problem,
@@ -35,10 +35,10 @@ KEYS_GENERATED = "keys-generated"
 SHARE_PUBLIC_KEY = "share-public-key"
 SEND_MESSAGE = "send-message"
 PROCESSING_STEP = "processing-step"
-# our additions: leave the room without disconnecting; register a helper token with the
+# our additions: leave the room without disconnecting; register a invite token with the
 # relay, so that a demo peer presenting it may join seen by us alone
 LEAVE = "leave"
-INVITE_HELPER = "invite-helper"
+INVITE = "invite"
 
 # --- event names: server -> client (the seed's) -------------------------------------------
 USER_JOINED = "user-joined"
@@ -54,7 +54,7 @@ RELAY_ERROR = "relay-error"
 RELAY_SHUTDOWN = "relay-shutdown"
 
 CLIENT_EVENTS = (JOIN, CURVE_SELECTED, KEYS_GENERATED, SHARE_PUBLIC_KEY, SEND_MESSAGE,
-                 PROCESSING_STEP, LEAVE, INVITE_HELPER)
+                 PROCESSING_STEP, LEAVE, INVITE)
 SERVER_EVENTS = (USER_JOINED, USER_LEFT, PEER_CURVE_SELECTED, PEER_KEYS_GENERATED,
                  RECEIVE_PUBLIC_KEY, RECEIVE_MESSAGE, PEER_PROCESSING_STEP, RELAY_ERROR,
                  RELAY_SHUTDOWN)
@@ -79,9 +79,9 @@ MAX_B64_FIELD = 32         # characters of ``iv`` / ``tag`` (12 and 16 bytes nee
 MAX_CIPHERTEXT = 48 * 1024   # characters of base64 ``encryptedMessage`` (36 KiB of ciphertext)
 MAX_JWK_FIELD = 256          # characters of one JWK member
 MAX_EXTRA_FIELDS = 16        # extra top-level fields our clients may add
-MIN_HELPER_TOKEN = 22        # characters of a helper token (base64url: 128 bits and more)
-MAX_HELPER_TOKEN = 128
-MAX_HELPERS = 3              # helpers (demo peers) one member may invite into its room
+MIN_INVITE_TOKEN = 22        # characters of a invite token (base64url: 128 bits and more)
+MAX_INVITE_TOKEN = 128
+MAX_DEMO_PEERS = 3              # demo peers one member may invite into its room
 # Whole Socket.IO packet as received; bigger events get an error and are dropped. The
 # Engine.IO limit (which closes the connection) sits well above this.
 MAX_EVENT_BYTES = 64 * 1024
@@ -309,17 +309,17 @@ def _join(payload: Any) -> dict:
         out["resumeToken"] = _check_text(token, JOIN, "resumeToken")
     if p.get("visibleTo") is not None:   # listed to, and paired with, that one member only
         out["visibleTo"] = _name(JOIN, p, "visibleTo", MAX_USERNAME)
-    if p.get("helperToken") is not None:
-        out["helperToken"] = _helper_token(JOIN, p)
-    if ("visibleTo" in out) != ("helperToken" in out):
-        raise ProtocolError(f"{JOIN}: 'visibleTo' and 'helperToken' go together: a member "
-                            "seen by one other only is that member's helper, let in with the "
-                            "token it registered ('invite-helper')")
-    if is_helper_name(username) != ("helperToken" in out):
+    if p.get("inviteToken") is not None:
+        out["inviteToken"] = _invite_token(JOIN, p)
+    if ("visibleTo" in out) != ("inviteToken" in out):
+        raise ProtocolError(f"{JOIN}: 'visibleTo' and 'inviteToken' go together: a member "
+                            "seen by one other only is that member's demo peer, let in with the "
+                            "token it registered ('invite')")
+    if is_demo_peer_name(username) != ("inviteToken" in out):
         raise ProtocolError(f"{JOIN}: names like {DEMO_PEER_NAME!r} are kept for demo peers "
-                            "(a helper token is needed); choose another name"
-                            if "helperToken" not in out else
-                            f"{JOIN}: a helper's name is {DEMO_PEER_NAME!r} (or "
+                            "(a invite token is needed); choose another name"
+                            if "inviteToken" not in out else
+                            f"{JOIN}: a demo peer's name is {DEMO_PEER_NAME!r} (or "
                             f"'{DEMO_PEER_NAME}-2', ...)")
     roster = p.get("roster")
     if roster is not None:
@@ -329,17 +329,17 @@ def _join(payload: Any) -> dict:
     return out
 
 
-def _helper_token(event: str, p: dict) -> str:
-    token = p.get("helperToken")
-    if not (isinstance(token, str) and MIN_HELPER_TOKEN <= len(token) <= MAX_HELPER_TOKEN
+def _invite_token(event: str, p: dict) -> str:
+    token = p.get("inviteToken")
+    if not (isinstance(token, str) and MIN_INVITE_TOKEN <= len(token) <= MAX_INVITE_TOKEN
             and _TOKEN.fullmatch(token)):
-        raise ProtocolError(f"{event}: 'helperToken' must be {MIN_HELPER_TOKEN} to "
-                            f"{MAX_HELPER_TOKEN} characters of base64url")
+        raise ProtocolError(f"{event}: 'inviteToken' must be {MIN_INVITE_TOKEN} to "
+                            f"{MAX_INVITE_TOKEN} characters of base64url")
     return token
 
 
-def _invite_helper(payload: Any) -> dict:
-    return {"helperToken": _helper_token(INVITE_HELPER, _obj(INVITE_HELPER, payload))}
+def _invite(payload: Any) -> dict:
+    return {"inviteToken": _invite_token(INVITE, _obj(INVITE, payload))}
 
 
 def _curve_selected(payload: Any) -> dict:
@@ -427,7 +427,7 @@ _CLIENT_VALIDATORS = {
     SEND_MESSAGE: _send_message,
     PROCESSING_STEP: _processing_step,
     LEAVE: _leave,
-    INVITE_HELPER: _invite_helper,
+    INVITE: _invite,
 }
 
 

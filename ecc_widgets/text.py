@@ -22,8 +22,8 @@ from homoglyph._skeleton import skeleton as _uts39_skeleton
 
 # The sources the app itself writes log lines under; no user may take one of these names.
 RESERVED_NAMES = frozenset({"me", "relay", "app", "system"})
-# The demo peer's name: held only by a member the relay lets in with a helper token (hidden,
-# seen by the one who summoned it); refused to every ordinary join (see `is_helper_name`).
+# The demo peer's name: held only by a member the relay lets in with a invite token (hidden,
+# seen by the one who summoned it); refused to every ordinary join (see `is_demo_peer_name`).
 DEMO_PEER_NAME = "demo-peer"
 
 # Letters that render as nothing or as blank space (Hangul fillers, the braille blank):
@@ -161,7 +161,7 @@ def _letters(key: str) -> str:
     return "".join(ch for ch in key if ch.isalnum())
 
 
-_HELPER_LETTERS = _letters(name_key(DEMO_PEER_NAME))
+_DEMO_PEER_LETTERS = _letters(name_key(DEMO_PEER_NAME))
 _RESERVED_KEYS = frozenset(name_key(n) for n in RESERVED_NAMES)
 
 
@@ -170,7 +170,7 @@ def is_reserved(name: str) -> bool:
     return name_key(name) in _RESERVED_KEYS
 
 
-def is_helper_name(name: str) -> bool:
+def is_demo_peer_name(name: str) -> bool:
     """Is ``name`` a demo peer's (``demo-peer``, ``Demo Peer 2``, ``dеmo_peer`` ...)? Only
-    a member the relay lets in as a summoner's helper may hold such a name."""
-    return _letters(name_key(name)).startswith(_HELPER_LETTERS)
+    a member the relay lets in as a summoner's demo peer may hold such a name."""
+    return _letters(name_key(name)).startswith(_DEMO_PEER_LETTERS)

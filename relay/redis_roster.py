@@ -12,7 +12,7 @@ Keys (all under ``ecc:``):
   names:<roomId>   hash  name slot (``relay.roster.name_slots``: two per member) -> sid
   hidden:<roomId>  set   sids of hidden members (demo peers: not counted against the cap)
   sid:<sid>        string {"room", "u", "k", "k2": its name slots, "r", "t", "v", "d"}
-  grant:<hash>     string a helper token's grant (JSON), expiring after a day
+  grant:<hash>     string a invite token's grant (JSON), expiring after a day
   rooms, users     sets of room ids / sids (for /healthz); hidden: sids of demo peers
   relays           set of relay ids; relay:<id>:alive (TTL) and relay:<id>:sids (set)
 A leave is published on ``ecc-relay:roster`` (``ROSTER_CHANNEL``) so that every relay drops
@@ -33,7 +33,7 @@ log = logging.getLogger("relay.redis")
 
 ROSTER_CHANNEL = "ecc-relay:roster"
 MAX_CONNECTIONS = 16             # to Redis, per relay (plus the pubsub and manager ones)
-GRANT_TTL = 24 * 3600            # seconds a helper token's grant outlives a lost summoner
+GRANT_TTL = 24 * 3600            # seconds a invite token's grant outlives a lost summoner
 
 _JOIN = """
 local room, sid, name, relay, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]

@@ -118,7 +118,7 @@ class Roster(Protocol):
     async def counts(self) -> dict: ...
 
     async def grant(self, token_hash: str, grant: dict) -> None:
-        """Store a helper token's grant (who invited it, in which room, for which name)."""
+        """Store a invite token's grant (who invited it, in which room, for which name)."""
 
     async def grant_of(self, token_hash: str) -> dict | None: ...
     async def revoke(self, token_hashes: list[str]) -> None: ...
@@ -133,7 +133,7 @@ class MemoryRoster:
         self._names: dict[str, dict[str, str]] = {}      # room -> name_key -> sid
         self._members: dict[str, Member] = {}            # sid -> member
         self._hidden: dict[str, int] = {}                # room -> hidden members
-        self._grants: dict[str, dict] = {}               # helper token hash -> grant
+        self._grants: dict[str, dict] = {}               # invite token hash -> grant
 
     async def start(self) -> None:
         """Nothing to connect to; the Redis store's counterpart does."""

@@ -52,7 +52,7 @@ class Connection:
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
     address: str = ""                 # the client's address (through a trusted proxy)
-    grants: list[str] = field(default_factory=list)   # hashes of the helper tokens it invited
+    grants: list[str] = field(default_factory=list)   # hashes of the invite tokens it invited
 
 
 Handler = Callable[[Connection, Any], Awaitable[dict]]
@@ -114,7 +114,7 @@ class RelayServer(socketio.AsyncServer):
         self._handlers: dict[str, Handler] = {
             P.JOIN: self.on_join,
             P.LEAVE: self.on_leave,
-            P.INVITE_HELPER: self.on_invite_helper,
+            P.INVITE: self.on_invite,
             P.CURVE_SELECTED: self.on_curve_selected,
             P.KEYS_GENERATED: self.on_keys_generated,
             P.PROCESSING_STEP: self.on_processing_step,
@@ -402,8 +402,8 @@ class RelayServer(socketio.AsyncServer):
         if busy is not None:
             return P.ack_error(busy)
         visible_to = ""
-        if "helperToken" in p:   # a demo peer: seen only by the member that invited it
-            visible_to = await self._check_helper(p["helperToken"], room, name,
+        if "inviteToken" in p:   # a demo peer: seen only by the member that invited it
+            visible_to = await self._check_invite(p["inviteToken"], room, name,
                                                   p["visibleTo"])
         if current is not None:
             await self._leave_room(conn)
@@ -429,43 +429,43 @@ class RelayServer(socketio.AsyncServer):
                         usersInRoom=roster_entries(members, me),
                         hiddenInRoom=_hidden(members), resumeToken=token)
 
-    async def _check_helper(self, helper_token: str, room: str, name: str,
+    async def _check_invite(self, invite_token: str, room: str, name: str,
                             summoner: str) -> str:
-        """A helper's join: the token must be one ``summoner`` registered in ``room`` and
+        """A demo peer's join: the token must be one ``summoner`` registered in ``room`` and
         still holds there, and each token lets in one name. Its ``visible_to``."""
-        token_hash = hash_token(helper_token)
+        token_hash = hash_token(invite_token)
         grant = await self.roster.grant_of(token_hash)
         key = name_key(summoner)
         if grant is None or grant.get("room") != room or grant.get("key") != key:
-            raise P.ProtocolError(f"{P.JOIN}: this helper token was not registered by "
+            raise P.ProtocolError(f"{P.JOIN}: this invite token was not registered by "
                                   f"{summoner!r} in room {room!r}")
         holder = await self.roster.member(grant["sid"])
         if holder is None or holder.room != room or holder.key != key:
-            raise P.ProtocolError(f"{P.JOIN}: {summoner!r} who registered this helper token "
+            raise P.ProtocolError(f"{P.JOIN}: {summoner!r} who registered this invite token "
                                   "has left the room")
         bound = grant.get("name")
         if bound is None:
             await self.roster.grant(token_hash, {**grant, "name": name_key(name)})
         elif bound != name_key(name):
-            raise P.ProtocolError(f"{P.JOIN}: this helper token is for another helper")
+            raise P.ProtocolError(f"{P.JOIN}: this invite token is for another demo peer")
         return key
 
-    async def on_invite_helper(self, conn: Connection, payload: Any) -> dict:
-        """A member registers a helper token: the demo peer it hands it to may join the
-        room seen by that member alone (``_check_helper``)."""
-        p = P.validate(P.INVITE_HELPER, payload)
-        me = require_member(conn.member, P.INVITE_HELPER)
+    async def on_invite(self, conn: Connection, payload: Any) -> dict:
+        """A member registers a invite token: the demo peer it hands it to may join the
+        room seen by that member alone (``_check_invite``)."""
+        p = P.validate(P.INVITE, payload)
+        me = require_member(conn.member, P.INVITE)
         if me.visible_to:
-            raise P.ProtocolError(f"{P.INVITE_HELPER}: a helper cannot invite helpers")
-        token_hash = hash_token(p["helperToken"])
+            raise P.ProtocolError(f"{P.INVITE}: a demo peer cannot invite demo peers")
+        token_hash = hash_token(p["inviteToken"])
         if token_hash not in conn.grants:
-            if len(conn.grants) >= P.MAX_HELPERS:
-                raise P.ProtocolError(f"{P.INVITE_HELPER}: at most {P.MAX_HELPERS} demo "
+            if len(conn.grants) >= P.MAX_DEMO_PEERS:
+                raise P.ProtocolError(f"{P.INVITE}: at most {P.MAX_DEMO_PEERS} demo "
                                       "peers each")
             await self.roster.grant(token_hash, {"sid": conn.sid, "room": me.room,
                                                  "key": me.key})
             conn.grants.append(token_hash)
-        return P.ack_ok(helpers=len(conn.grants))
+        return P.ack_ok(demoPeers=len(conn.grants))
 
     async def _alive(self, holder: Member) -> bool:
         """Does the socket holding a name still answer? (an Engine.IO ping, bounded wait)"""
@@ -516,11 +516,11 @@ class RelayServer(socketio.AsyncServer):
         if member is None:
             return
         grants, conn.grants = conn.grants, []
-        if grants:   # its helpers go with it: nobody else could see them
+        if grants:   # its demo peers go with it: nobody else could see them
             await self.roster.revoke(grants)
-            for helper in await self.roster.members(member.room):
-                if helper.visible_to == member.key and helper.sid != conn.sid:
-                    await self._evict(helper)
+            for hidden in await self.roster.members(member.room):
+                if hidden.visible_to == member.key and hidden.sid != conn.sid:
+                    await self._evict(hidden)
         removed = await self.roster.remove(conn.sid)
         with contextlib.suppress(KeyError, ValueError):  # already gone from the manager
             await self.leave_room(conn.sid, room_key(member.room))

@@ -45,10 +45,10 @@ class Session(RelayEvents):
     # ------------------------------------------------------------------ actions
 
     def join(self, username: str, room: str, relay_url: str | None = None, *,
-             visible_to: str | None = None, helper_token: str | None = None) -> None:
+             visible_to: str | None = None, invite_token: str | None = None) -> None:
         """Join `room` as `username` through the relay (the locator says which).
 
-        With `visible_to` and the `helper_token` that user registered with the relay, the
+        With `visible_to` and the `invite_token` that user registered with the relay, the
         relay lists us to that user only, and lets us talk with nobody else (the demo
         peer: summoned by one student, invisible to the class; see `summon_demo_peer`).
 
@@ -58,10 +58,10 @@ class Session(RelayEvents):
         self._check_open("join")
         link = self._link
         try:
-            helper = {"visibleTo": visible_to, "helperToken": helper_token} \
-                if visible_to or helper_token else {}
+            invite = {"visibleTo": visible_to, "inviteToken": invite_token} \
+                if visible_to or invite_token else {}
             cleaned = protocol.validate(protocol.JOIN, {"username": username, "roomId": room,
-                                                        **helper})
+                                                        **invite})
             url = link.locator.address(relay_url or self.relay_url or None)
         except (protocol.ProtocolError, ValueError) as exc:
             raise self._fail("join", str(exc)) from None
@@ -77,7 +77,7 @@ class Session(RelayEvents):
             self._forget_room()
             self.username, self.room, self.relay_url = cleaned["username"], cleaned["roomId"], url
             link.start_room()
-            link.visible_to, link.helper_token = visible_to or "", helper_token or ""
+            link.visible_to, link.invite_token = visible_to or "", invite_token or ""
             self._set_error("join", "")
             self._clear_stale(("peers", "chat"), "join a room first")
             self._log("info", "me", f"joining room {self.room!r} as {self.username!r} via {url}")
@@ -282,8 +282,8 @@ class Session(RelayEvents):
     def summon_demo_peer(self, name: str = protocol.DEMO_PEER_NAME) -> Any:
         """Bring a built-in peer into our room (same relay, same curve) on its own thread.
 
-        Seen by us alone: we register a one-time helper token with the relay
-        (``invite-helper``) and hand it to the demo peer, which joins with it; its name is
+        Seen by us alone: we register a one-time invite token with the relay
+        (``invite``) and hand it to the demo peer, which joins with it; its name is
         one no classmate may take, and each student's demo peer has its own. It starts
         once the relay has the token; returned at once."""
         self._check_open("peers")
@@ -293,8 +293,8 @@ class Session(RelayEvents):
             if self._demo_peer_factory is None:
                 raise self._fail("peers", "this session has no demo peer (build it with "
                                           "ecc_widgets.app.local_session())")
-            if len(self._demo_peers) >= protocol.MAX_HELPERS:
-                raise self._fail("peers", f"at most {protocol.MAX_HELPERS} demo peers")
+            if len(self._demo_peers) >= protocol.MAX_DEMO_PEERS:
+                raise self._fail("peers", f"at most {protocol.MAX_DEMO_PEERS} demo peers")
             taken = {d.name for d in self._demo_peers}
             unique, n = name, 2
             while unique in taken:
@@ -302,25 +302,25 @@ class Session(RelayEvents):
             token = secrets.token_urlsafe(24)
             demo = self._demo_peer_factory(self.room, relay_url=self.relay_url, name=unique,
                                            curve=self.curve, follow=self.username,
-                                           helper_token=token)
+                                           invite_token=token)
             self._demo_peers.append(demo)
             self._log("info", "me", f"summoning the demo peer {unique!r}")
             # straight to the client, not through _emit: the relay view must not show it
-            self._link.client.emit(protocol.INVITE_HELPER, {"helperToken": token},
-                                   callback=lambda ack: self._on_helper_ack(ack, demo))
+            self._link.client.emit(protocol.INVITE, {"inviteToken": token},
+                                   callback=lambda ack: self._on_invite_ack(ack, demo))
         return demo
 
     def _reinvite_demo_peers(self) -> None:
-        """After a (re)join: the relay voided our helper tokens when our old socket went, so
+        """After a (re)join: the relay voided our invite tokens when our old socket went, so
         register them again, and our demo peers, rejoining, are let in (caller holds the
         lock)."""
         client = self._link.client
         for demo in self._demo_peers if client is not None else ():
-            token = getattr(demo, "helper_token", None)
+            token = getattr(demo, "invite_token", None)
             if token:
-                client.emit(protocol.INVITE_HELPER, {"helperToken": token})
+                client.emit(protocol.INVITE, {"inviteToken": token})
 
-    def _on_helper_ack(self, ack: Any, demo: Any) -> None:
+    def _on_invite_ack(self, ack: Any, demo: Any) -> None:
         """The relay has the demo peer's token (or refused it): start it, or say why not."""
         with self._lock:
             if demo not in self._demo_peers:

@@ -19,7 +19,7 @@ def test_demo_peer_completes_the_flow(relay):
         student.select_curve("secp256k1")
         wait_until(lambda: student.joined, what="the join")
         demo = student.summon_demo_peer()
-        # it starts once the relay has its helper token
+        # it starts once the relay has its invite token
         wait_until(lambda: demo.session.relay_url == relay.url, what="the demo peer's join")
         # it joins, takes our curve and generates keys by itself
         wait_until(lambda: "keys generated" in student.peers.get("demo-peer", _NO_PEER).statuses,
@@ -111,7 +111,7 @@ def test_the_demo_peer_comes_back_after_the_relay_restarts(relay):
         wait_until(lambda: student.joined, what="the join")
         student.summon_demo_peer()
         wait_until(lambda: "demo-peer" in student.peers, what="the demo peer")
-        relay.restart()   # an empty relay: the helper token is gone with it
+        relay.restart()   # an empty relay: the invite token is gone with it
         wait_until(lambda: "demo-peer" not in student.peers, timeout=30, what="it gone")
         wait_until(lambda: student.joined and "demo-peer" in student.peers, timeout=60,
                    what="the demo peer back (its token registered again)")

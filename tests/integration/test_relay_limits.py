@@ -20,7 +20,7 @@ from tests.support.peers import Peer, RawSocket, SilentSocket, message, pair, ru
 from tests.support.processes import RelayProcess, require_binary
 
 BIG = "A" * (40 * 1024)    # base64 of 30 KiB of "ciphertext"
-TOKEN = "helper-token-of-the-summoner"
+TOKEN = "invite-token-of-the-summoner"
 
 
 @pytest.fixture
@@ -260,8 +260,8 @@ def test_a_member_visible_to_one_name_pairs_with_that_member_only(relay):
         try:
             await alice.join("Alice", "lab")
             await bob.join("bob", "lab")
-            assert (await alice.call(P.INVITE_HELPER, {"helperToken": TOKEN}))["ok"]
-            ack = await demo.join("demo-peer", "lab", visibleTo="alice", helperToken=TOKEN)
+            assert (await alice.call(P.INVITE, {"inviteToken": TOKEN}))["ok"]
+            ack = await demo.join("demo-peer", "lab", visibleTo="alice", inviteToken=TOKEN)
             assert [u["username"] for u in ack["usersInRoom"]] == ["Alice", "demo-peer"]
             ack = await carol.join("carol", "lab")
             assert [u["username"] for u in ack["usersInRoom"]] == ["Alice", "bob", "carol"]
@@ -329,8 +329,8 @@ def test_limits_hold_across_relays_sharing_redis(tmp_path):
             ack = await b.call(P.JOIN, {"username": "bob", "roomId": "lab"})
             assert ack["ok"] is False and "already taken" in ack["error"]
             await b.join("carol", "lab")
-            assert (await a.call(P.INVITE_HELPER, {"helperToken": TOKEN}))["ok"]
-            await demo.join("demo-peer", "lab", visibleTo="BOB", helperToken=TOKEN)
+            assert (await a.call(P.INVITE, {"inviteToken": TOKEN}))["ok"]
+            await demo.join("demo-peer", "lab", visibleTo="BOB", inviteToken=TOKEN)
             await extra.join("dave", "lab")   # the demo peer is not counted against the cap
             late = await Peer(relays[1].url).connect()
             ack = await late.call(P.JOIN, {"username": "erin", "roomId": "lab"})

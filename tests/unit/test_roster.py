@@ -24,7 +24,7 @@ def test_names_room_size_and_visibility():
         await roster.add("lab", "s4", "demo", "", limit=3)
         with pytest.raises(RoomFull, match=r"room 'lab' is full \(3 members\)"):
             await roster.add("lab", "s7", "carol", "", limit=3)
-        with pytest.raises(NameTaken):   # but one summoner's helpers have distinct names
+        with pytest.raises(NameTaken):   # but one summoner's demo peers have distinct names
             await roster.add("lab", "s8", "DEMO", "", visible_to=name_key("straße"), limit=3)
         await roster.remove("s4")
         await roster.remove("s6")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecc_widgets import protocol as P
-from ecc_widgets.text import is_helper_name, name_key, name_keys, normalize_name
+from ecc_widgets.text import is_demo_peer_name, name_key, name_keys, normalize_name
 
 
 def same_name(a: str, b: str) -> bool:
@@ -44,26 +44,26 @@ def test_distinct_names_stay_distinct():
 @pytest.mark.parametrize("name", ["demo-peer", "Demo Peer", "demo_peer-2", "DEMOPEER",
                                   "d\u0435mo-p\u0435\u0435r".replace("\u0435", "e"),
                                   "\uff44\uff45\uff4d\uff4f-peer"])
-def test_demo_peer_names_are_kept_for_helpers(name):
-    assert is_helper_name(name)
+def test_demo_peer_names_are_kept_for_demo_peers(name):
+    assert is_demo_peer_name(name)
     with pytest.raises(P.ProtocolError, match="kept for demo peers"):
         P.validate(P.JOIN, {"username": name, "roomId": "lab"})
 
 
-def test_a_helper_join_needs_its_token_and_its_summoner():
+def test_a_demo_peer_join_needs_its_token_and_its_summoner():
     token = "t" * 22
     ok = P.validate(P.JOIN, {"username": "demo-peer", "roomId": "lab", "visibleTo": "alice",
-                             "helperToken": token})
-    assert ok["helperToken"] == token and ok["visibleTo"] == "alice"
-    with pytest.raises(P.ProtocolError, match="'visibleTo' and 'helperToken' go together"):
+                             "inviteToken": token})
+    assert ok["inviteToken"] == token and ok["visibleTo"] == "alice"
+    with pytest.raises(P.ProtocolError, match="'visibleTo' and 'inviteToken' go together"):
         P.validate(P.JOIN, {"username": "bob", "roomId": "lab", "visibleTo": "alice"})
-    with pytest.raises(P.ProtocolError, match="a helper's name is 'demo-peer'"):
+    with pytest.raises(P.ProtocolError, match="a demo peer's name is 'demo-peer'"):
         P.validate(P.JOIN, {"username": "bob", "roomId": "lab", "visibleTo": "alice",
-                            "helperToken": token})
-    with pytest.raises(P.ProtocolError, match="'helperToken' must be 22 to 128"):
-        P.validate(P.INVITE_HELPER, {"helperToken": "short"})
-    assert P.validate(P.INVITE_HELPER, {"helperToken": token}) == {"helperToken": token}
-    assert not is_helper_name("demo") and not is_helper_name("peer")
+                            "inviteToken": token})
+    with pytest.raises(P.ProtocolError, match="'inviteToken' must be 22 to 128"):
+        P.validate(P.INVITE, {"inviteToken": "short"})
+    assert P.validate(P.INVITE, {"inviteToken": token}) == {"inviteToken": token}
+    assert not is_demo_peer_name("demo") and not is_demo_peer_name("peer")
 
 
 def test_the_count_of_hidden_members_is_a_count():

@@ -1,7 +1,7 @@
 """Demo peers: each student's own, seen by that student alone, and nobody else's to fake.
 
 A member joined with ``visibleTo`` is seen by one other member only. The relay lets one in
-only with a helper token that very member registered (``invite-helper``) in that room, under
+only with a invite token that very member registered (``invite``) in that room, under
 a demo peer's name (``demo-peer``, ``demo-peer-2``), which no ordinary join may take; each
 summoner's are held apart, a few each, and not counted against the room's cap.
 """
@@ -18,7 +18,7 @@ from tests.support.processes import RelayProcess
 
 
 def token(n: int) -> str:
-    return f"helper-token-number-{n:04d}"
+    return f"invite-token-number-{n:04d}"
 
 
 @pytest.fixture
@@ -28,11 +28,11 @@ def small_relay(tmp_path):
     server.stop()
 
 
-async def helper(url: str, summoner: str, tok: str, name: str = "demo-peer",
+async def demo_peer(url: str, summoner: str, tok: str, name: str = "demo-peer",
                  room: str = "lab") -> tuple[Peer, dict]:
     peer = await Peer(url).connect()
     ack = await peer.call(P.JOIN, {"username": name, "roomId": room, "visibleTo": summoner,
-                                   "helperToken": tok})
+                                   "inviteToken": tok})
     return peer, ack
 
 
@@ -48,8 +48,8 @@ def test_every_student_gets_a_demo_peer_of_their_own(relay):
             for i, s in enumerate(students):
                 await s.join(f"student{i}", "lab")
             for i, s in enumerate(students):
-                assert (await s.call(P.INVITE_HELPER, {"helperToken": token(i)}))["ok"]
-                demo, ack = await helper(relay.url, f"student{i}", token(i))
+                assert (await s.call(P.INVITE, {"inviteToken": token(i)}))["ok"]
+                demo, ack = await demo_peer(relay.url, f"student{i}", token(i))
                 assert ack["ok"], ack
                 assert [u["username"] for u in ack["usersInRoom"]] == [
                     *(f"student{j}" for j in range(5) if j == i), "demo-peer"]
@@ -90,11 +90,11 @@ def test_nobody_can_squat_fake_or_hide_behind_a_name(relay):
                 ack = await p.call(P.JOIN, {"username": name, "roomId": "lab"})
                 assert ack["ok"] is False, (name, ack)
             # visibleTo without a token, or with one the member it names never registered
-            assert (await mallory.call(P.INVITE_HELPER, {"helperToken": token(1)}))["ok"]
-            p, ack = await helper(relay.url, "alice", "x" * 30)
+            assert (await mallory.call(P.INVITE, {"inviteToken": token(1)}))["ok"]
+            p, ack = await demo_peer(relay.url, "alice", "x" * 30)
             extra.append(p)
             assert ack["ok"] is False and "not registered by 'alice'" in ack["error"], ack
-            p, ack = await helper(relay.url, "alice", token(1))   # mallory's token
+            p, ack = await demo_peer(relay.url, "alice", token(1))   # mallory's token
             extra.append(p)
             assert ack["ok"] is False and "not registered by 'alice'" in ack["error"], ack
             p = await Peer(relay.url).connect()
@@ -102,27 +102,27 @@ def test_nobody_can_squat_fake_or_hide_behind_a_name(relay):
             ack = await p.call(P.JOIN, {"username": "bob", "roomId": "lab", "visibleTo": "alice"})
             assert ack["ok"] is False and "go together" in ack["error"], ack
             # a hidden member cannot hold a classmate's name, even with a real token
-            p, ack = await helper(relay.url, "mallory", token(1), name="carol")
+            p, ack = await demo_peer(relay.url, "mallory", token(1), name="carol")
             extra.append(p)
-            assert ack["ok"] is False and "a helper's name is 'demo-peer'" in ack["error"]
+            assert ack["ok"] is False and "a demo peer's name is 'demo-peer'" in ack["error"]
             carol = await Peer(relay.url).connect()
             extra.append(carol)
             await carol.join("carol", "lab")
             # mallory's own demo peer takes nothing from alice's
-            mdemo, ack = await helper(relay.url, "mallory", token(1))
+            mdemo, ack = await demo_peer(relay.url, "mallory", token(1))
             extra.append(mdemo)
             assert ack["ok"], ack
-            assert (await alice.call(P.INVITE_HELPER, {"helperToken": token(2)}))["ok"]
-            ademo, ack = await helper(relay.url, "alice", token(2))
+            assert (await alice.call(P.INVITE, {"inviteToken": token(2)}))["ok"]
+            ademo, ack = await demo_peer(relay.url, "alice", token(2))
             extra.append(ademo)
             assert ack["ok"], ack
-            # a token lets in one helper: mallory's cannot bring a second name
-            p, ack = await helper(relay.url, "mallory", token(1), name="demo-peer-2")
+            # a token lets in one demo peer: mallory's cannot bring a second name
+            p, ack = await demo_peer(relay.url, "mallory", token(1), name="demo-peer-2")
             extra.append(p)
-            assert ack["ok"] is False and "for another helper" in ack["error"], ack
+            assert ack["ok"] is False and "for another demo peer" in ack["error"], ack
             # nor a token from another room
-            assert (await bob.call(P.INVITE_HELPER, {"helperToken": token(3)}))["ok"]
-            p, ack = await helper(relay.url, "bob", token(3), room="other")
+            assert (await bob.call(P.INVITE, {"inviteToken": token(3)}))["ok"]
+            p, ack = await demo_peer(relay.url, "bob", token(3), room="other")
             extra.append(p)
             assert ack["ok"] is False, ack
             # a summoner that leaves takes its demo peers along, and their tokens
@@ -130,7 +130,7 @@ def test_nobody_can_squat_fake_or_hide_behind_a_name(relay):
             left = await alice.wait_for(P.USER_LEFT, lambda e: e["username"] == "mallory")
             assert left
             await asyncio.wait_for(_until_disconnected(mdemo), 10)
-            p, ack = await helper(relay.url, "mallory", token(1))
+            p, ack = await demo_peer(relay.url, "mallory", token(1))
             extra.append(p)
             assert ack["ok"] is False, ack
         finally:
@@ -151,20 +151,20 @@ def test_hidden_members_cannot_fill_a_room_against_the_class(small_relay):
             squatter = await Peer(small_relay.url).connect()
             peers.append(squatter)
             await squatter.join("squatter", "class")
-            for i in range(P.MAX_HELPERS):
-                assert (await squatter.call(P.INVITE_HELPER, {"helperToken": token(i)}))["ok"]
-                p, ack = await helper(small_relay.url, "squatter", token(i), room="class",
+            for i in range(P.MAX_DEMO_PEERS):
+                assert (await squatter.call(P.INVITE, {"inviteToken": token(i)}))["ok"]
+                p, ack = await demo_peer(small_relay.url, "squatter", token(i), room="class",
                                       name="demo-peer" if i == 0 else f"demo-peer-{i + 1}")
                 peers.append(p)
                 assert ack["ok"], ack
-            ack = await squatter.call(P.INVITE_HELPER, {"helperToken": token(99)})
-            assert ack["ok"] is False and f"at most {P.MAX_HELPERS}" in ack["error"], ack
+            ack = await squatter.call(P.INVITE, {"inviteToken": token(99)})
+            assert ack["ok"] is False and f"at most {P.MAX_DEMO_PEERS}" in ack["error"], ack
             # the cap (4) counts the class, not the hidden members
             for name in ("teacher", "alice", "bob"):
                 p = await Peer(small_relay.url).connect()
                 peers.append(p)
                 ack = await p.join(name, "class")
-            assert ack["hiddenInRoom"] == P.MAX_HELPERS
+            assert ack["hiddenInRoom"] == P.MAX_DEMO_PEERS
             assert [u["username"] for u in ack["usersInRoom"]] == \
                 ["squatter", "teacher", "alice", "bob"]
             p = await Peer(small_relay.url).connect()
