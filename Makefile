@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 RELAY_TESTS := $(addprefix tests/integration/, test_relay.py test_relay_fuzz.py \
 	test_relay_redis.py test_relay_standalone.py test_relay_text.py \
-	test_relay_limits.py)
+	test_relay_limits.py test_relay_class.py \
+	test_relay_demo_peers.py)
 
 # The relay tests run twice: on the relay's lean transport (the default) and on stock
 # python-socketio (--relay-transport stock).

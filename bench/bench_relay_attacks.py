@@ -9,12 +9,18 @@ Scenarios:
   churn        IDLE sockets sit in room A while one socket toggles join/leave in A as fast
                as the relay lets it; a good pair in room B as above. Bytes the relay wrote
                (psutil write_chars of the relay process) and bytes the idle sockets read.
+  fresh-churn  a room of 50 (48 idle members asking for the whole roster, and a good pair
+               exchanging 5 messages a second); LOOPS loops each open a fresh socket, join
+               the room, and close, as fast as they can, for CHURN_SECONDS (20). Bytes each
+               idle member read (most and mean), joins the relay let in, the good pair's
+               latency (p95, max) and the relay's CPU time.
 
 ``--relay-root`` runs the relay of another checkout (its ``relay`` and ``ecc_widgets``), so
 the same load can be compared before and after a change:
 
     python bench/bench_relay_attacks.py
     python bench/bench_relay_attacks.py --relay-root ../before --label before
+    python bench/bench_relay_attacks.py --before-root ../before --scenarios fresh-churn
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import psutil  # noqa: E402
 from bench.relay_servers import ROOT, Server  # noqa: E402
 from bench.relay_wire import WireClient  # noqa: E402
 from ecc_widgets import protocol as P  # noqa: E402
-from tests.support.peers import Peer, SilentSocket, message  # noqa: E402
+from tests.support.peers import Peer, RawSocket, SilentSocket, message  # noqa: E402
 
 BIG = "A" * (48 * 1024)   # the largest ciphertext the protocol allows: 36 KiB
 
@@ -194,34 +200,118 @@ async def churn(server: Server, idle: int, seconds: float) -> dict:
             "idle_read_mb": round(read / 2**20, 1), **result}
 
 
+async def fresh_churn(server: Server, loops: int, seconds: float) -> dict:
+    idle_count = 48
+    received = [0] * idle_count
+
+    def counter(i: int):
+        def count(text: str) -> None:
+            received[i] += len(text)
+        return count
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    clients = [await WireClient(session, server.url, on_text=counter(i)).connect()
+               for i in range(idle_count)]
+    for i, client in enumerate(clients):
+        await client.emit(P.JOIN, {"username": f"idle{i}", "roomId": "A"})
+        await asyncio.sleep(0.02)
+    good = GoodPair(server.url, "A", rate=5.0)
+    await good.start()
+    last = -1
+    while sum(received) != last:   # until the rosters of those joins have all arrived
+        last = sum(received)
+        await asyncio.sleep(1)
+    for i in range(idle_count):
+        received[i] = 0
+    good.latencies.clear()
+    good.sent = 0
+    joins = refused = failed = 0
+    stop = time.monotonic() + seconds
+
+    async def loop(n: int) -> None:
+        nonlocal joins, refused, failed
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            try:
+                raw = await RawSocket(server.url).connect()
+            except Exception:  # noqa: BLE001 - refused at the door: try again
+                failed += 1
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                ack = await raw.call(P.JOIN, {"username": f"churn{n}-{i}", "roomId": "A"},
+                                     ack=1, timeout=5)
+                joins += bool(ack.get("ok"))
+                refused += not ack.get("ok")
+            except Exception:  # noqa: BLE001 - no answer in time
+                failed += 1
+            finally:
+                await raw.close()
+
+    cpu = server.cpu_seconds()
+    started = time.monotonic()
+    await asyncio.gather(*(loop(n) for n in range(loops)))
+    elapsed = time.monotonic() - started
+    cpu = server.cpu_seconds() - cpu
+    latencies = sorted(good.latencies)
+    result = await good.stop()
+    for client in clients:
+        await client.close()
+    await session.close()
+    return {"loops": loops, "room": idle_count + 2, "seconds": round(elapsed, 1),
+            "joins_let_in": joins, "joins_refused": refused, "attempts_failed": failed,
+            "idle_read_mb_max": round(max(received) / 2**20, 2),
+            "idle_read_mb_mean": round(sum(received) / idle_count / 2**20, 2),
+            "good_max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+            "relay_cpu_s": round(cpu, 1), **result}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--relay-root", type=Path, default=ROOT,
                     help="the checkout whose relay to run (default: this one)")
     ap.add_argument("--label", default="this")
-    ap.add_argument("--scenarios", default="slow-reader,churn")
+    ap.add_argument("--before-root", type=Path, default=None,
+                    help="also run each scenario first on this checkout's relay, labelled "
+                         "'before' (one run, the same load, before and after)")
+    ap.add_argument("--scenarios", default="slow-reader,churn,fresh-churn")
     ap.add_argument("--seconds", type=float, default=60.0, help="slow-reader duration")
     ap.add_argument("--churn-seconds", type=float, default=12.0)
     ap.add_argument("--idle", type=int, default=300, help="idle sockets in the churn room")
+    ap.add_argument("--loops", type=int, default=4, help="fresh-churn: connect/join/close "
+                    "loops")
+    ap.add_argument("--fresh-churn-seconds", type=float, default=20.0)
     ap.add_argument("--relay-args", default="",
                     help="more options for the relay, e.g. '--max-room-size 400'")
     args = ap.parse_args()
     load = os.getloadavg()
-    emit_json({"label": args.label, "relay_root": str(args.relay_root),
-               "load": [round(x, 2) for x in load]})
+    runs = [(args.label, args.relay_root)]
+    if args.before_root is not None:
+        runs.insert(0, ("before", args.before_root))
+    for label, root in runs:
+        emit_json({"label": label, "relay_root": str(root),
+                   "load": [round(x, 2) for x in load]})
     for scenario in args.scenarios.split(","):
-        server = relay(args.relay_root.resolve(), args.label, *args.relay_args.split())
-        try:
-            if scenario == "slow-reader":
-                result = asyncio.run(slow_reader(server, args.seconds))
-            elif scenario == "churn":
-                result = asyncio.run(churn(server, args.idle, args.churn_seconds))
-            else:
-                raise SystemExit(f"unknown scenario {scenario!r}")
-        finally:
-            server.stop()
-        emit_json({"scenario": scenario, "relay": args.label, "summary": True, **result,
-                   "load_after": [round(x, 2) for x in os.getloadavg()]})
+        for label, root in runs:
+            run_scenario(scenario, label, root, args)
+
+
+def run_scenario(scenario: str, label: str, root: Path, args: argparse.Namespace) -> None:
+    server = relay(root.resolve(), label, *args.relay_args.split())
+    try:
+        if scenario == "slow-reader":
+            result = asyncio.run(slow_reader(server, args.seconds))
+        elif scenario == "churn":
+            result = asyncio.run(churn(server, args.idle, args.churn_seconds))
+        elif scenario == "fresh-churn":
+            result = asyncio.run(fresh_churn(server, args.loops, args.fresh_churn_seconds))
+        else:
+            raise SystemExit(f"unknown scenario {scenario!r}")
+    finally:
+        server.stop()
+    emit_json({"scenario": scenario, "relay": label, "summary": True, **result,
+               "load_after": [round(x, 2) for x in os.getloadavg()]})
 
 
 if __name__ == "__main__":

@@ -13,18 +13,21 @@ import contextlib
 from typing import Any
 
 from ecc_widgets import crypto
+from ecc_widgets.protocol import DEMO_PEER_NAME
 from ecc_widgets.session import DEFAULT_CURVE, Session, SessionError
 
 
 class DemoPeer:
     """A peer that lives in this Python process; `close()` takes it out of the room."""
 
-    def __init__(self, room: str, *, relay_url: str, name: str = "demo-peer",
-                 curve: str = DEFAULT_CURVE, follow: str | None = None):
+    def __init__(self, room: str, *, relay_url: str, name: str = DEMO_PEER_NAME,
+                 curve: str = DEFAULT_CURVE, follow: str | None = None,
+                 invite_token: str | None = None):
         self.name = name
         self.room = room
         self.relay_url = relay_url
-        self.follow = follow           # whose curve to take ("" or None: anyone's)
+        self.follow = follow           # who summoned it: it is seen by, and follows, them
+        self.invite_token = invite_token   # what `follow` registered with the relay
         self.session = Session()
         self._curve = curve
         self._answered: set[str] = set()
@@ -39,8 +42,10 @@ class DemoPeer:
         s.observe(self._on_peers, names="peers")
         s.observe(self._on_conversations, names="conversations")
         s.select_curve(self._curve)
-        # Seen by (and talking with) the one who summoned it, not by the whole class.
-        s.join(self.name, self.room, self.relay_url, visible_to=self.follow or None)
+        # Seen by (and talking with) the one who summoned it, not by the whole class: the
+        # relay lets it in so only with the token the summoner registered.
+        s.join(self.name, self.room, self.relay_url, visible_to=self.follow or None,
+               invite_token=self.invite_token)
         return self
 
     def close(self) -> None:

@@ -8,6 +8,8 @@ drop, corrupt, strip or redirect what they send. Its HTTP API, under ``/mallory/
 - ``POST attack`` ``{"room", "attack", "on"}``: switch one attack in one room
 - ``POST edit`` ``{"room", "replace"}``: the next message read in the middle carries
   ``replace`` instead (``None`` cancels)
+- ``POST room-token`` ``{"room"}``: (the teacher's token only) a token that opens that one
+  room's attacks and messages, for a student playing Mallory there; the teacher's opens all
 
 `MalloryClient` speaks it (standard library only); `MalloryPanel` shows it as widgets;
 `start_attack_relay` starts such a relay on this machine, for a student alone.
@@ -121,6 +123,15 @@ class MalloryClient:
         """The next message read in the middle of `room` carries `replace` instead (None:
         forward it as it was)."""
         self._call("POST", "edit", {"room": room, "replace": replace})
+
+    def room_token(self, room: str) -> str:
+        """A token that opens `room` alone (the teacher's token is needed to get one): hand
+        it, or ``{relay}/mallory#token=<it>``, to a student playing Mallory in that room."""
+        answer = self._call("POST", "room-token", {"room": room})
+        token = answer.get("token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token.isascii() or len(token) > 512:
+            raise MalloryError("the relay's answer has no room token")
+        return token
 
     def _call(self, method: str, name: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -17,7 +17,15 @@ import math
 import re
 from typing import Any
 
-from ecc_widgets.text import RESERVED_NAMES, TextProblem, name_key, text_problem
+from ecc_widgets.text import (  # noqa: F401 - RESERVED_NAMES and name_key: re-exported
+    DEMO_PEER_NAME,
+    RESERVED_NAMES,
+    TextProblem,
+    is_demo_peer_name,
+    is_reserved,
+    name_key,
+    text_problem,
+)
 from ecc_widgets.text import normalize_name as _normalized_name
 
 # --- event names: client -> server (the seed's) -------------------------------------------
@@ -27,8 +35,10 @@ KEYS_GENERATED = "keys-generated"
 SHARE_PUBLIC_KEY = "share-public-key"
 SEND_MESSAGE = "send-message"
 PROCESSING_STEP = "processing-step"
-# our addition: leave the room without disconnecting
+# our additions: leave the room without disconnecting; register a invite token with the
+# relay, so that a demo peer presenting it may join seen by us alone
 LEAVE = "leave"
+INVITE = "invite"
 
 # --- event names: server -> client (the seed's) -------------------------------------------
 USER_JOINED = "user-joined"
@@ -44,7 +54,7 @@ RELAY_ERROR = "relay-error"
 RELAY_SHUTDOWN = "relay-shutdown"
 
 CLIENT_EVENTS = (JOIN, CURVE_SELECTED, KEYS_GENERATED, SHARE_PUBLIC_KEY, SEND_MESSAGE,
-                 PROCESSING_STEP, LEAVE)
+                 PROCESSING_STEP, LEAVE, INVITE)
 SERVER_EVENTS = (USER_JOINED, USER_LEFT, PEER_CURVE_SELECTED, PEER_KEYS_GENERATED,
                  RECEIVE_PUBLIC_KEY, RECEIVE_MESSAGE, PEER_PROCESSING_STEP, RELAY_ERROR,
                  RELAY_SHUTDOWN)
@@ -80,6 +90,9 @@ MAX_B64_FIELD = 32         # characters of ``iv`` / ``tag`` (12 and 16 bytes nee
 MAX_CIPHERTEXT = 48 * 1024   # characters of base64 ``encryptedMessage`` (36 KiB of ciphertext)
 MAX_JWK_FIELD = 256          # characters of one JWK member
 MAX_EXTRA_FIELDS = 16        # extra top-level fields our clients may add
+MIN_INVITE_TOKEN = 22        # characters of a invite token (base64url: 128 bits and more)
+MAX_INVITE_TOKEN = 128
+MAX_DEMO_PEERS = 3              # demo peers one member may invite into its room
 # Whole Socket.IO packet as received; bigger events get an error and are dropped. The
 # Engine.IO limit (which closes the connection) sits well above this.
 MAX_EVENT_BYTES = 64 * 1024
@@ -92,6 +105,7 @@ _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _CURVE = re.compile(r"[A-Za-z0-9._-]+")
 _SOCKET_ID = re.compile(r"[A-Za-z0-9_-]+")   # what Socket.IO sids are made of
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 # ``join``'s optional ``roster``: "delta" = user-joined / user-left without usersInRoom
 ROSTER_MODES = ("full", "delta")
@@ -294,7 +308,7 @@ def _join(payload: Any) -> dict:
     compares that form, so ``bob`` and ``bob `` are one name."""
     p = _obj(JOIN, payload)
     username = _name(JOIN, p, "username", MAX_USERNAME)
-    if name_key(username) in RESERVED_NAMES:
+    if is_reserved(username):
         raise ProtocolError(f"{JOIN}: the name {username!r} is reserved for the app's own "
                             "messages; choose another name")
     out = {"username": username, "roomId": _name(JOIN, p, "roomId", MAX_ROOM_ID)}
@@ -306,12 +320,37 @@ def _join(payload: Any) -> dict:
         out["resumeToken"] = _check_text(token, JOIN, "resumeToken")
     if p.get("visibleTo") is not None:   # listed to, and paired with, that one member only
         out["visibleTo"] = _name(JOIN, p, "visibleTo", MAX_USERNAME)
+    if p.get("inviteToken") is not None:
+        out["inviteToken"] = _invite_token(JOIN, p)
+    if ("visibleTo" in out) != ("inviteToken" in out):
+        raise ProtocolError(f"{JOIN}: 'visibleTo' and 'inviteToken' go together: a member "
+                            "seen by one other only is that member's demo peer, let in with the "
+                            "token it registered ('invite')")
+    if is_demo_peer_name(username) != ("inviteToken" in out):
+        raise ProtocolError(f"{JOIN}: names like {DEMO_PEER_NAME!r} are kept for demo peers "
+                            "(a invite token is needed); choose another name"
+                            if "inviteToken" not in out else
+                            f"{JOIN}: a demo peer's name is {DEMO_PEER_NAME!r} (or "
+                            f"'{DEMO_PEER_NAME}-2', ...)")
     roster = p.get("roster")
     if roster is not None:
         if roster not in ROSTER_MODES:
             raise ProtocolError(f"{JOIN}: 'roster' must be one of {', '.join(ROSTER_MODES)}")
         out["roster"] = roster
     return out
+
+
+def _invite_token(event: str, p: dict) -> str:
+    token = p.get("inviteToken")
+    if not (isinstance(token, str) and MIN_INVITE_TOKEN <= len(token) <= MAX_INVITE_TOKEN
+            and _TOKEN.fullmatch(token)):
+        raise ProtocolError(f"{event}: 'inviteToken' must be {MIN_INVITE_TOKEN} to "
+                            f"{MAX_INVITE_TOKEN} characters of base64url")
+    return token
+
+
+def _invite(payload: Any) -> dict:
+    return {"inviteToken": _invite_token(INVITE, _obj(INVITE, payload))}
 
 
 def _curve_selected(payload: Any) -> dict:
@@ -399,6 +438,7 @@ _CLIENT_VALIDATORS = {
     SEND_MESSAGE: _send_message,
     PROCESSING_STEP: _processing_step,
     LEAVE: _leave,
+    INVITE: _invite,
 }
 
 
@@ -430,6 +470,9 @@ def _user_change(event: str):
     def check(payload: Any) -> dict:
         p = _need(event, _obj(event, payload), {"username": str, "socketId": str})
         _roster(event, p.get("usersInRoom"))
+        hidden = p.get("hiddenInRoom")
+        if hidden is not None and not (type(hidden) is int and 0 <= hidden <= 1_000_000):
+            raise ProtocolError(f"{event}: 'hiddenInRoom' must be a count")
         return p
     return check
 

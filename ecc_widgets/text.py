@@ -14,8 +14,17 @@ import functools
 import re
 import unicodedata
 
+# UTS #39's skeleton (Unicode 17.0 confusables): NFD, default-ignorables dropped, each
+# character mapped to its prototype, NFD again. ipfy-homoglyph implements exactly that
+# and nothing more; its module is internal, so pyproject.toml pins the minor version and
+# tests/unit/test_text.py checks the behaviour the names rely on.
+from homoglyph._skeleton import skeleton as _uts39_skeleton
+
 # The sources the app itself writes log lines under; no user may take one of these names.
 RESERVED_NAMES = frozenset({"me", "relay", "app", "system"})
+# The demo peer's name: held only by a member the relay lets in with a invite token (hidden,
+# seen by the one who summoned it); refused to every ordinary join (see `is_demo_peer_name`).
+DEMO_PEER_NAME = "demo-peer"
 
 # Letters that render as nothing or as blank space (Hangul fillers, the braille blank):
 # refused in every text, like the format characters.
@@ -125,8 +134,43 @@ def _script(letter: str) -> str:
     return script if script in _CONFUSABLE_SCRIPTS else ""
 
 
+@functools.lru_cache(maxsize=8192)
 def name_key(name: str) -> str:
-    """The form under which two names are the same name, case ignored (NFKC casefold)."""
+    """The form under which two names are the same name: case ignored (NFKC casefold), then
+    the UTS #39 confusable skeleton, so that names that look alike are one name whatever
+    the script (``аӏісе`` in Cyrillic is ``alice``, ``ЕСС`` is ``ECC``, ``rn`` is ``m``).
+    The relay and the client both compare names by this key."""
     if name.isascii():
-        return " ".join(name.split()).lower()
-    return unicodedata.normalize("NFKC", _collapse(name).casefold())
+        folded = " ".join(name.split()).lower()
+    else:
+        folded = unicodedata.normalize("NFKC", _collapse(name).casefold())
+    return _uts39_skeleton(folded).casefold()
+
+
+@functools.lru_cache(maxsize=8192)
+def name_keys(name: str) -> tuple[str, str]:
+    """The two keys a name is held under: `name_key`, and the skeleton of its capitals
+    (``ТОМ`` in Cyrillic capitals looks like ``TOM`` though ``том`` does not look like
+    ``tom``). Two names are one name when either key is the same."""
+    folded = name if name.isascii() else unicodedata.normalize("NFKC", _collapse(name))
+    capitals = _uts39_skeleton(" ".join(folded.split()).upper()).casefold()
+    return name_key(name), capitals
+
+
+def _letters(key: str) -> str:
+    return "".join(ch for ch in key if ch.isalnum())
+
+
+_DEMO_PEER_LETTERS = _letters(name_key(DEMO_PEER_NAME))
+_RESERVED_KEYS = frozenset(name_key(n) for n in RESERVED_NAMES)
+
+
+def is_reserved(name: str) -> bool:
+    """Is ``name`` (or a look-alike of it) one of the app's own log sources?"""
+    return name_key(name) in _RESERVED_KEYS
+
+
+def is_demo_peer_name(name: str) -> bool:
+    """Is ``name`` a demo peer's (``demo-peer``, ``Demo Peer 2``, ``dеmo_peer`` ...)? Only
+    a member the relay lets in as a summoner's demo peer may hold such a name."""
+    return _letters(name_key(name)).startswith(_DEMO_PEER_LETTERS)

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ecc_widgets.protocol import LOCAL_HOSTS
 from relay import compat, wire
+from relay.admission import Admission, in_networks, parse_networks
 from relay.config import Config
 from relay.roster import MemoryRoster, Roster
 from relay.server import RelayServer
@@ -147,6 +148,7 @@ def client_manager(config: Config):
 def create_app(config: Config) -> tuple[web.Application, RelayServer]:
     """The web application and its Socket.IO server (which checks its transport)."""
     roster, cluster = make_roster(config, uuid.uuid4().hex[:12])
+    admission = Admission.from_config(config)
     sio = RelayServer(
         roster,
         transport=config.transport,
@@ -164,7 +166,11 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
         join_burst=config.join_burst,
         max_queued_bytes=config.max_queued_bytes,
         max_paused=config.max_paused,
+        admission=admission,
+        trusted_proxies=parse_networks(config.trusted_proxies),
     )
+    if config.backend_name:
+        compat.name_sessions(sio, config.backend_name)
     middlewares = [loopback_host_only] if is_loopback(config.host) else []
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app[SIO] = sio
@@ -225,8 +231,10 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
                            keepalive_timeout=config.idle_timeout)
     await runner.setup()
+    trusted = parse_networks(config.trusted_proxies)
     compat.limit_connections(runner.server, config.max_connections_per_ip,
-                             exempt_loopback=not config.cap_loopback)
+                             exempt_loopback=not config.cap_loopback,
+                             exempt=lambda ip: in_networks(ip, trusted))
     ctx = _ssl_context(config)
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ctx)
     try:

@@ -5,19 +5,26 @@ Off unless the operator starts the relay with ``--attacks`` (or ``--attack ROOM`
 `install` builds one `AttackMode`, sets it as the server's ``attacks``, and registers:
 
 - ``GET /mallory``: the attacker's page (relay/static/mallory.html and mallory.js);
-- ``GET /mallory/api/state``: every room, its members, its attacks and what Mallory read;
+- ``GET /mallory/api/state``: every room (or the token's one), its members, its attacks and
+  what Mallory read, and ``scope`` (``"all"`` or the room);
 - ``POST /mallory/api/attack`` ``{"room", "attack", "on"}``: switch one attack;
 - ``POST /mallory/api/edit`` ``{"room", "replace"}``: the next message Mallory relays in the
-  room carries ``replace`` instead of its text (null cancels).
+  room carries ``replace`` instead of its text (null cancels);
+- ``POST /mallory/api/room-token`` ``{"room"}``: the teacher's only: a token that opens that
+  one room, to hand to a student playing Mallory there (``{"token", "link"}``).
 
-The API wants ``Authorization: Bearer <token>`` (403 otherwise); the token comes from
-``ECC_RELAY_ATTACK_TOKEN`` or is generated and printed at start-up with the page's URL.
+The API wants ``Authorization: Bearer <token>`` (403 otherwise). The teacher's token comes
+from ``ECC_RELAY_ATTACK_TOKEN`` or is generated and printed at start-up with the page's
+URL, and opens every room; a room's token (derived from the teacher's with HMAC, so the
+relay stores none) opens that room's attacks and intercepted messages only.
 Without attack mode none of these routes exist (404) and the delivery path is unchanged.
 One relay process only: Mallory's keys live in this process (``--redis-url`` is refused).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
 import logging
@@ -29,10 +36,10 @@ from aiohttp import web
 
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, Mallory
+from relay.roster import Member, can_see
 
 if TYPE_CHECKING:
     from relay.config import Config
-    from relay.roster import Member
     from relay.server import RelayServer
 
 log = logging.getLogger("relay")
@@ -47,6 +54,15 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
                                "style-src 'unsafe-inline'; frame-ancestors 'none'",
 }
+
+
+ALL = "\0all"   # the teacher's scope (no room name can be it: rooms are text)
+
+
+def label(member: Member) -> str:
+    """How Mallory tells members apart: by name, and a demo peer (each summoner has its
+    own ``demo-peer``, seen by that summoner alone) by its name and socket."""
+    return f"{member.username} [{member.sid}]" if member.visible_to else member.username
 
 
 class AttackMode:
@@ -64,14 +80,15 @@ class AttackMode:
     async def deliver(self, server: RelayServer, sender: Member, target_sid: str, event: str,
                       payload: dict) -> None:
         """What the relay delivers instead of `payload` (`event`) to `target_sid`."""
-        members = {conn.member.username: sid for sid, conn in server.conns.items()
-                   if conn.member is not None and conn.member.room == sender.room}
+        members = {label(conn.member): sid for sid, conn in server.conns.items()
+                   if conn.member is not None and conn.member.room == sender.room
+                   and can_see(sender, conn.member)}
         target = server.conns.get(target_sid)
         if target is None or target.member is None or target.member.room != sender.room:
             await server.send_to(target_sid, event, payload)
             return
         for name, out_event, out_payload in self.mallory.rewrite(
-                sender.room, event, payload, sender.username, target.member.username,
+                sender.room, event, payload, label(sender), label(target.member),
                 list(members)):
             sid = members.get(name)
             if sid is not None:
@@ -79,18 +96,52 @@ class AttackMode:
 
     # ------------------------------------------------------------------ the HTTP side
 
-    def authorized(self, request: web.Request) -> bool:
+    def room_token(self, room: str) -> str:
+        """The token that opens ``room`` alone: the room and an HMAC of it under the
+        teacher's token (nothing to store; a new teacher token voids every room's)."""
+        name = base64.urlsafe_b64encode(room.encode()).decode().rstrip("=")
+        return f"room.{name}.{self._mac(room)}"
+
+    def _mac(self, room: str) -> str:
+        digest = hmac.new(self.token.encode(), b"mallory room\0" + room.encode(),
+                          hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:24]).decode()
+
+    def scope(self, request: web.Request) -> str | None:
+        """What the request's token opens: ``ALL`` (the teacher's), one room, or None."""
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self.token.encode())
+        given = given.strip()
+        if scheme.lower() != "bearer" or not given or len(given) > 512:
+            return None
+        if hmac.compare_digest(given.encode(), self.token.encode()):
+            return ALL
+        kind, _, rest = given.partition(".")
+        name, _, mac = rest.partition(".")
+        if kind != "room" or not name or not mac:
+            return None
+        try:
+            room = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not room or len(room) > P.MAX_ROOM_ID:
+            return None
+        return room if hmac.compare_digest(mac.encode(), self._mac(room).encode()) else None
 
-    def state(self, server: RelayServer) -> dict:
+    def state(self, server: RelayServer, scope: str = "") -> dict:
+        """What a token sees: every room (the teacher's), or its one room."""
+        scope = scope or ALL
         rooms: dict[str, list[str]] = {}
+        if scope != ALL:
+            rooms[scope] = []
         for conn in server.conns.values():
-            if conn.member is not None:
-                rooms.setdefault(conn.member.room, []).append(conn.member.username)
-        return self.mallory.state(rooms)
+            if conn.member is not None and scope in (ALL, conn.member.room):
+                rooms.setdefault(conn.member.room, []).append(label(conn.member))
+        state = self.mallory.state(rooms)
+        if scope != ALL:
+            state["rooms"] = {scope: state["rooms"][scope]}
+        state["scope"] = "all" if scope == ALL else scope
+        return state
 
     def announce(self, scheme: str, host: str, port: int) -> None:
         """Print where the attacker's page is (stdout, not the log: the token is a secret)."""
@@ -125,14 +176,25 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Attack
     mode = AttackMode(config.attack_token, config.attack_rooms)
     server.attacks = mode
 
-    def guarded(handler):
+    def refused(why: str) -> web.Response:
+        return web.json_response({"ok": False, "error": why}, status=403,
+                                 headers={"Cache-Control": "no-store"})
+
+    def guarded(handler, *, teacher_only: bool = False):
         async def check(request: web.Request) -> web.StreamResponse:
-            if not mode.authorized(request):
-                return web.json_response({"ok": False, "error": "a valid teacher token is "
-                                          "needed (Authorization: Bearer ...)"}, status=403,
-                                         headers={"Cache-Control": "no-store"})
-            return await handler(request)
+            scope = mode.scope(request)
+            if scope is None:
+                return refused("a valid token is needed (Authorization: Bearer ...)")
+            if teacher_only and scope != ALL:
+                return refused("only the teacher's token can do this")
+            return await handler(request, scope)
         return check
+
+    def own_room(body: dict, scope: str) -> str:
+        room = _room(body)
+        if scope not in (ALL, room):
+            raise web.HTTPForbidden(text="this token opens another room")
+        return room
 
     async def page(_request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "mallory.html", headers={
@@ -142,12 +204,20 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Attack
         return web.FileResponse(STATIC / "mallory.js", headers={
             **PAGE_HEADERS, "Content-Type": "application/javascript; charset=utf-8"})
 
-    async def state(_request: web.Request) -> web.Response:
-        return web.json_response(mode.state(server), headers={"Cache-Control": "no-store"})
+    async def state(_request: web.Request, scope: str) -> web.Response:
+        return web.json_response(mode.state(server, scope),
+                                 headers={"Cache-Control": "no-store"})
 
-    async def attack(request: web.Request) -> web.Response:
+    async def room_token(request: web.Request, _scope: str) -> web.Response:
+        room = _room(await _json_body(request))
+        token = mode.room_token(room)
+        return web.json_response({"ok": True, "room": room, "token": token,
+                                  "link": f"/mallory#token={token}"},
+                                 headers={"Cache-Control": "no-store"})
+
+    async def attack(request: web.Request, scope: str) -> web.Response:
         body = await _json_body(request)
-        room, name, on = _room(body), body.get("attack"), body.get("on")
+        room, name, on = own_room(body, scope), body.get("attack"), body.get("on")
         if name not in ATTACKS:
             raise web.HTTPBadRequest(text=f"'attack' must be one of {', '.join(ATTACKS)}")
         if not isinstance(on, bool):
@@ -156,9 +226,9 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Attack
         log.info("attack %s %s in room %r", name, "on" if on else "off", room)
         return web.json_response({"ok": True, "attacks": attacks})
 
-    async def edit(request: web.Request) -> web.Response:
+    async def edit(request: web.Request, scope: str) -> web.Response:
         body = await _json_body(request)
-        room, replace = _room(body), body.get("replace")
+        room, replace = own_room(body, scope), body.get("replace")
         if replace is not None and not (isinstance(replace, str)
                                         and len(replace) <= MAX_REPLACEMENT):
             raise web.HTTPBadRequest(text="'replace' must be text (or null to cancel)")
@@ -170,5 +240,6 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Attack
     app.router.add_get("/mallory/api/state", guarded(state))
     app.router.add_post("/mallory/api/attack", guarded(attack))
     app.router.add_post("/mallory/api/edit", guarded(edit))
+    app.router.add_post("/mallory/api/room-token", guarded(room_token, teacher_only=True))
     return mode
 

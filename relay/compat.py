@@ -46,7 +46,8 @@ from relay.config import TRANSPORTS
 from relay.wire import WS_BINARY, WS_TEXT, ws_frame
 
 __all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "check", "install",
-           "socket_of", "answers_ping", "drop", "drop_all", "limit_connections"]
+           "socket_of", "answers_ping", "drop", "drop_all", "limit_connections",
+           "watch_sessions", "peer_of", "name_sessions"]
 
 log = logging.getLogger("relay")
 
@@ -72,6 +73,7 @@ def _requirements(sio: Any) -> list[tuple[str, bool]]:
     return [
         ("engineio.AsyncServer._async['websocket']",
          isinstance(getattr(sio.eio, "_async", None), dict) and "websocket" in sio.eio._async),
+        ("engineio.AsyncServer.generate_id", callable(getattr(sio.eio, "generate_id", None))),
         ("socketio.AsyncServer._handle_eio_connect",
          callable(getattr(socketio.AsyncServer, "_handle_eio_connect", None))),
         ("socketio.AsyncServer._handle_eio_message",
@@ -199,10 +201,59 @@ BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Lengt
         b"\r\n")
 
 
-def limit_connections(server: Any, limit: int, *, exempt_loopback: bool = True) -> None:
+def watch_sessions(sio: Any, connect: Callable[[str, dict], Awaitable[bool]],
+                   disconnect: Callable[[str], None]) -> None:
+    """Call ``connect(eio_sid, environ)`` as each Engine.IO session opens (False refuses
+    it, before Socket.IO sees it) and ``disconnect(eio_sid)`` as each one ends, on both
+    transports. Call after ``install``, which registers its own connect handler."""
+    handlers = sio.eio.handlers
+    opened, closed = handlers["connect"], handlers["disconnect"]
+
+    async def on_connect(eio_sid: str, environ: dict) -> Any:
+        if not await connect(eio_sid, environ):
+            return False
+        return await opened(eio_sid, environ)
+
+    async def on_disconnect(eio_sid: str, *args: Any) -> Any:
+        try:
+            return await closed(eio_sid, *args)
+        finally:
+            disconnect(eio_sid)
+
+    sio.eio.on("connect", on_connect)
+    sio.eio.on("disconnect", on_disconnect)
+
+
+def name_sessions(sio: Any, name: str) -> None:
+    """Every Engine.IO session id this server makes starts with ``name-``: a proxy that
+    reads the ``sid`` of a request routes it to the relay holding the session (both
+    transports: python-engineio's ``generate_id``, which the handshake calls)."""
+    eio = sio.eio
+    generate = eio.generate_id
+
+    def generate_id() -> str:
+        return f"{name}-{generate()}"
+
+    eio.generate_id = generate_id
+
+
+def peer_of(environ: dict) -> tuple[str, str | None]:
+    """The TCP peer's address of an Engine.IO session, and its X-Forwarded-For header
+    (python-engineio's environ says 127.0.0.1 whatever the peer; aiohttp's request knows)."""
+    request = environ.get("aiohttp.request")
+    transport = getattr(request, "transport", None)
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    ip = peer[0] if isinstance(peer, tuple) and peer else ""
+    return ip, environ.get("HTTP_X_FORWARDED_FOR")
+
+
+def limit_connections(server: Any, limit: int, *, exempt_loopback: bool = True,
+                      exempt: Callable[[str], bool] = lambda _ip: False) -> None:
     """At most ``limit`` open connections per client address on aiohttp's ``server``
     (``web.Server``, every connection of both transports), checked as each is accepted:
-    one more gets a 503 and is closed before aiohttp reads anything from it."""
+    one more gets a 503 and is closed before aiohttp reads anything from it. Addresses
+    for which ``exempt`` is true (trusted proxies: they carry a whole class) are not
+    counted here; the sessions they carry are, per the address they name."""
     open_by_ip: dict[str, int] = {}
     counted: dict[Any, str] = {}     # request handler -> its client's address
     warned: set[str] = set()         # addresses refused since they were last under the cap
@@ -212,7 +263,7 @@ def limit_connections(server: Any, limit: int, *, exempt_loopback: bool = True) 
     def connection_made(handler: Any, transport: Any) -> None:
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) and peer else ""
-        if ip and not (exempt_loopback and _loopback(ip)):
+        if ip and not (exempt_loopback and _loopback(ip)) and not exempt(ip):
             n = open_by_ip.get(ip, 0)
             if n >= limit:
                 if ip not in warned:

@@ -9,6 +9,7 @@ neither ``--port`` nor ``ECC_RELAY_PORT`` is given.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,18 @@ class Config:
     max_queued_bytes: int = 4 * 1024 * 1024   # queued for one socket before it is dropped
     max_paused: float = 10.0            # seconds a socket may leave what we write unread
     idle_timeout: float = 10.0          # seconds for a request's headers, or between requests
-    max_connections_per_ip: int = 50    # open connections per client address
-    cap_loopback: bool = False          # apply that cap to loopback clients too
+    max_connections_per_ip: int = 256   # open connections (and sessions) per client address
+    cap_loopback: bool = False          # apply the per-address limits to loopback clients too
+    # a class behind one address: 30 students, their 30 demo peers, reloads, polling's
+    # second connection; sockets that never join count apart and are closed soon
+    max_idle_per_ip: int = 64           # never-joined sessions per address (oldest closed)
+    join_timeout: float = 5.0           # seconds a session has to join a room
+    trusted_proxies: tuple[str, ...] = ()   # peers whose X-Forwarded-For names the client
+    address_join_rate: float = 3.0      # joins per second per client address, sustained
+    address_join_burst: int = 100       # ... and at once (a class arriving)
+    room_churn_rate: float = 1.0        # leaves per second a room absorbs, sustained ...
+    room_churn_burst: int = 30          # ... and at once, before joins wait
+    backend_name: str | None = None     # behind deploy/'s nginx: named in each session id
 
 
 def _env(env: Mapping[str, str], name: str, default=None):
@@ -187,7 +198,39 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                         "unless --cap-loopback; default %(default)s)")
     p.add_argument("--cap-loopback", action="store_true",
                    default=_env(env, "CAP_LOOPBACK", "") not in ("", "0", "false", "no"),
-                   help="apply --max-connections-per-ip to loopback clients too")
+                   help="apply --max-connections-per-ip and --address-join-rate to loopback "
+                        "clients too")
+    p.add_argument("--max-idle-per-ip", type=_positive(int),
+                   default=_env(env, "MAX_IDLE_PER_IP", Config.max_idle_per_ip),
+                   help="sessions one address may hold open without joining a room; the "
+                        "oldest is closed when one more opens (default %(default)s)")
+    p.add_argument("--join-timeout", type=_positive(float),
+                   default=_env(env, "JOIN_TIMEOUT", Config.join_timeout), metavar="SECONDS",
+                   help="seconds a session has to join a room before it is closed "
+                        "(default %(default)s)")
+    p.add_argument("--trusted-proxies", default=_env(env, "TRUSTED_PROXIES"),
+                   metavar="ADDRESSES",
+                   help="comma-separated addresses or networks of reverse proxies whose "
+                        "X-Forwarded-For header names the client (default: none, the header "
+                        "is ignored); deploy/ sets its nginx")
+    p.add_argument("--address-join-rate", type=_positive(float),
+                   default=_env(env, "ADDRESS_JOIN_RATE", Config.address_join_rate),
+                   help="joins per second one client address may make, sustained "
+                        "(default %(default)s)")
+    p.add_argument("--address-join-burst", type=_positive(int),
+                   default=_env(env, "ADDRESS_JOIN_BURST", Config.address_join_burst),
+                   help="joins one client address may make at once (default %(default)s)")
+    p.add_argument("--room-churn-rate", type=_positive(float),
+                   default=_env(env, "ROOM_CHURN_RATE", Config.room_churn_rate),
+                   help="leaves per second a room absorbs before joins into it wait "
+                        "(each join and leave goes to the whole room; default %(default)s)")
+    p.add_argument("--room-churn-burst", type=_positive(int),
+                   default=_env(env, "ROOM_CHURN_BURST", Config.room_churn_burst),
+                   help="leaves a room absorbs at once (default %(default)s)")
+    p.add_argument("--backend-name", default=_env(env, "BACKEND_NAME"), metavar="NAME",
+                   help="start every Engine.IO session id with NAME- (letters and digits), "
+                        "so that a proxy can send a session's requests to this relay and "
+                        "spread new sessions over all (deploy/nginx.conf); default: none")
     return p
 
 
@@ -211,6 +254,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         max_paused = _positive(float)(str(args.max_paused))
         idle_timeout = _positive(float)(str(args.idle_timeout))
         max_connections_per_ip = _positive(int)(str(args.max_connections_per_ip))
+        max_idle_per_ip = _positive(int)(str(args.max_idle_per_ip))
+        join_timeout = _positive(float)(str(args.join_timeout))
+        address_join_rate = _positive(float)(str(args.address_join_rate))
+        address_join_burst = _positive(int)(str(args.address_join_burst))
+        room_churn_rate = _positive(float)(str(args.room_churn_rate))
+        room_churn_burst = _positive(int)(str(args.room_churn_burst))
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
     if args.log_level not in LOG_LEVELS:
@@ -235,6 +284,16 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     for room in args.attack_rooms:
         if not room or len(room) > MAX_ROOM_ID:
             parser.error(f"--attack: a room name has 1 to {MAX_ROOM_ID} characters")
+    backend_name = args.backend_name or None
+    if backend_name is not None and not (backend_name.isascii() and backend_name.isalnum()
+                                         and len(backend_name) <= 32):
+        parser.error("--backend-name: 1 to 32 letters and digits")
+    trusted_proxies = parse_cors(args.trusted_proxies)   # the same comma-separated list
+    for value in trusted_proxies:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            parser.error(f"--trusted-proxies: {value!r} is not an address or a network")
     return Config(
         host=args.host,
         port=port,
@@ -263,4 +322,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         idle_timeout=idle_timeout,
         max_connections_per_ip=max_connections_per_ip,
         cap_loopback=bool(args.cap_loopback),
+        max_idle_per_ip=max_idle_per_ip,
+        join_timeout=join_timeout,
+        trusted_proxies=trusted_proxies,
+        address_join_rate=address_join_rate,
+        address_join_burst=address_join_burst,
+        room_churn_rate=room_churn_rate,
+        room_churn_burst=room_churn_burst,
+        backend_name=backend_name,
     )

@@ -44,6 +44,19 @@ class TokenBucket:
         self.tokens = tokens - 1.0
         return True
 
+    def has(self, now: float | None = None) -> bool:
+        """Is there a token to take (without taking it)?"""
+        now = time.monotonic() if now is None else now
+        return self.tokens + (now - self.stamp) * self.rate >= 1.0
+
+    def charge(self, now: float | None = None) -> None:
+        """Take a token that cannot be refused (what already happened): the bucket may go
+        into debt, down to ``-burst``, and refills from there."""
+        now = time.monotonic() if now is None else now
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens = max(-self.burst, tokens - 1.0)
+
 
 def take_join(bucket: TokenBucket) -> None:
     """Joins and leaves have their own, slower limit: each one is sent to the whole room."""

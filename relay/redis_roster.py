@@ -9,9 +9,11 @@ the rest of their rooms).
 Keys (all under ``ecc:``):
   room:<roomId>    hash  sid -> {"u": name, "r": relay, "t": token hash, "s": join order,
                          "v": visible to (a name key), "d": 1 for delta rosters}
-  names:<roomId>   hash  name key (``ecc_widgets.text.name_key``) -> sid
-  sid:<sid>        string {"room", "u", "k": name key, "r", "t", "v", "d"}
-  rooms, users     sets of room ids / sids (for /healthz)
+  names:<roomId>   hash  name slot (``relay.roster.name_slots``: two per member) -> sid
+  hidden:<roomId>  set   sids of hidden members (demo peers: not counted against the cap)
+  sid:<sid>        string {"room", "u", "k", "k2": its name slots, "r", "t", "v", "d"}
+  grant:<hash>     string a invite token's grant (JSON), expiring after a day
+  rooms, users     sets of room ids / sids (for /healthz); hidden: sids of demo peers
   relays           set of relay ids; relay:<id>:alive (TTL) and relay:<id>:sids (set)
 A leave is published on ``ecc-relay:roster`` (``ROSTER_CHANNEL``) so that every relay drops
 the sid from its caches (``forget``); `relay.cluster` listens.
@@ -25,33 +27,43 @@ import logging
 
 import redis.asyncio as aioredis
 
-from ecc_widgets.text import name_key
-from relay.roster import Member, NameTaken, RoomFull
+from relay.roster import Member, NameTaken, RoomFull, name_slots
 
 log = logging.getLogger("relay.redis")
 
 ROSTER_CHANNEL = "ecc-relay:roster"
 MAX_CONNECTIONS = 16             # to Redis, per relay (plus the pubsub and manager ones)
+GRANT_TTL = 24 * 3600            # seconds a invite token's grant outlives a lost summoner
 
 _JOIN = """
 local room, sid, name, relay, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key, visible, delta, limit = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local key2 = ARGV[10]
 local roomkey, names = 'ecc:room:' .. room, 'ecc:names:' .. room
-local holder = redis.call('HGET', names, key)
-if holder and holder ~= sid then
-  local entry = redis.call('HGET', roomkey, holder)
-  if entry then return {0, holder, entry} end
+local hidden = 'ecc:hidden:' .. room
+for _, slot in ipairs({key, key2}) do
+  local holder = redis.call('HGET', names, slot)
+  if holder and holder ~= sid then
+    local entry = redis.call('HGET', roomkey, holder)
+    if entry then return {0, holder, entry} end
+  end
 end
-if limit > 0 and redis.call('HLEN', roomkey) >= limit
-   and redis.call('HEXISTS', roomkey, sid) == 0 then
+if limit > 0 and visible == '' and redis.call('HEXISTS', roomkey, sid) == 0
+   and redis.call('HLEN', roomkey) - redis.call('SCARD', hidden) >= limit then
   return {2}
 end
 local seq = redis.call('INCR', 'ecc:seq')
 redis.call('HSET', names, key, sid)
+redis.call('HSET', names, key2, sid)
+if visible ~= '' then
+  redis.call('SADD', hidden, sid)
+  redis.call('SADD', 'ecc:hidden', sid)
+end
 redis.call('HSET', roomkey, sid,
            cjson.encode({u = name, r = relay, t = token, s = seq, v = visible, d = delta}))
-redis.call('SET', 'ecc:sid:' .. sid, cjson.encode({room = room, u = name, k = key, r = relay,
-                                                   t = token, v = visible, d = delta}))
+redis.call('SET', 'ecc:sid:' .. sid, cjson.encode({room = room, u = name, k = key, k2 = key2,
+                                                   r = relay, t = token, v = visible,
+                                                   d = delta}))
 redis.call('SADD', 'ecc:relay:' .. relay .. ':sids', sid)
 redis.call('SADD', 'ecc:rooms', room)
 redis.call('SADD', 'ecc:users', sid)
@@ -65,14 +77,18 @@ if not raw then return {0} end
 local info = cjson.decode(raw)
 local roomkey, names = 'ecc:room:' .. info.room, 'ecc:names:' .. info.room
 redis.call('HDEL', roomkey, sid)
-local key = info.k or info.u
-if redis.call('HGET', names, key) == sid then redis.call('HDEL', names, key) end
+for _, slot in ipairs({info.k or info.u, info.k2 or ''}) do
+  if redis.call('HGET', names, slot) == sid then redis.call('HDEL', names, slot) end
+end
+redis.call('SREM', 'ecc:hidden:' .. info.room, sid)
+redis.call('SREM', 'ecc:hidden', sid)
 redis.call('DEL', 'ecc:sid:' .. sid)
 redis.call('SREM', 'ecc:relay:' .. info.r .. ':sids', sid)
 redis.call('SREM', 'ecc:users', sid)
 if redis.call('HLEN', roomkey) == 0 then
   redis.call('SREM', 'ecc:rooms', info.room)
   redis.call('DEL', names)
+  redis.call('DEL', 'ecc:hidden:' .. info.room)
 end
 redis.call('PUBLISH', KEYS[1], sid)
 return {1, raw, redis.call('HGETALL', roomkey)}
@@ -123,8 +139,9 @@ class RedisRoster:
     # --- the roster interface ------------------------------------------------------------
     async def add(self, room: str, sid: str, username: str, token_hash: str, *,
                   visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
+        slot, slot2 = name_slots(username, visible_to)
         result = await self._join(args=[room, sid, username, self.relay_id, token_hash,
-                                        name_key(username), visible_to, int(delta), limit])
+                                        slot, visible_to, int(delta), limit, slot2])
         if result[0] == 0:
             raise NameTaken(room, username, _member(result[1], room, json.loads(result[2])))
         if result[0] == 2:
@@ -172,8 +189,20 @@ class RedisRoster:
 
     async def counts(self) -> dict:
         async with self.redis.pipeline(transaction=False) as pipe:
-            rooms, users = await pipe.scard("ecc:rooms").scard("ecc:users").execute()
-        return {"rooms": rooms, "users": users}
+            rooms, users, hidden = await (pipe.scard("ecc:rooms").scard("ecc:users")
+                                          .scard("ecc:hidden").execute())
+        return {"rooms": rooms, "users": users, "hidden": hidden}
+
+    async def grant(self, token_hash: str, grant: dict) -> None:
+        await self.redis.set(f"ecc:grant:{token_hash}", json.dumps(grant), ex=GRANT_TTL)
+
+    async def grant_of(self, token_hash: str) -> dict | None:
+        raw = await self.redis.get(f"ecc:grant:{token_hash}")
+        return json.loads(raw) if raw else None
+
+    async def revoke(self, token_hashes: list[str]) -> None:
+        if token_hashes:
+            await self.redis.delete(*(f"ecc:grant:{h}" for h in token_hashes))
 
     # --- relays: heartbeat and sweep ------------------------------------------------------
     async def heartbeat(self) -> None:

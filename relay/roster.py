@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ecc_widgets import protocol as P
-from ecc_widgets.text import name_key
+from ecc_widgets.text import name_key, name_keys
 
 
 class RoomFull(Exception):
@@ -49,6 +49,19 @@ class Member:
         """The form under which two names are one name (``ecc_widgets.text.name_key``)."""
         return name_key(self.username)
 
+    @property
+    def slots(self) -> tuple[str, str]:
+        return name_slots(self.username, self.visible_to)
+
+
+def name_slots(username: str, visible_to: str = "") -> tuple[str, str]:
+    """Where a name is held in its room: under both its keys (``name_keys``). A hidden
+    member's name (a demo peer's) is held apart, under the one member who sees it: it
+    takes no name from anyone else, and each summoner's demo peer has its own."""
+    prefix = visible_to + "\x00" if visible_to else ""
+    lower, upper = name_keys(username)
+    return prefix + "l:" + lower, prefix + "u:" + upper
+
 
 def can_see(a: Member, b: Member) -> bool:
     """May ``a`` and ``b`` see (and address) each other? Symmetric: a member joined with
@@ -81,9 +94,10 @@ class Roster(Protocol):
                   visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
         """Put ``sid`` in ``room`` as ``username``; the room's members after it.
 
-        Names compare by ``ecc_widgets.text.name_key`` (``Bob`` and ``bob`` are one name). Raises
-        ``NameTaken`` when another socket holds the name, ``RoomFull`` when the room has
-        ``limit`` members already (0: no limit)."""
+        Names compare by ``name_slots`` (``Bob``, ``bob`` and a Cyrillic ``Воb`` are one
+        name). Raises ``NameTaken`` when another socket holds the name, ``RoomFull`` when
+        the room has ``limit`` visible members already (0: no limit); hidden members
+        (``visible_to``, demo peers: a few per summoner) do not count against it."""
 
     async def remove(self, sid: str) -> tuple[Member, list[Member]] | None:
         """Take ``sid`` out of its room; ``(member, rest of the room)`` or None."""
@@ -103,6 +117,12 @@ class Roster(Protocol):
     async def relay_alive(self, relay_id: str) -> bool: ...
     async def counts(self) -> dict: ...
 
+    async def grant(self, token_hash: str, grant: dict) -> None:
+        """Store a invite token's grant (who invited it, in which room, for which name)."""
+
+    async def grant_of(self, token_hash: str) -> dict | None: ...
+    async def revoke(self, token_hashes: list[str]) -> None: ...
+
 
 class MemoryRoster:
     """Rooms of one relay process. Insertion order is join order, as the seed's Set was."""
@@ -112,6 +132,8 @@ class MemoryRoster:
         self._rooms: dict[str, dict[str, Member]] = {}   # room -> sid -> member
         self._names: dict[str, dict[str, str]] = {}      # room -> name_key -> sid
         self._members: dict[str, Member] = {}            # sid -> member
+        self._hidden: dict[str, int] = {}                # room -> hidden members
+        self._grants: dict[str, dict] = {}               # invite token hash -> grant
 
     async def start(self) -> None:
         """Nothing to connect to; the Redis store's counterpart does."""
@@ -122,16 +144,22 @@ class MemoryRoster:
     async def add(self, room: str, sid: str, username: str, token_hash: str, *,
                   visible_to: str = "", delta: bool = False, limit: int = 0) -> list[Member]:
         """Put ``sid`` in ``room`` as ``username``; the room's members after it."""
-        key = name_key(username)
+        slots = name_slots(username, visible_to)
         names = self._names.get(room, {})
-        holder = names.get(key)
-        if holder is not None and holder != sid:
-            raise NameTaken(room, username, self._members[holder])
+        for slot in slots:
+            holder = names.get(slot)
+            if holder is not None and holder != sid:
+                raise NameTaken(room, username, self._members[holder])
         members = self._rooms.get(room, {})
-        if limit and len(members) >= limit and sid not in members:
+        if (limit and not visible_to and sid not in members
+                and len(members) - self._hidden.get(room, 0) >= limit):
             raise RoomFull(room, limit)
         member = Member(sid, username, room, self.relay_id, token_hash, visible_to, delta)
-        self._names.setdefault(room, {})[key] = sid
+        names = self._names.setdefault(room, {})
+        for slot in slots:
+            names[slot] = sid
+        if visible_to and sid not in members:
+            self._hidden[room] = self._hidden.get(room, 0) + 1
         self._rooms.setdefault(room, {})[sid] = member
         self._members[sid] = member
         return list(self._rooms[room].values())
@@ -144,11 +172,15 @@ class MemoryRoster:
         room = self._rooms.get(member.room, {})
         room.pop(sid, None)
         names = self._names.get(member.room, {})
-        if names.get(member.key) == sid:
-            del names[member.key]
+        for slot in member.slots:
+            if names.get(slot) == sid:
+                del names[slot]
+        if member.visible_to:
+            self._hidden[member.room] = self._hidden.get(member.room, 1) - 1
         if not room:
             self._rooms.pop(member.room, None)
             self._names.pop(member.room, None)
+            self._hidden.pop(member.room, None)
         return member, list(room.values())
 
     async def members(self, room: str) -> list[Member]:
@@ -173,4 +205,15 @@ class MemoryRoster:
         return relay_id == self.relay_id
 
     async def counts(self) -> dict:
-        return {"rooms": len(self._rooms), "users": len(self._members)}
+        return {"rooms": len(self._rooms), "users": len(self._members),
+                "hidden": sum(self._hidden.values())}
+
+    async def grant(self, token_hash: str, grant: dict) -> None:
+        self._grants[token_hash] = grant
+
+    async def grant_of(self, token_hash: str) -> dict | None:
+        return self._grants.get(token_hash)
+
+    async def revoke(self, token_hashes: list[str]) -> None:
+        for h in token_hashes:
+            self._grants.pop(h, None)

@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from ecc_widgets import protocol as P
 from ecc_widgets.text import name_key
 from relay import compat, policy, wire
+from relay.admission import Admission, IPNetwork, client_address
 from relay.cluster import Cluster, SingleRelay, Upcalls
 from relay.compat import LeanSocket
+from relay.config import Config
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, NameTaken, RoomFull, Roster, can_see, hash_token, roster_entries
 
@@ -49,6 +51,8 @@ class Connection:
     member: Member | None = None
     token: str | None = None          # the resume token handed to this socket at join
     last_notice: float = 0.0
+    address: str = ""                 # the client's address (through a trusted proxy)
+    grants: list[str] = field(default_factory=list)   # hashes of the invite tokens it invited
 
 
 Handler = Callable[[Connection, Any], Awaitable[dict]]
@@ -64,7 +68,9 @@ class RelayServer(socketio.AsyncServer):
                  ping_interval: float = 10.0, ping_timeout: float = 10.0,
                  max_room_size: int = 200, join_rate: float = policy.JOIN_RATE,
                  join_burst: int = policy.JOIN_BURST,
-                 max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0):
+                 max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0,
+                 admission: Admission | None = None,
+                 trusted_proxies: tuple[IPNetwork, ...] = ()):
         super().__init__(
             async_mode="aiohttp",
             client_manager=client_manager,
@@ -108,6 +114,7 @@ class RelayServer(socketio.AsyncServer):
         self._handlers: dict[str, Handler] = {
             P.JOIN: self.on_join,
             P.LEAVE: self.on_leave,
+            P.INVITE: self.on_invite,
             P.CURVE_SELECTED: self.on_curve_selected,
             P.KEYS_GENERATED: self.on_keys_generated,
             P.PROCESSING_STEP: self.on_processing_step,
@@ -116,8 +123,53 @@ class RelayServer(socketio.AsyncServer):
         }
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
+        self.admission = admission or Admission.from_config(Config())
+        self.trusted_proxies = trusted_proxies
+        self._idle_sweep: asyncio.Task | None = None
+        compat.watch_sessions(self, self._admit_session, self.admission.gone)
 
     # --- connection lifecycle ---------------------------------------------------------------
+    async def _admit_session(self, eio_sid: str, environ: dict) -> bool:
+        """An Engine.IO session opens: counted per client address; refused over the cap;
+        the oldest never-joined sessions of that address closed over theirs."""
+        if self.shutting_down:
+            return False
+        peer, forwarded = compat.peer_of(environ)
+        address = client_address(peer, forwarded, self.trusted_proxies)
+        ok, evict = self.admission.admit(eio_sid, address)
+        if not ok:
+            log.warning("refusing a session from %s: %d open (cap %d)", address,
+                        self.admission.sockets.get(address, 0), self.admission.max_sockets)
+            return False
+        for sid in evict:
+            asyncio.ensure_future(self._close_session(sid))
+        if evict:
+            log.info("closed %d sessions from %s that never joined a room (cap %d)",
+                     len(evict), address, self.admission.max_idle)
+        if self._idle_sweep is None:
+            self._idle_sweep = asyncio.ensure_future(self._sweep_idle())
+        return True
+
+    async def _close_session(self, eio_sid: str) -> None:
+        self.admission.joined(eio_sid)   # not idle any more: it is on its way out
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed:
+            return
+        with contextlib.suppress(Exception):   # it may be gone already
+            await compat.drop(sock)
+
+    async def _sweep_idle(self) -> None:
+        """Close the sessions that have not joined a room within the join timeout."""
+        every = max(0.2, min(1.0, self.admission.join_timeout / 4))
+        while not self.shutting_down:
+            await asyncio.sleep(every)
+            expired = self.admission.expired()
+            for sid in expired:
+                await self._close_session(sid)
+            if expired:
+                log.info("closed %d sessions that joined no room within %g s", len(expired),
+                         self.admission.join_timeout)
+
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
         if self.shutting_down:
             return False
@@ -125,9 +177,10 @@ class RelayServer(socketio.AsyncServer):
         sock = compat.socket_of(self, eio_sid) if self.lean else None
         conn = Connection(sid, eio_sid, sock, TokenBucket(self.rate, self.burst),
                           TokenBucket(self.join_rate, self.join_burst))
+        conn.address = self.admission.address_of.get(eio_sid, "")
         self.conns[sid] = conn
         self.by_eio[eio_sid] = conn
-        log.debug("connect %s from %s", sid, environ.get("REMOTE_ADDR", "?"))
+        log.debug("connect %s from %s", sid, conn.address or "?")
         return True
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -315,6 +368,7 @@ class RelayServer(socketio.AsyncServer):
             await self.emit(event, build(who.username, who.sid, roster_entries(members)),
                             room=room_key(who.room))
             return
+        count = _hidden(members) if hidden else 0
         groups: dict[tuple[bool, str], list[Member]] = {}
         for m in members:
             if can_see(m, who):
@@ -326,6 +380,8 @@ class RelayServer(socketio.AsyncServer):
                 payload = {"username": who.username, "socketId": who.sid}
             else:
                 payload = build(who.username, who.sid, roster_entries(members, group[0]))
+                if count:
+                    payload["hiddenInRoom"] = count
             await self._deliver_to_members(group, wire.encode_event(event, payload))
 
     async def announce_left(self, member: Member, rest: list[Member]) -> None:
@@ -340,12 +396,18 @@ class RelayServer(socketio.AsyncServer):
             members = await self.roster.members(room)
             return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
                             usersInRoom=roster_entries(members, current),
-                            resumeToken=conn.token)
+                            hiddenInRoom=_hidden(members), resumeToken=conn.token)
         policy.take_join(conn.joins)
+        busy = self.admission.take_join(conn.address, room)
+        if busy is not None:
+            return P.ack_error(busy)
+        visible_to = ""
+        if "inviteToken" in p:   # a demo peer: seen only by the member that invited it
+            visible_to = await self._check_invite(p["inviteToken"], room, name,
+                                                  p["visibleTo"])
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
-        visible_to = name_key(p["visibleTo"]) if "visibleTo" in p else ""
         delta = p.get("roster") == "delta"
         try:
             members = await policy.claim_name(
@@ -359,11 +421,51 @@ class RelayServer(socketio.AsyncServer):
         me = conn.member = Member(conn.sid, name, room, self.relay_id, hash_token(token),
                                   visible_to, delta)
         conn.token = token
+        self.admission.joined(conn.eio_sid)
         await self.enter_room(conn.sid, room_key(room))
         await self.announce(P.USER_JOINED, me, members)
         log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(members))
         return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
-                        usersInRoom=roster_entries(members, me), resumeToken=token)
+                        usersInRoom=roster_entries(members, me),
+                        hiddenInRoom=_hidden(members), resumeToken=token)
+
+    async def _check_invite(self, invite_token: str, room: str, name: str,
+                            summoner: str) -> str:
+        """A demo peer's join: the token must be one ``summoner`` registered in ``room`` and
+        still holds there, and each token lets in one name. Its ``visible_to``."""
+        token_hash = hash_token(invite_token)
+        grant = await self.roster.grant_of(token_hash)
+        key = name_key(summoner)
+        if grant is None or grant.get("room") != room or grant.get("key") != key:
+            raise P.ProtocolError(f"{P.JOIN}: this invite token was not registered by "
+                                  f"{summoner!r} in room {room!r}")
+        holder = await self.roster.member(grant["sid"])
+        if holder is None or holder.room != room or holder.key != key:
+            raise P.ProtocolError(f"{P.JOIN}: {summoner!r} who registered this invite token "
+                                  "has left the room")
+        bound = grant.get("name")
+        if bound is None:
+            await self.roster.grant(token_hash, {**grant, "name": name_key(name)})
+        elif bound != name_key(name):
+            raise P.ProtocolError(f"{P.JOIN}: this invite token is for another demo peer")
+        return key
+
+    async def on_invite(self, conn: Connection, payload: Any) -> dict:
+        """A member registers a invite token: the demo peer it hands it to may join the
+        room seen by that member alone (``_check_invite``)."""
+        p = P.validate(P.INVITE, payload)
+        me = require_member(conn.member, P.INVITE)
+        if me.visible_to:
+            raise P.ProtocolError(f"{P.INVITE}: a demo peer cannot invite demo peers")
+        token_hash = hash_token(p["inviteToken"])
+        if token_hash not in conn.grants:
+            if len(conn.grants) >= P.MAX_DEMO_PEERS:
+                raise P.ProtocolError(f"{P.INVITE}: at most {P.MAX_DEMO_PEERS} demo "
+                                      "peers each")
+            await self.roster.grant(token_hash, {"sid": conn.sid, "room": me.room,
+                                                 "key": me.key})
+            conn.grants.append(token_hash)
+        return P.ack_ok(demoPeers=len(conn.grants))
 
     async def _alive(self, holder: Member) -> bool:
         """Does the socket holding a name still answer? (an Engine.IO ping, bounded wait)"""
@@ -413,11 +515,18 @@ class RelayServer(socketio.AsyncServer):
         member, conn.member, conn.token = conn.member, None, None
         if member is None:
             return
+        grants, conn.grants = conn.grants, []
+        if grants:   # its demo peers go with it: nobody else could see them
+            await self.roster.revoke(grants)
+            for hidden in await self.roster.members(member.room):
+                if hidden.visible_to == member.key and hidden.sid != conn.sid:
+                    await self._evict(hidden)
         removed = await self.roster.remove(conn.sid)
         with contextlib.suppress(KeyError, ValueError):  # already gone from the manager
             await self.leave_room(conn.sid, room_key(member.room))
         if removed is None:
             return  # already taken out (a relay sweep, an eviction)
+        self.admission.left(member.room)
         await self.announce_left(*removed)
         log.info("%s left room %r (%d remain)", conn.sid, member.room, len(removed[1]))
 
@@ -478,6 +587,8 @@ class RelayServer(socketio.AsyncServer):
         connection and reconnect by themselves (to this relay once it is back, or another).
         """
         self.shutting_down = True
+        if self._idle_sweep is not None:
+            self._idle_sweep.cancel()
         conns = list(self.conns.values())
         await self.deliver(conns, wire.encode_event(P.RELAY_SHUTDOWN, {"reason": reason}))
         for conn in conns:
@@ -496,4 +607,9 @@ class RelayServer(socketio.AsyncServer):
     async def health(self) -> dict:
         counts = await self.roster.counts()
         return {"ok": True, **counts, "connections": len(self.conns),
-                "relay": self.relay_id}
+                "idle": self.admission.idle_count(), "relay": self.relay_id}
+
+
+def _hidden(members: list[Member]) -> int:
+    """Members seen by one other only (demo peers): counted for everyone, never named."""
+    return sum(1 for m in members if m.visible_to)

@@ -104,6 +104,7 @@ class RelayEvents(ShortCodes):
                     link.want_join = False
                 return
             link.joined(ack)
+            self._reinvite_demo_peers()
             self.joined = True
             self._outbox.joined()
             self._set_error("join", "")

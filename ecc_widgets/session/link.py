@@ -64,6 +64,7 @@ class Link:
         self.ever_joined = False      # the relay let us in at least once (for this room)
         self.resume_token = ""        # lets the relay hand our name over from a stale socket
         self.visible_to = ""          # listed to this user only (a helper like the demo peer)
+        self.invite_token = ""        # ... which registered this token with the relay
         self._rejoin = 0              # the latest re-join asked for (older ones are dropped)
 
     def connect(self, url: str, *, name: str, on_event: Callable, on_connect: Callable,
@@ -96,6 +97,7 @@ class Link:
             payload["resumeToken"] = self.resume_token
         if self.visible_to:
             payload["visibleTo"] = self.visible_to
+            payload["inviteToken"] = self.invite_token
         return payload
 
     def joined(self, ack: Any) -> None:

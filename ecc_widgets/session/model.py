@@ -18,6 +18,7 @@ relay event, that went wrong); views decide where to show each.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 import uuid
 from typing import Any
@@ -50,11 +51,12 @@ class Session(RelayEvents):
     # ------------------------------------------------------------------ actions
 
     def join(self, username: str, room: str, relay_url: str | None = None, *,
-             visible_to: str | None = None) -> None:
+             visible_to: str | None = None, invite_token: str | None = None) -> None:
         """Join `room` as `username` through the relay (the locator says which).
 
-        With `visible_to`, the relay lists us to that user only, and lets us talk with
-        nobody else (the demo peer: summoned by one student, invisible to the class).
+        With `visible_to` and the `invite_token` that user registered with the relay, the
+        relay lists us to that user only, and lets us talk with nobody else (the demo
+        peer: summoned by one student, invisible to the class; see `summon_demo_peer`).
 
         Returns at once; `connection` and `joined` change as it happens, and a refusal
         (name taken, relay unreachable) appears in `errors["join"]` and the log.
@@ -62,7 +64,10 @@ class Session(RelayEvents):
         self._check_open("join")
         link = self._link
         try:
-            cleaned = protocol.validate(protocol.JOIN, {"username": username, "roomId": room})
+            invite = {"visibleTo": visible_to, "inviteToken": invite_token} \
+                if visible_to or invite_token else {}
+            cleaned = protocol.validate(protocol.JOIN, {"username": username, "roomId": room,
+                                                        **invite})
             url = link.locator.address(relay_url or self.relay_url or None)
         except (protocol.ProtocolError, ValueError) as exc:
             raise self._fail("join", str(exc)) from None
@@ -78,7 +83,7 @@ class Session(RelayEvents):
             self._forget_room()
             self.username, self.room, self.relay_url = cleaned["username"], cleaned["roomId"], url
             link.start_room()
-            link.visible_to = visible_to or ""
+            link.visible_to, link.invite_token = visible_to or "", invite_token or ""
             self._set_error("join", "")
             self._clear_stale(("peers", "chat"), "join a room first")
             self._log("info", "me", f"joining room {self.room!r} as {self.username!r} via {url}")
@@ -313,26 +318,61 @@ class Session(RelayEvents):
             self._flush()
             self._publish_peers()
 
-    def summon_demo_peer(self, name: str = "demo-peer") -> Any:
-        """Bring a built-in peer into our room (same relay, same curve) on its own thread."""
+    def summon_demo_peer(self, name: str = protocol.DEMO_PEER_NAME) -> Any:
+        """Bring a built-in peer into our room (same relay, same curve) on its own thread.
+
+        Seen by us alone: we register a one-time invite token with the relay
+        (``invite``) and hand it to the demo peer, which joins with it; its name is
+        one no classmate may take, and each student's demo peer has its own. It starts
+        once the relay has the token; returned at once."""
         self._check_open("peers")
         with self._lock:
-            if not self._link.want_join or not self.relay_url:
+            if not self.joined or not self.relay_url or self._link.client is None:
                 raise self._fail("peers", "join a room first, then summon the demo peer")
             if self._demo_peer_factory is None:
                 raise self._fail("peers", "this session has no demo peer (build it with "
                                           "ecc_widgets.app.local_session())")
-            taken = set(self._pairs) | {self.username}
-            taken |= {d.name for d in self._demo_peers}
+            if len(self._demo_peers) >= protocol.MAX_DEMO_PEERS:
+                raise self._fail("peers", f"at most {protocol.MAX_DEMO_PEERS} demo peers")
+            taken = {d.name for d in self._demo_peers}
             unique, n = name, 2
             while unique in taken:
                 unique, n = f"{name}-{n}", n + 1
+            token = secrets.token_urlsafe(24)
             demo = self._demo_peer_factory(self.room, relay_url=self.relay_url, name=unique,
-                                           curve=self.curve, follow=self.username)
+                                           curve=self.curve, follow=self.username,
+                                           invite_token=token)
             self._demo_peers.append(demo)
-            self._log("info", "me", f"summoned the demo peer {unique!r}")
-        demo.start()
+            self._log("info", "me", f"summoning the demo peer {unique!r}")
+            # straight to the client, not through _emit: the relay view must not show it
+            self._link.client.emit(protocol.INVITE, {"inviteToken": token},
+                                   callback=lambda ack: self._on_invite_ack(ack, demo))
         return demo
+
+    def _reinvite_demo_peers(self) -> None:
+        """After a (re)join: the relay voided our invite tokens when our old socket went, so
+        register them again, and our demo peers, rejoining, are let in (caller holds the
+        lock)."""
+        client = self._link.client
+        for demo in self._demo_peers if client is not None else ():
+            token = getattr(demo, "invite_token", None)
+            if token:
+                client.emit(protocol.INVITE, {"inviteToken": token})
+
+    def _on_invite_ack(self, ack: Any, demo: Any) -> None:
+        """The relay has the demo peer's token (or refused it): start it, or say why not."""
+        with self._lock:
+            if demo not in self._demo_peers:
+                return   # we left meanwhile
+            if not (isinstance(ack, dict) and ack.get("ok")):
+                self._demo_peers.remove(demo)
+                reason = ack.get("error") if isinstance(ack, dict) else None
+                self._set_error("peers", f"could not summon the demo peer: "
+                                         f"{reason or 'the relay refused'}")
+                self._log("error", "relay", f"demo peer refused: {reason or 'no answer'}")
+                return
+            self._log("info", "me", f"summoned the demo peer {demo.name!r}")
+        demo.start()
 
     def leave(self) -> None:
         """Leave the room (the connection stays open for a later join)."""

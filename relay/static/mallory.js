@@ -16,7 +16,7 @@ function api(path, body) {
   }
   return fetch("/mallory/api/" + path, init).then((resp) => {
     if (resp.status === 403) throw new Error("access refused: open this page with the " +
-                                             "teacher's link (…/mallory#token=…)");
+                                             "link the teacher gave you (…/mallory#token=…)");
     if (!resp.ok) throw new Error("the relay answered " + resp.status);
     return resp.json();
   });
@@ -34,10 +34,26 @@ function el(tag, text, attrs) {
   return node;
 }
 
-function roomView(name, attackNames) {
+function handOut(name) {
+  // the teacher's page only: a link that opens this one room, for a student playing Mallory
+  const line = el("div", undefined, {"class": "handout"});
+  const make = el("button", "Link for a student playing Mallory in this room");
+  const link = el("input", undefined, {"type": "text", "readonly": "", "size": "60"});
+  link.hidden = true;
+  make.addEventListener("click", () => api("room-token", {room: name}).then((answer) => {
+    link.value = location.origin + answer.link;
+    link.hidden = false;
+    link.select();
+  }).catch((err) => say(err.message, true)));
+  line.append(make, link);
+  return line;
+}
+
+function roomView(name, attackNames, teacher) {
   const box = el("section", undefined, {"class": "room"});
   box.dataset.room = name;
   box.append(el("h2", "Room " + name));
+  if (teacher) box.append(handOut(name));
   const members = el("div");
   box.append(members);
   const attacks = el("div", undefined, {"class": "attacks"});
@@ -87,7 +103,10 @@ function render(state) {
   for (const name of names) {
     const room = state.rooms[name];
     let view = shown.get(name);
-    if (!view) { view = roomView(name, state.attacks); shown.set(name, view); }
+    if (!view) {
+      view = roomView(name, state.attacks, state.scope === "all");
+      shown.set(name, view);
+    }
     view.members.textContent = "Members: " + (room.members.join(", ") || "(nobody)");
     for (const [attack, on] of Object.entries(room.attacks)) {
       if (view.boxes[attack] && document.activeElement !== view.boxes[attack]) {
@@ -100,7 +119,9 @@ function render(state) {
                              .map((e) => el("div", entryText(e))));
   }
   if (!names.length) say("No rooms yet: nobody has joined this relay.", false);
-  else say("Connected as Mallory. " + names.length + " room(s).", false);
+  else if (state.scope === "all") {
+    say("Connected as Mallory (teacher: every room). " + names.length + " room(s).", false);
+  } else say("Connected as Mallory in room " + state.scope + " only.", false);
 }
 
 function refresh() {
@@ -108,7 +129,8 @@ function refresh() {
 }
 
 if (!token) {
-  say("access refused: open this page with the teacher's link (…/mallory#token=…)", true);
+  say("access refused: open this page with the link the teacher gave you " +
+      "(…/mallory#token=…)", true);
 } else {
   refresh();
   setInterval(refresh, 1000);

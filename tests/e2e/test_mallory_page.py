@@ -57,3 +57,45 @@ def test_mallory_page_switches_an_attack_and_refuses_without_the_token():
         student.close()
         partner.close()
         server.stop()
+
+
+def test_the_teacher_hands_out_one_rooms_link_and_it_opens_that_room_only():
+    server = RelayProcess("--attacks", env={"ECC_RELAY_ATTACK_TOKEN": TOKEN}).start()
+    here, elsewhere = Session(), Session()
+    try:
+        here.join("alice", "class", server.url)
+        elsewhere.join("carol", "other", server.url)
+        wait_until(lambda: here.joined and elsewhere.joined, what="both joined")
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                teacher = browser.new_page()
+                teacher.goto(server.url + f"/mallory#token={TOKEN}")
+                room = teacher.locator("section.room[data-room='class']")
+                room.wait_for(timeout=15000)
+                assert teacher.locator("section.room[data-room='other']").count() == 1
+                room.get_by_role("button", name="Link for a student playing Mallory in "
+                                                "this room").click()
+                link = room.locator(".handout input")
+                link.wait_for(state="visible", timeout=15000)
+                url = link.input_value()
+                assert url.startswith(server.url + "/mallory#token=room.")
+
+                student = browser.new_page()
+                student.goto(url)
+                mine = student.locator("section.room[data-room='class']")
+                mine.wait_for(timeout=15000)
+                assert "alice" in mine.inner_text()
+                assert "in room class only" in student.inner_text("#status")
+                assert student.locator("section.room").count() == 1
+                assert student.locator(".handout").count() == 0   # no links to hand out
+                mine.get_by_label("drop").check()
+                wait_until(lambda: room_state(server.url, "class")["attacks"]["drop"],
+                           what="the student's switch in their room")
+                assert not room_state(server.url, "other")["attacks"]["drop"]
+            finally:
+                browser.close()
+    finally:
+        here.close()
+        elsewhere.close()
+        server.stop()

@@ -19,7 +19,8 @@ def test_demo_peer_completes_the_flow(relay):
         student.select_curve("secp256k1")
         wait_until(lambda: student.joined, what="the join")
         demo = student.summon_demo_peer()
-        assert demo.session.relay_url == relay.url
+        # it starts once the relay has its invite token
+        wait_until(lambda: demo.session.relay_url == relay.url, what="the demo peer's join")
         # it joins, takes our curve and generates keys by itself
         wait_until(lambda: "keys generated" in student.peers.get("demo-peer", _NO_PEER).statuses,
                    what="the demo peer's keys")
@@ -74,3 +75,51 @@ class _NoPeer:
 
 
 _NO_PEER = _NoPeer()
+
+
+def test_five_students_in_one_room_each_get_their_own_demo_peer(relay):
+    students = [Session(demo_peer_factory=DemoPeer) for _ in range(5)]
+    try:
+        for i, s in enumerate(students):
+            s.join(f"student{i}", "crowded", relay.url)
+        wait_until(lambda: all(s.joined for s in students), what="the joins")
+        for s in students:
+            s.summon_demo_peer()
+        wait_until(lambda: all("keys generated" in s.peers.get("demo-peer", _NO_PEER).statuses
+                               for s in students), timeout=60, what="five demo peers")
+        for s in students:
+            s.generate_keys()
+            s.share_key("demo-peer")
+        wait_until(lambda: all("secure" in s.peers["demo-peer"].statuses for s in students),
+                   timeout=60, what="five secure pairs")
+        for i, s in enumerate(students):
+            s.send("demo-peer", f"from {i}")
+        wait_until(lambda: all(texts(s, "demo-peer", "in") for s in students), timeout=60,
+                   what="five replies")
+        for i, s in enumerate(students):
+            assert f"'from {i}'" in texts(s, "demo-peer", "in")[0]
+            assert {p for p in s.peers if p.startswith("demo")} == {"demo-peer"}
+    finally:
+        for s in students:
+            s.close()
+
+
+def test_the_demo_peer_comes_back_after_the_relay_restarts(relay):
+    student = Session(demo_peer_factory=DemoPeer)
+    try:
+        student.join("student", "restart", relay.url)
+        wait_until(lambda: student.joined, what="the join")
+        student.summon_demo_peer()
+        wait_until(lambda: "demo-peer" in student.peers, what="the demo peer")
+        relay.restart()   # an empty relay: the invite token is gone with it
+        wait_until(lambda: "demo-peer" not in student.peers, timeout=30, what="it gone")
+        wait_until(lambda: student.joined and "demo-peer" in student.peers, timeout=60,
+                   what="the demo peer back (its token registered again)")
+        student.generate_keys()
+        student.share_key("demo-peer")
+        wait_until(lambda: "secure" in student.peers["demo-peer"].statuses, timeout=30,
+                   what="secure")
+        student.send("demo-peer", "still there?")
+        wait_until(lambda: texts(student, "demo-peer", "in"), timeout=30, what="the reply")
+    finally:
+        student.close()

@@ -2,20 +2,24 @@
 upstream, stickiness and websocket directives, in front of two relays over one redis-server.
 
 What it proves: Socket.IO sessions work through the proxy both as long-polling (every poll is
-a new HTTP request that must reach the relay holding the session: stickiness) and upgraded to
-a websocket (the upgrade headers pass); and a client behind the proxy chats with one on the
-other relay (through Redis). All clients here share 127.0.0.1, so ip_hash maps them to one
-relay: spreading different addresses over both relays is nginx's part, not tested here.
+a new HTTP request that must reach the relay holding the session: stickiness, by the relay's
+name in the session id) and upgraded to a websocket (the upgrade headers pass); a client
+behind the proxy chats with one on the other relay (through Redis); clients from several
+addresses (127.0.0.x, which a client may bind) and from one spread over both relays; and the
+relays take each client's address from nginx's X-Forwarded-For, not from the client's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
+import socketio
 
 from ecc_widgets import protocol as P
 from tests.support import ROOT
@@ -30,9 +34,9 @@ DEPLOY = ROOT / "deploy"
 def nginx_conf(relays: list[RelayProcess], port: int, prefix: Path) -> str:
     """deploy/nginx.conf with the relays on loopback ports and every file under `prefix`."""
     text = (DEPLOY / "nginx.conf").read_text()
-    servers = "".join(f"server 127.0.0.1:{r.port};\n        " for r in relays)
-    text, n = re.subn(r"(server relay\d:5000;\s*)+", servers, text)
-    assert n == 1, "deploy/nginx.conf no longer lists relay1 and relay2"
+    for i, relay in enumerate(relays, 1):
+        text, n = re.subn(rf"server relay{i}:5000", f"server 127.0.0.1:{relay.port}", text)
+        assert n == 3, f"deploy/nginx.conf no longer lists relay{i} in its three upstreams"
     text, n = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", text)
     assert n == 1
     temp = "".join(f"{kind}_temp_path {prefix / kind};\n    "
@@ -43,7 +47,11 @@ def nginx_conf(relays: list[RelayProcess], port: int, prefix: Path) -> str:
 @pytest.fixture
 def class_deployment(redis_server, tmp_path):
     nginx = require_binary("nginx")
-    relays = [RelayProcess("--redis-url", redis_server.url).start() for _ in range(2)]
+    # as deploy/compose.yaml starts them: named, trusting the proxy (here on 127.0.0.1);
+    # the per-address cap applies to loopback clients too, and is small, to see it count
+    relays = [RelayProcess("--redis-url", redis_server.url, "--trusted-proxies", "127.0.0.1",
+                           "--backend-name", f"relay{i}", "--cap-loopback",
+                           "--max-connections-per-ip", "3").start() for i in (1, 2)]
     port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginx_conf(relays, port, tmp_path))
@@ -73,8 +81,16 @@ def test_nginx_config_matches_compose_services():
     for name in ("relay1", "relay2"):
         assert "redis://redis:6379/0" in services[name]["command"]
     conf = (DEPLOY / "nginx.conf").read_text()
-    assert "ip_hash;" in conf and "server relay1:5000;" in conf and "server relay2:5000;" in conf
+    assert "ip_hash;" not in conf and "least_conn;" in conf
+    assert "server relay1:5000;" in conf and "server relay2:5000;" in conf
+    assert '"~^relay1-"  relay1;' in conf and '"~^relay2-"  relay2;' in conf
     assert "proxy_set_header Upgrade $http_upgrade;" in conf
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
+    proxy_ip = services["proxy"]["networks"]["default"]["ipv4_address"]
+    for name in ("relay1", "relay2"):
+        command = services[name]["command"]
+        assert command[command.index("--trusted-proxies") + 1] == proxy_ip
+        assert services[name]["environment"]["ECC_RELAY_BACKEND_NAME"] == name
     assert "http://proxy:8765" in services["dashboard"]["command"]
 
 
@@ -108,9 +124,10 @@ def test_clients_through_the_proxy_chat_with_a_client_on_the_other_relay(class_d
         # reach the relay that holds the session.
         polling = await Peer(proxy_url).connect(transports=("polling",))
         upgraded = await Peer(proxy_url).connect(transports=("polling", "websocket"))
-        behind = [r for r in relays if r.health()["connections"] > 0]
-        assert len(behind) == 1 and behind[0].health()["connections"] == 2
-        other = next(r for r in relays if r is not behind[0])
+        # new sessions go to the relay with the fewest connections
+        counts = [r.health()["connections"] for r in relays]
+        assert sorted(counts) == [1, 1], counts
+        other = relays[0]
         direct = await Peer(other.url).connect()
         try:
             assert polling.sio.transport() == "polling"
@@ -129,4 +146,48 @@ def test_clients_through_the_proxy_chat_with_a_client_on_the_other_relay(class_d
         finally:
             for peer in (polling, upgraded, direct):
                 await peer.close()
+    run(scenario())
+
+
+def test_a_class_from_several_addresses_and_from_one_spreads_over_both_relays(
+        class_deployment):
+    proxy_url, relays = class_deployment
+
+    def from_address(ip: str) -> Peer:
+        return Peer(proxy_url, http_session=aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(local_addr=(ip, 0))))
+
+    async def scenario():
+        peers = []
+        try:
+            # 4 addresses, 2 students each, half of them long-polling only
+            for n in range(8):
+                peer = from_address(f"127.0.0.{2 + n // 2}")
+                peers.append(await peer.connect(
+                    transports=("polling",) if n % 2 else ("polling", "websocket")))
+            counts = [r.health()["connections"] for r in relays]
+            assert sum(counts) == 8 and min(counts) >= 2, counts   # ip_hash: [8, 0]
+            for n, peer in enumerate(peers):
+                await peer.join(f"student{n}", "class")
+            for n, peer in enumerate(peers):   # everyone reaches everyone, over both relays
+                target = peers[(n + 3) % 8]
+                await peer.emit(P.SEND_MESSAGE, message(target.sid, seq=n))
+            for n, peer in enumerate(peers):
+                got = await peer.wait_for(P.RECEIVE_MESSAGE)
+                assert got[0]["seq"] == (n - 3) % 8
+            # each relay counts sessions per client address, the one nginx names: one
+            # address with 7 sessions puts at least 4 on one relay, over its cap of 3,
+            # whatever X-Forwarded-For the client writes itself
+            refused = 0
+            for n in range(7):
+                peer = from_address("127.0.0.9")
+                try:
+                    await peer.connect(headers={"X-Forwarded-For": f"10.0.0.{n}"})
+                    peers.append(peer)
+                except socketio.exceptions.ConnectionError:
+                    refused += 1
+                    await peer.close()
+            assert refused >= 1 and len(peers) - 8 <= 6
+        finally:
+            await asyncio.gather(*(p.close() for p in peers), return_exceptions=True)
     run(scenario())

@@ -8,6 +8,7 @@ without --attacks has no /mallory at all.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import urllib.request
@@ -256,6 +257,40 @@ def test_the_api_wants_the_token_and_checks_what_it_is_given(attack_relay):
         assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
     with urllib.request.urlopen(url + "/mallory/mallory.js", timeout=5) as resp:
         assert "innerHTML" not in resp.read().decode()
+
+
+def test_a_room_token_opens_that_room_and_no_other(attack_relay, sessions):
+    url = attack_relay.url
+    status, answer = call(url, "/mallory/api/room-token", {"room": "scoped"})
+    assert status == 200 and answer["link"] == f"/mallory#token={answer['token']}"
+    student_mallory = answer["token"]
+    assert call(url, "/mallory/api/state")[1]["scope"] == "all"
+    # the class chats in another room, where the teacher has Mallory in the middle
+    assert call(url, "/mallory/api/attack", {"room": "side", "attack": "mitm", "on": True}
+                )[0] == 200
+    a, b, _ = sessions
+    secure(a, b, "side", url)
+    chat_both_ways(a, b)
+    assert sorted(e["text"] for e in room_state(url, "side")["intercepted"]) == \
+        ["meet at noon", "ok, at the library"]   # both ways at once: either order
+    status, state = call(url, "/mallory/api/state", token=student_mallory)
+    assert status == 200 and state["scope"] == "scoped"
+    assert list(state["rooms"]) == ["scoped"] and not state["rooms"]["scoped"]["intercepted"]
+    for path, body in (("/mallory/api/attack", {"room": "side", "attack": "drop", "on": True}),
+                       ("/mallory/api/edit", {"room": "side", "replace": "x"}),
+                       ("/mallory/api/room-token", {"room": "side"}),
+                       ("/mallory/api/room-token", {"room": "scoped"})):
+        assert call(url, path, body, token=student_mallory)[0] == 403, path
+    assert not room_state(url, "side")["attacks"]["drop"]
+    assert call(url, "/mallory/api/attack", {"room": "scoped", "attack": "drop", "on": True},
+                token=student_mallory)[0] == 200
+    assert room_state(url, "scoped")["attacks"]["drop"]
+    # a token for another room made from this one's code is refused
+    _, name, mac = student_mallory.split(".")
+    forged = "room." + base64.urlsafe_b64encode(b"side").decode().rstrip("=") + "." + mac
+    assert call(url, "/mallory/api/state", token=forged)[0] == 403
+    assert call(url, "/mallory/api/attack", {"room": "scoped", "attack": "drop", "on": False}
+                )[0] == 200
 
 
 def test_a_relay_without_attack_mode_has_no_mallory(sessions):

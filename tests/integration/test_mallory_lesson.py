@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ecc_widgets.mallory_panel import MalloryClient, MalloryPanel, start_attack_relay
+from ecc_widgets.mallory_panel import (
+    MalloryClient,
+    MalloryError,
+    MalloryPanel,
+    start_attack_relay,
+)
 from ecc_widgets.panels.compare import DIFFERENT, SAME, CompareCodes
 from ecc_widgets.session import Session
 from tests.support.polling import wait_until
@@ -48,6 +53,18 @@ def test_mallory_reads_a_chat_that_still_decrypts_and_the_codes_catch_her(attack
                    what="the short codes")
         assert views[0].verdict == DIFFERENT and a.peers["bob"].sas != b.peers["alice"].sas
         assert views[1].verdict == SAME
+        # a student playing Mallory in "lab" gets that room's token: the panel shows that
+        # room only, and the quiet pair's room stays out of reach
+        student = MalloryPanel(url, mallory.room_token("lab"), interval=0.1)
+        try:
+            wait_until(lambda: "meet me at six" in getattr(student.rooms.get("lab"),
+                                                           "intercepted", None).value
+                       if "lab" in student.rooms else False, what="the student's panel")
+            assert set(student.rooms) == {"lab"}
+            with pytest.raises(MalloryError, match="refused"):
+                MalloryClient(url, mallory.room_token("lab")).set_attack("quiet", "drop", True)
+        finally:
+            student.close()
 
         mallory.edit("lab", "meet me at the station")
         b.send("alice", "see you at six")

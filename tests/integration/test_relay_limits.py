@@ -20,6 +20,7 @@ from tests.support.peers import Peer, RawSocket, SilentSocket, message, pair, ru
 from tests.support.processes import RelayProcess, require_binary
 
 BIG = "A" * (40 * 1024)    # base64 of 30 KiB of "ciphertext"
+TOKEN = "invite-token-of-the-summoner"
 
 
 @pytest.fixture
@@ -259,19 +260,20 @@ def test_a_member_visible_to_one_name_pairs_with_that_member_only(relay):
         try:
             await alice.join("Alice", "lab")
             await bob.join("bob", "lab")
-            ack = await demo.join("demo", "lab", visibleTo="alice")
-            assert [u["username"] for u in ack["usersInRoom"]] == ["Alice", "demo"]
+            assert (await alice.call(P.INVITE, {"inviteToken": TOKEN}))["ok"]
+            ack = await demo.join("demo-peer", "lab", visibleTo="alice", inviteToken=TOKEN)
+            assert [u["username"] for u in ack["usersInRoom"]] == ["Alice", "demo-peer"]
             ack = await carol.join("carol", "lab")
             assert [u["username"] for u in ack["usersInRoom"]] == ["Alice", "bob", "carol"]
             joined = await alice.wait_for(P.USER_JOINED, lambda p: p["username"] == "carol")
             assert [u["username"] for u in joined[0]["usersInRoom"]] == \
-                ["Alice", "bob", "demo", "carol"]
+                ["Alice", "bob", "demo-peer", "carol"]
             assert [p["username"] for p in alice.of(P.USER_JOINED)] == \
-                ["Alice", "bob", "demo", "carol"]
-            assert "demo" not in [p["username"] for p in bob.of(P.USER_JOINED)]
-            assert all("demo" not in [u["username"] for u in p["usersInRoom"]]
+                ["Alice", "bob", "demo-peer", "carol"]
+            assert "demo-peer" not in [p["username"] for p in bob.of(P.USER_JOINED)]
+            assert all("demo-peer" not in [u["username"] for u in p["usersInRoom"]]
                        for p in bob.of(P.USER_JOINED))
-            assert [p["username"] for p in demo.of(P.USER_JOINED)] == ["demo"]
+            assert [p["username"] for p in demo.of(P.USER_JOINED)] == ["demo-peer"]
 
             for sender, target in ((demo, bob), (bob, demo), (carol, demo)):
                 ack = await sender.call(P.SEND_MESSAGE, message(target.sid))
@@ -292,14 +294,14 @@ def test_a_member_visible_to_one_name_pairs_with_that_member_only(relay):
             await alice.wait_for(P.PEER_PROCESSING_STEP)
             await carol.wait_for(P.PEER_CURVE_SELECTED)
             await asyncio.sleep(0.2)
-            assert [p["from"] for p in alice.of(P.PEER_CURVE_SELECTED)] == ["demo", "bob"]
+            assert [p["from"] for p in alice.of(P.PEER_CURVE_SELECTED)] == ["demo-peer", "bob"]
             assert [p["from"] for p in carol.of(P.PEER_CURVE_SELECTED)] == ["bob"]
             assert not bob.of(P.PEER_KEYS_GENERATED) and not carol.of(P.PEER_PROCESSING_STEP)
             assert not demo.of(P.PEER_CURVE_SELECTED)   # bob's is not for it
 
             await demo.close()
             left = await alice.wait_for(P.USER_LEFT)
-            assert left[0]["username"] == "demo"
+            assert left[0]["username"] == "demo-peer"
             await carol.close()
             await bob.wait_for(P.USER_LEFT)
             assert [p["username"] for p in bob.of(P.USER_LEFT)] == ["carol"]
@@ -327,16 +329,22 @@ def test_limits_hold_across_relays_sharing_redis(tmp_path):
             ack = await b.call(P.JOIN, {"username": "bob", "roomId": "lab"})
             assert ack["ok"] is False and "already taken" in ack["error"]
             await b.join("carol", "lab")
-            await demo.join("demo", "lab", visibleTo="BOB")
-            ack = await extra.call(P.JOIN, {"username": "dave", "roomId": "lab"})
+            assert (await a.call(P.INVITE, {"inviteToken": TOKEN}))["ok"]
+            await demo.join("demo-peer", "lab", visibleTo="BOB", inviteToken=TOKEN)
+            await extra.join("dave", "lab")   # the demo peer is not counted against the cap
+            late = await Peer(relays[1].url).connect()
+            ack = await late.call(P.JOIN, {"username": "erin", "roomId": "lab"})
+            await late.close()
             assert ack == {"ok": False, "error": "room 'lab' is full (3 members)"}
-            joined = await a.wait_for(P.USER_JOINED, lambda p: p["username"] == "demo")
-            assert [u["username"] for u in joined[0]["usersInRoom"]] == ["Bob", "carol", "demo"]
+            joined = await a.wait_for(P.USER_JOINED, lambda p: p["username"] == "demo-peer")
+            assert [u["username"] for u in joined[0]["usersInRoom"]] == \
+                ["Bob", "carol", "demo-peer"]
             ack = await b.call(P.SEND_MESSAGE, message(demo.sid))
             assert ack["ok"] is False and "in your room" in ack["error"]
             assert (await demo.call(P.SEND_MESSAGE, message(a.sid)))["ok"]
             await a.wait_for(P.RECEIVE_MESSAGE)
-            assert "demo" not in [p["username"] for p in b.of(P.USER_JOINED)]
+            assert "demo-peer" not in [p["username"] for p in b.of(P.USER_JOINED)]
+            assert relays[0].health()["hidden"] == 1
         finally:
             for peer in (a, b, demo, extra):
                 await peer.close()

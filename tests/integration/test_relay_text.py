@@ -66,3 +66,23 @@ def test_names_that_look_like_bob_cannot_join_beside_bob(relay):
             await bob.close()
             await other.close()
     run(scenario())
+
+
+def test_names_wholly_in_another_script_cannot_join_beside_the_latin_name(relay):
+    async def scenario():
+        holders = [await Peer(relay.url).connect() for _ in range(4)]
+        twins = [await Peer(relay.url).connect() for _ in range(4)]
+        try:
+            for peer, name in zip(holders, ("alice", "joe", "eve", "ECC"), strict=True):
+                await peer.join(name, "lab")
+            for peer, twin in zip(twins, ("\u0430\u04cf\u0456\u0441\u0435", "\u0458\u043e\u0435",
+                                          "\u0435\u0475\u0435", "\u0415\u0421\u0421"),
+                                  strict=True):
+                ack = await peer.call(P.JOIN, {"username": twin, "roomId": "lab"})
+                assert ack["ok"] is False and "already taken" in ack["error"], (twin, ack)
+            ack = await twins[0].join("\u0411\u043e\u0440\u0438\u0441", "lab")   # Борис
+            assert len(ack["usersInRoom"]) == 5
+        finally:
+            for peer in holders + twins:
+                await peer.close()
+    run(scenario())

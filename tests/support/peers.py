@@ -38,9 +38,13 @@ def message(target: str, **extra: Any) -> dict:
 class Peer:
     """A python-socketio client that records every event it receives."""
 
-    def __init__(self, url: str, *, reconnection: bool = False):
+    def __init__(self, url: str, *, reconnection: bool = False,
+                 http_session: aiohttp.ClientSession | None = None):
         self.url = url
-        self.sio = socketio.AsyncClient(reconnection=reconnection, handle_sigint=False)
+        self.http_session = http_session   # e.g. one bound to a source address; closed too
+        self.sio = socketio.AsyncClient(reconnection=reconnection, handle_sigint=False,
+                                        **({"http_session": http_session}
+                                           if http_session is not None else {}))
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Event()
         self.sio.on("*", self._record)
@@ -86,15 +90,19 @@ class Peer:
         if self.sio.connected:
             await self.sio.disconnect()
         await self.sio.shutdown()
+        if self.http_session is not None:
+            await self.http_session.close()
 
 
 class RawSocket:
     """Engine.IO v4 over a websocket, speaking raw Socket.IO text packets."""
 
-    def __init__(self, url: str, *, answer_pings: bool = True, origin: str | None = None):
+    def __init__(self, url: str, *, answer_pings: bool = True, origin: str | None = None,
+                 headers: dict[str, str] | None = None):
         self.url = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
         self.answer_pings = answer_pings
         self.origin = origin
+        self.headers = dict(headers or {})
         self.events: list[tuple[str, Any]] = []
         self.acks: dict[int, Any] = {}
         self.closed = asyncio.Event()
@@ -103,7 +111,7 @@ class RawSocket:
 
     async def connect(self) -> RawSocket:
         self.session = aiohttp.ClientSession()
-        headers = {"Origin": self.origin} if self.origin else {}
+        headers = {**self.headers, **({"Origin": self.origin} if self.origin else {})}
         self.ws = await self.session.ws_connect(self.url, headers=headers)
         opening = await self.ws.receive_str()
         assert opening.startswith("0"), opening

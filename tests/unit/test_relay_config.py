@@ -88,13 +88,39 @@ def test_limits_against_hostile_clients():
     c = config.load([], env={})
     assert (c.max_room_size, c.join_rate, c.join_burst) == (200, 2.0, 5)
     assert (c.max_queued_bytes, c.max_paused) == (4 * 1024 * 1024, 10.0)
-    assert (c.idle_timeout, c.max_connections_per_ip, c.cap_loopback) == (10.0, 50, False)
+    assert (c.idle_timeout, c.max_connections_per_ip, c.cap_loopback) == (10.0, 256, False)
+    assert (c.max_idle_per_ip, c.join_timeout, c.trusted_proxies) == (64, 5.0, ())
     c = config.load(["--max-room-size", "30", "--max-queued-bytes", "262144",
                      "--cap-loopback"], env={"ECC_RELAY_MAX_CONNECTIONS_PER_IP": "20",
                                              "ECC_RELAY_IDLE_TIMEOUT": "1.5"})
     assert (c.max_room_size, c.max_queued_bytes, c.cap_loopback) == (30, 262144, True)
     assert (c.max_connections_per_ip, c.idle_timeout) == (20, 1.5)
     assert config.load([], env={"ECC_RELAY_CAP_LOOPBACK": "1"}).cap_loopback
+
+
+def test_trusted_proxies_are_addresses_or_networks(capsys):
+    c = config.load([], env={"ECC_RELAY_TRUSTED_PROXIES": "172.18.0.0/16, ::1"})
+    assert c.trusted_proxies == ("172.18.0.0/16", "::1")
+    assert config.load(["--trusted-proxies", "10.0.0.2"], env={}).trusted_proxies == \
+        ("10.0.0.2",)
+    with pytest.raises(SystemExit):
+        config.load(["--trusted-proxies", "nginx"], env={})
+    assert "is not an address or a network" in capsys.readouterr().err
+
+
+def test_the_client_address_comes_from_a_trusted_proxy_only():
+    from relay.admission import client_address, parse_networks
+
+    proxy = parse_networks(["10.0.0.2", "172.18.0.0/16"])
+    assert client_address("10.0.0.2", "203.0.113.7", proxy) == "203.0.113.7"
+    # what the client wrote itself is left of what the proxies appended
+    assert client_address("10.0.0.2", "1.2.3.4, 203.0.113.7, 172.18.0.5", proxy) == \
+        "203.0.113.7"
+    assert client_address("198.51.100.1", "203.0.113.7", proxy) == "198.51.100.1"
+    assert client_address("10.0.0.2", "junk, 203.0.113.7", proxy) == "203.0.113.7"
+    assert client_address("10.0.0.2", "203.0.113.7, junk", proxy) == "10.0.0.2"
+    assert client_address("10.0.0.2", None, proxy) == "10.0.0.2"
+    assert client_address("10.0.0.2", "203.0.113.7", ()) == "10.0.0.2"
 
 
 def test_loopback_hosts():
