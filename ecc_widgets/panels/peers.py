@@ -162,7 +162,7 @@ class PeersPanel(Panel):
     panel = "peers"
     topic = "peers"
     title = "4. Peers in the room"
-    watched = ("peers", "departed")
+    watched = ("peers", "departed", "hidden_in_room")
     coalesce = (4.0, 8)   # a churning room is a few renders a second
 
     def __init__(self, session, **kwargs):
@@ -178,8 +178,9 @@ class PeersPanel(Panel):
         # who left while we were here: no card (no key, nothing "secure"), one line
         self.left = widgets.HTML()
         self.left.add_class("ecc-peers-left")
+        self.hidden = widgets.HTML()  # classmates' demo peers: counted, never hidden silently
         self.children = [self.header(), self.summon, self.error, self.empty, self.cards_box,
-                         self.left]
+                         self.left, self.hidden]
         self._render()
 
     def _render(self) -> None:
@@ -200,3 +201,7 @@ class PeersPanel(Panel):
                                f'{", ".join(escape(n, NAME_LIMIT) for n in gone)} (their keys '
                                "went with them; a returning peer's new key is flagged)</small>"
                                if gone else "")
+            hidden = int(getattr(self.session, "hidden_in_room", 0) or 0)
+            self.hidden.value = (f'<small style="color:#57606a">Also here, seen only by the '
+                                 f"classmate who summoned each: {hidden} demo "
+                                 f"peer{'s' if hidden != 1 else ''}</small>" if hidden else "")

@@ -104,6 +104,7 @@ class RelayEvents(ShortCodes):
                     link.want_join = False
                 return
             link.joined(ack)
+            self._count_hidden(ack)
             self._reinvite_demo_peers()
             self.joined = True
             self._outbox.joined()
@@ -199,10 +200,17 @@ class RelayEvents(ShortCodes):
         self._log("info", name, text)
 
     def _on_user_joined(self, p: dict) -> None:
+        self._count_hidden(p)
         self._roster(p)
 
     def _on_user_left(self, p: dict) -> None:
+        self._count_hidden(p)
         self._roster(p, left=peer_name(p["username"]))
+
+    def _count_hidden(self, payload: Any) -> None:
+        hidden = payload.get("hiddenInRoom") if isinstance(payload, dict) else None
+        if type(hidden) is int and 0 <= hidden <= 1_000_000 and hidden != self.hidden_in_room:
+            self.hidden_in_room = hidden
 
     def _on_peer_curve(self, p: dict) -> None:
         pair = self._pair_for(p["from"])

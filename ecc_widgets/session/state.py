@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from traitlets import All, Bool, Dict, HasTraits, Tuple, Unicode
+from traitlets import All, Bool, Dict, HasTraits, Int, Tuple, Unicode
 from traitlets import Any as AnyTrait
 from traitlets.traitlets import EventHandler, _CallbackWrapper
 
@@ -140,6 +140,9 @@ class SessionState(HasTraits):
     # {peer: messages dropped from that conversation, oldest first, to keep the session's
     # memory bounded (per conversation MAX_HISTORY, all together MAX_KEPT_BYTES)}
     trimmed = Dict()
+    # members of the room only their summoners see (classmates' demo peers), as the relay
+    # counts them
+    hidden_in_room = Int(0)
 
     def __init__(self, *, client_factory: Callable[..., Any] = RelayClient,
                  relay_locator: RelayLocator | None = None,

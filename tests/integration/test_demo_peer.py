@@ -104,6 +104,27 @@ def test_five_students_in_one_room_each_get_their_own_demo_peer(relay):
             s.close()
 
 
+def test_classmates_demo_peers_are_counted_and_shown_not_hidden_silently(relay):
+    from ecc_widgets.panels import PeersPanel
+
+    alice, bob = Session(demo_peer_factory=DemoPeer), Session()
+    panel = PeersPanel(bob)
+    try:
+        alice.join("alice", "counted", relay.url)
+        wait_until(lambda: alice.joined, what="alice's join")
+        assert panel.hidden.value == ""
+        alice.summon_demo_peer()
+        wait_until(lambda: "demo-peer" in alice.peers, what="alice's demo peer")
+        bob.join("bob", "counted", relay.url)  # the relay counts hidden members in the ack
+        wait_until(lambda: bob.hidden_in_room == 1, what="the count of hidden members")
+        assert "demo-peer" not in bob.peers  # not bob's to see or reach ...
+        wait_until(lambda: "1 demo peer<" in panel.hidden.value, what="the line")  # ... said
+    finally:
+        panel.close()
+        alice.close()
+        bob.close()
+
+
 def test_the_demo_peer_comes_back_after_the_relay_restarts(relay):
     student = Session(demo_peer_factory=DemoPeer)
     try:
