@@ -57,7 +57,8 @@ class Config:
     # a class behind one address: 30 students, their 30 demo peers, reloads, polling's
     # second connection; sockets that never join count apart and are closed soon
     max_idle_per_ip: int = 64           # never-joined sessions per address (oldest closed)
-    join_timeout: float = 5.0           # seconds a session has to join a room
+    join_timeout: float = 20.0          # seconds a session has to join a room (a seed page
+                                        # connects before its student has typed a name)
     trusted_proxies: tuple[str, ...] = ()   # peers whose X-Forwarded-For names the client
     address_join_rate: float = 3.0      # joins per second per client address, sustained
     address_join_burst: int = 100       # ... and at once (a class arriving)

@@ -89,7 +89,7 @@ def test_limits_against_hostile_clients():
     assert (c.max_room_size, c.join_rate, c.join_burst) == (200, 2.0, 5)
     assert (c.max_queued_bytes, c.max_paused) == (4 * 1024 * 1024, 10.0)
     assert (c.idle_timeout, c.max_connections_per_ip, c.cap_loopback) == (10.0, 256, False)
-    assert (c.max_idle_per_ip, c.join_timeout, c.trusted_proxies) == (64, 5.0, ())
+    assert (c.max_idle_per_ip, c.join_timeout, c.trusted_proxies) == (64, 20.0, ())
     c = config.load(["--max-room-size", "30", "--max-queued-bytes", "262144",
                      "--cap-loopback"], env={"ECC_RELAY_MAX_CONNECTIONS_PER_IP": "20",
                                              "ECC_RELAY_IDLE_TIMEOUT": "1.5"})
