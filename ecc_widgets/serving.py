@@ -63,8 +63,10 @@ TEMPLATE = "ecc"
 DATA_DIR = Path(__file__).resolve().parent / "templates"
 CULL_IDLE_TIMEOUT = 300   # seconds a kernel with no page connected may stay idle
 CULL_INTERVAL = 30        # how often the server looks for such kernels
-PAGE_GONE_TIMEOUT = 20    # the same, for a server of dashboards only (see the notes above)
-PAGE_GONE_INTERVAL = 10
+# The same, for a server of dashboards only (see the notes above); no shorter than the time
+# a slow page has to connect (serving_guards.CLAIM_TIMEOUT).
+PAGE_GONE_TIMEOUT = 30
+PAGE_GONE_INTERVAL = 5
 ENV_JOIN_URL = "ECC_LAB_JOIN_URL"
 
 

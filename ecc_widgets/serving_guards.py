@@ -207,15 +207,20 @@ class Pages:
             return None
         return page
 
-    async def check(self, kernel_manager) -> None:
-        now = time.monotonic()
+    def forget_gone(self, kernel_manager) -> None:
+        """Release the pages whose kernel is gone (culled, shut down)."""
         live = set(kernel_manager.list_kernel_ids())
-        unclaimed = []
         for kernel_id, page in list(self.by_kernel.items()):
             if kernel_id not in live:
                 self.release(page)
                 del self.by_kernel[kernel_id]
-            elif not page.claimed and page.answered is not None \
+
+    async def check(self, kernel_manager) -> None:
+        now = time.monotonic()
+        self.forget_gone(kernel_manager)
+        unclaimed = []
+        for kernel_id, page in list(self.by_kernel.items()):
+            if not page.claimed and page.answered is not None \
                     and now - page.answered > CLAIM_TIMEOUT:
                 log.info("Shutting down kernel %s: its page never connected", kernel_id)
                 self.release(page)
@@ -297,6 +302,8 @@ class GuardedPage(TornadoVoilaHandler):
         if embedded(self.request):
             return refuse(self, 403, NOT_HERE)
         address = self.request.remote_ip or ""
+        if PAGES.pending[address] >= pending_limit():
+            PAGES.forget_gone(self.settings["kernel_manager"])  # the culler may have been first
         if PAGES.pending[address] >= pending_limit():
             log.warning("Too many pages waiting for their kernel from %s", address)
             self.set_header("Retry-After", str(int(CLAIM_TIMEOUT)))

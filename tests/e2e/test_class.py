@@ -6,7 +6,7 @@ own browser.
   serving machine spends per extra student stays small (a loose regression catch: the
   figures are bench/bench_browser.py's);
 - a tab that dies without an unload event (a phone killing it, a crash) leaves the room
-  within 30 s, at laptop and phone sizes (and with Voila, `--engine voila`, within 40 s).
+  within 30 s, at laptop and phone sizes (and with Voila, `--engine voila`, within 45 s).
 """
 
 from __future__ import annotations
@@ -112,12 +112,12 @@ def test_a_tab_killed_without_unload_leaves_the_room_within_30_s(lab, viewport):
     tab_killed_leaves(lab.url, viewport)
 
 
-def test_with_voila_too_a_tab_killed_without_unload_leaves_within_40_s():
+def test_with_voila_too_a_tab_killed_without_unload_leaves_within_45_s():
     relay = RelayProcess().start()
     try:
         with lab_server("--engine=voila", relay_url=relay.url,
                         log_name="ecc-lab-class-voila.log") as served:
-            tab_killed_leaves(served.url, LAPTOP, within_ms=40_000)  # + the cull's interval
+            tab_killed_leaves(served.url, LAPTOP, within_ms=45_000)  # the cull: 30 s + 5 s
     finally:
         relay.stop()
 

@@ -4,6 +4,7 @@ the middle that grinds its keys, the codes agree only at the rate of one guess."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -59,15 +60,21 @@ def test_new_keys_in_quick_succession_each_get_an_exchange(relay, sessions):
     assert a.peers["bob"].rejected == b.peers["alice"].rejected == 0
 
 
+def once(kinds: list[str]) -> list[str]:
+    """The kinds in the order each was first sent."""
+    return list(dict.fromkeys(kinds))
+
+
 def test_two_sessions_through_the_relay_show_the_same_code(relay, sessions):
     a, b = pair_up(sessions, relay.url, "lab")
     code = a.peers["bob"].sas
     assert a.peers["bob"].sas_status == b.peers["alice"].sas_status == sas.DONE
     assert code is not None and code == b.peers["alice"].sas
-    # alice ("alice" < "bob") committed, bob answered, alice revealed; each once
-    assert sas_kinds(a, "out") == [P.SAS_COMMIT, P.SAS_REVEAL]
-    assert sas_kinds(b, "in") == [P.SAS_COMMIT, P.SAS_REVEAL]
-    assert sas_kinds(b, "out") == [P.SAS_NONCE]
+    # alice ("alice" < "bob") committed, bob answered, alice revealed, in that order (a
+    # step may be sent again when its answer is slow: the same step, the same exchange)
+    assert once(sas_kinds(a, "out")) == [P.SAS_COMMIT, P.SAS_REVEAL]
+    assert once(sas_kinds(b, "in")) == [P.SAS_COMMIT, P.SAS_REVEAL]
+    assert once(sas_kinds(b, "out")) == [P.SAS_NONCE]
     # nothing of it in the conversation, and no message refused
     assert not a.conversations.get("bob") and not b.conversations.get("alice")
     assert a.peers["bob"].rejected == b.peers["alice"].rejected == 0
@@ -145,13 +152,20 @@ def test_a_relay_that_grinds_its_keys_gets_one_guess(sessions):
     with MaliciousRelay() as relay:
         grinder = GrindingMallory(relay, BITS)
         relay.rewrite = grinder.rewrite
-        matches = 0
+        matches = compared = 0
         for trial in range(TRIALS):
             a, b = pair_up(sessions, relay.url, f"trial-{trial}")
             alices, bobs = a.peers["bob"], b.peers["alice"]
-            # Mallory is in the middle (different safety numbers), and the codes are out
+            # Mallory is in the middle (different safety numbers), and the codes are out;
+            # an exchange she broke (a slow machine re-sends steps across her re-shared
+            # keys) shows no code at all: caught, not matched
             assert alices.safety_number != bobs.safety_number
+            if sas.FAILED in (alices.sas_status, bobs.sas_status):
+                for s in (a, b):
+                    s.close()
+                continue
             assert alices.sas_status == bobs.sas_status == sas.DONE
+            compared += 1
             # without a commitment her grinding would have made every pair of codes agree
             old_alice, old_bob = grinder.keys_only[f"trial-{trial}"]
             assert old_alice == old_bob
@@ -159,8 +173,19 @@ def test_a_relay_that_grinds_its_keys_gets_one_guess(sessions):
             matches += alices.sas.leading_bits(BITS) == bobs.sas.leading_bits(BITS)
             for s in (a, b):
                 s.close()
-    # with it: TRIALS / 2^BITS = 4 expected; at least 13 of 16 has a chance of 1 in 10^5
-    assert matches <= 12, matches
+    # with it: compared / 2^BITS expected; the bound is what one guess each passes with a
+    # chance of 1 - 10^-5 (13 of 16, without a commitment all 16 match)
+    assert compared >= 12, compared  # enough comparisons for the bound to mean something
+    assert matches < one_guess_bound(compared, 2**-BITS), (matches, compared)
+
+
+def one_guess_bound(n: int, p: float, chance: float = 1e-5) -> int:
+    """The least t with P(at least t of n trials match, each with chance p) < `chance`."""
+    for t in range(n + 1):
+        tail = sum(math.comb(n, k) * p**k * (1 - p)**(n - k) for k in range(t, n + 1))
+        if tail < chance:
+            return t
+    return n + 1
 
 
 def test_a_seed_protocol_peer_has_no_short_code_and_is_sent_none(relay, sessions):
