@@ -5,6 +5,7 @@ own browser.
 - ten pages opened at the same moment all become usable, none stuck, and the memory the
   serving machine spends per extra student stays small (a loose regression catch: the
   figures are bench/bench_browser.py's);
+- everything the pages load comes from the dashboard's own server;
 - a tab that dies without an unload event (a phone killing it, a crash) leaves the room
   within 30 s, at laptop and phone sizes (and with Voila, `--engine voila`, within 45 s).
 """
@@ -15,6 +16,7 @@ import contextlib
 import re
 import secrets
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -63,11 +65,22 @@ def chromium():
             browser.close()
 
 
-def open_pages(browser, url: str, count: int, viewport: dict) -> list:
+def open_pages(browser, url: str, count: int, viewport: dict, requests: list | None = None
+               ) -> list:
+    """`count` pages, each in its own context; every URL they request goes to `requests`."""
     pages = [browser.new_context(viewport=viewport).new_page() for _ in range(count)]
     for page in pages:  # all navigations start before any page is waited for
+        if requests is not None:
+            page.on("request", lambda request: requests.append(request.url))
         page.goto(url, wait_until="commit")
     return pages
+
+
+def elsewhere(requests: list[str], url: str) -> list[str]:
+    """The requests that left the dashboard's own server (a CDN, say)."""
+    own = urlsplit(url).netloc
+    return [r for r in requests
+            if not r.startswith(("data:", "blob:")) and urlsplit(r).netloc != own]
 
 
 def make_keys(page) -> None:
@@ -124,8 +137,9 @@ def test_with_voila_too_a_tab_killed_without_unload_leaves_within_45_s():
 
 def tab_killed_leaves(url: str, viewport: dict, within_ms: int = 30_000) -> None:
     room = f"gone-{secrets.token_hex(3)}"
+    requests: list[str] = []
     with chromium() as browser:
-        alice, bob = open_pages(browser, url, 2, viewport)
+        alice, bob = open_pages(browser, url, 2, viewport, requests)
         for page in (alice, bob):
             expect(text_box(page, "Your name")).to_be_editable(timeout=APP_READY_MS)
         join(alice, "alice", room)
@@ -134,4 +148,7 @@ def tab_killed_leaves(url: str, viewport: dict, within_ms: int = 30_000) -> None
 
         bob.close()  # no beforeunload, no unload: as a phone kills a tab
         expect(peer_card(alice, "bob")).to_have_count(0, timeout=within_ms)
+        # everything the pages loaded came from the dashboard's server (no CDN: classrooms
+        # often have none), and they did load things from it
+        assert requests and not elsewhere(requests, url), elsewhere(requests, url)
         screenshot(alice, f"class-gone-{viewport['width']}.png")
