@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 import pytest
@@ -34,8 +35,7 @@ def relays(redis_server):
     """Two relays whose heartbeat lapses fast: a dead relay is swept within seconds."""
     started = start_relays(redis_server.url, "1.5")
     yield started
-    for server in started:
-        server.stop()
+    stop_all(started)
 
 
 @pytest.fixture
@@ -44,8 +44,14 @@ def steady_relays(redis_server):
     whatever happens at once was done on purpose (a goodbye, a resume token)."""
     started = start_relays(redis_server.url, "60")
     yield started
-    for server in started:
-        server.stop()
+    stop_all(started)
+
+
+def stop_all(servers) -> None:
+    """Stop every relay, even when one of them fails to stop in time (then raise)."""
+    with contextlib.ExitStack() as stack:
+        for server in servers:
+            stack.callback(server.stop)
 
 
 def names(payload) -> list[str]:

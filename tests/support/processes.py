@@ -99,7 +99,9 @@ class RelayProcess:
     def health(self) -> dict:
         return wait_for_http(self.url + "/healthz", timeout=5)
 
-    def stop(self, timeout: float = 10.0) -> int | None:
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop it (SIGTERM, then SIGKILL after `timeout`: it is never left running; a relay
+        that needed killing still fails the test)."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.terminate()
@@ -153,6 +155,10 @@ class RedisProcess:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
