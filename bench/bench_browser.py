@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import statistics
 import sys
@@ -48,7 +47,7 @@ from tests.support.browser import (  # noqa: E402
     button,
     join,
     launch_chromium,
-    open_step,
+    make_keys,
     peer_card,
     served,
     text_box,
@@ -127,14 +126,6 @@ def close_page(page) -> None:
     page.context.close()
 
 
-def make_keys(page) -> None:
-    open_step(page, "Keys")
-    button(page, "instant").click()
-    button(page, "Generate keys").click()
-    expect(page.get_by_text(re.compile("your public key", re.I)).first).to_be_visible(
-        timeout=TIMEOUT_MS)
-
-
 def send_to_displayed(alice, bob, messages: int) -> list[float]:
     card = peer_card(alice, "bob")
     expect(card.get_by_text("keys generated")).to_be_visible(timeout=TIMEOUT_MS)
@@ -183,7 +174,7 @@ def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
             alice = open_page(browser, url)
             usable_ms(alice)
             join(alice, "alice", room)
-            make_keys(alice)
+            make_keys(alice, TIMEOUT_MS)
             time.sleep(2)
             one = tree_rss(pid)
 
@@ -202,7 +193,7 @@ def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
                 return
             for i, page in enumerate(burst):
                 join(page, "bob" if i == 0 else f"student{i}", room)
-                make_keys(page)
+                make_keys(page, TIMEOUT_MS)
             time.sleep(2)
             everyone = tree_rss(pid)
             report("memory_per_student", engine, round_, pages=args.burst + 1,

@@ -57,3 +57,12 @@ def redis_server(tmp_path) -> Iterator[RedisProcess]:
     server = RedisProcess(require_binary("redis-server"), tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def sessions() -> Iterator[list]:
+    """Sessions a test makes (append them); each is closed after the test, pass or fail."""
+    made: list = []
+    yield made
+    for s in made:
+        s.close()

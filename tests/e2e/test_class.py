@@ -13,7 +13,6 @@ own browser.
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -24,11 +23,10 @@ from playwright.sync_api import expect, sync_playwright
 from tests.support.browser import (
     APP_READY_MS,
     NETWORK_MS,
-    button,
     join,
     lab_server,
     launch_chromium,
-    open_step,
+    make_keys,
     peer_card,
     screenshot,
     text_box,
@@ -81,14 +79,6 @@ def elsewhere(requests: list[str], url: str) -> list[str]:
     own = urlsplit(url).netloc
     return [r for r in requests
             if not r.startswith(("data:", "blob:")) and urlsplit(r).netloc != own]
-
-
-def make_keys(page) -> None:
-    open_step(page, "Keys")
-    button(page, "instant").click()
-    button(page, "Generate keys").click()
-    expect(page.get_by_text(re.compile("your public key", re.I)).first).to_be_visible(
-        timeout=NETWORK_MS)
 
 
 def test_ten_pages_opened_at_once_are_all_usable_and_cost_little(lab):

@@ -32,14 +32,6 @@ def relay() -> Iterator[RelayProcess]:
     server.stop()
 
 
-@pytest.fixture
-def sessions() -> Iterator[list[Session]]:
-    made: list[Session] = []
-    yield made
-    for s in made:
-        s.close()
-
-
 def test_a_flood_of_authentic_messages_is_bounded_muted_and_said(relay, sessions):
     alice = Session()
     sessions.append(alice)

@@ -23,14 +23,6 @@ def relay() -> Iterator[RelayProcess]:
     server.stop()
 
 
-@pytest.fixture
-def sessions() -> Iterator[list[Session]]:
-    made: list[Session] = []
-    yield made
-    for s in made:
-        s.close()
-
-
 def cards_of(session: Session, name: str) -> list:
     """Every record of `name` the session publishes from now on (None: no card)."""
     seen: list = []

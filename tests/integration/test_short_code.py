@@ -20,14 +20,6 @@ from tests.support.sessions import RawPeer, codes_ready, legacy_pair
 from tests.support.sessions import pair_up as secure_pair
 
 
-@pytest.fixture
-def sessions() -> Iterator[list[Session]]:
-    made: list[Session] = []
-    yield made
-    for s in made:
-        s.close()
-
-
 def pair_up(made: list[Session], url: str, room: str) -> tuple[Session, Session]:
     a, b = Session(), Session()
     made.extend((a, b))

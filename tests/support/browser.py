@@ -188,6 +188,15 @@ def expect_joined(page, name: str, room: str) -> None:
     expect(status.get_by_text(re.compile(r"^connected$"))).to_be_visible(timeout=NETWORK_MS)
 
 
+def make_keys(page, timeout_ms: int = NETWORK_MS) -> None:
+    """Keys made at once (the "instant" speed) in the page's Keys step."""
+    open_step(page, "Keys")
+    button(page, "instant").click()
+    button(page, "Generate keys").click()
+    expect(page.get_by_text(re.compile("your public key", re.I)).first).to_be_visible(
+        timeout=timeout_ms)
+
+
 def peer_card(page, name: str):
     """The card of one peer in the peers panel (it holds that peer's "Share key" button)."""
     return page.locator(".widget-vbox").filter(
