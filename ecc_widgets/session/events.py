@@ -117,7 +117,6 @@ class RelayEvents(ShortCodes):
                 if pair.present:
                     self._reshare(pair)
             self._flush()
-            self._send_receipts()
 
     def _on_event(self, event: str, payload: Any) -> None:
         with self._lock:
@@ -178,7 +177,6 @@ class RelayEvents(ShortCodes):
             # A churning room is a few publications a second, not one per join or leave.
             self._soon("roster", ROSTER_PUBLISHES_PER_SECOND, self._publish_peers)
             self._flush()
-            self._send_receipts()
 
     def _announce_to_newcomers(self) -> None:
         if not self.joined:

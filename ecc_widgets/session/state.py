@@ -305,7 +305,7 @@ class SessionState(HasTraits):
 
     def _flush(self) -> None:
         """Seal what waited for a key, then send every unconfirmed message whose peer is
-        here, in order."""
+        here, in order, and the receipts held back (for a join, the peer, or its key)."""
         self._seal_waiting()
         if not self.joined or self._link.client is None:
             return
@@ -317,6 +317,7 @@ class SessionState(HasTraits):
             self._update_message(out.id, status="rejected",
                                  reason="not sent: the keys changed before it could be "
                                         "delivered; send it again")
+        self._send_receipts()
 
     def _on_sent(self, message_id: str, sid: str, ack: Any) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from ecc_widgets import protocol as P
 from ecc_widgets.session import (
     MAX_REJECTED_KEPT,
     MISMATCH_NOTE,
+    RECEIPT_DELAY,
     REFLECTED,
     REPLAYED,
     TAMPERED,
@@ -427,3 +428,36 @@ def test_codes_found_different_are_flagged_until_either_key_changes(relay, pair)
     a.report_mismatch("bob")
     a.generate_keys()  # and so is ours
     assert not a.peers["bob"].mismatch
+
+
+def test_a_receipt_held_while_the_sender_was_away_goes_out_with_their_key(relay, pair):
+    # The relay says alice left just after passing bob her message, before bob's receipt
+    # (gathered for RECEIPT_DELAY) is out: bob forgets her key, so the receipt waits. When
+    # she is back and her key with her, it must go out: nothing else will re-send it (her
+    # message was passed on; she re-sends only after a join of her own).
+    a, b = pair
+    secure(a, b, relay)
+    alice, bob = relay.sid_of("alice"), relay.sid_of("bob")
+
+    def alice_leaves_after_her_message(d: Delivery) -> list[Delivery]:
+        if d.event == P.RECEIVE_MESSAGE and d.sender == "alice" and "kind" not in d.payload:
+            gone = {"username": "alice", "socketId": alice,
+                    "usersInRoom": [{"socketId": bob, "username": "bob"}]}
+            return [d, Delivery(P.USER_LEFT, gone, bob)]
+        return [d]
+
+    relay.rewrite = alice_leaves_after_her_message
+    sent = a.send("bob", "did you get this?")
+    wait_until(lambda: texts(b, "alice", "in") == ["did you get this?"]
+               and "alice" in b.departed, what="bob reads it; alice 'left'")
+    time.sleep(25 * RECEIPT_DELAY)  # the gathered receipt found her gone (on a stalled
+    # machine it may fire after her return: then this test proves less, it does not fail)
+    relay.rewrite = lambda d: [d]
+    relay.send(Delivery(P.USER_JOINED, {"username": "alice", "socketId": alice,
+                                        "usersInRoom": relay._roster("lab")}, bob))
+    wait_until(lambda: "alice" in b.peers, what="alice back for bob")
+    a.share_key("bob")
+    wait_until(lambda: "secure" in b.peers["alice"].statuses, what="bob has her key again")
+    wait_until(lambda: next(m for m in a.conversations["bob"] if m.id == sent.id).authenticated,
+               what="bob's receipt for her message")
+    assert relay.sent(P.RECEIVE_MESSAGE, sender="bob")  # the receipt, sealed under her key
