@@ -186,6 +186,7 @@ class _Thief:
                 self.root = (st.RK, {st.public: st.DHs})
         else:
             raise TypeError(f"not a stolen item: {type(stolen).__name__}")
+        self.root_known = self.root is not None
 
     @staticmethod
     def _try(key: bytes, m: Logged) -> bytes | None:
@@ -240,7 +241,9 @@ class _Thief:
             return verdict(None, "the derived key does not open it (tampered?)")
         if h.dh in known_before and h.dh not in self.chains:
             return verdict(None, "another chain than the stolen one")
-        if not self.healer:
+        if not self.root_known:
+            return verdict(None, f"healed: a fresh DH from {sender}")
+        if not self.healer:   # the first fresh key the stolen state could not follow
             self.healer = sender
         return verdict(None, f"healed: a fresh DH from {self.healer}")
 
