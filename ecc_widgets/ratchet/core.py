@@ -229,11 +229,15 @@ class RatchetState:
     MKSKIPPED: OrderedDict[tuple[bytes, int], bytes] = field(default_factory=OrderedDict)
     # the peer's earlier ratchet keys (newest last), so a replay from one is named as such
     old_DHr: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    _public: bytes = field(default=b"", repr=False, compare=False)
+    _public_of: object = field(default=None, repr=False, compare=False)
 
     @property
     def public(self) -> bytes:
         """Our current ratchet public key, as it goes in the header's ``dh``."""
-        return crypto.public_bytes(self.DHs)
+        if self._public_of is not self.DHs:   # computed once per key pair
+            self._public, self._public_of = crypto.public_bytes(self.DHs), self.DHs
+        return self._public
 
     def copy(self) -> RatchetState:
         """A snapshot (the private key object is immutable and shared)."""
@@ -392,7 +396,7 @@ class Ratchet:
             dhs = self._generate(st.curve)
             rk, cks = kdf_rk(rk, _dh(dhs, peer))
             st.PN, st.Ns, st.DHs, st.CKs = st.Ns, 0, dhs, cks
-            steps.append(Step("dh send", crypto.public_bytes(dhs), 0, short_fingerprint(rk),
+            steps.append(Step("dh send", st.public, 0, short_fingerprint(rk),
                               short_fingerprint(cks)))
         st.RK, st.DHr, st.CKr, st.Nr = rk, dhr, ckr, nr
         st.MKSKIPPED.update(skipped)
