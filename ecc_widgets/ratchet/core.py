@@ -313,7 +313,8 @@ class Ratchet:
         """RatchetDecrypt, as a transaction: the plaintext, or `RatchetRefused` (tampered,
         replayed, too far ahead, bad ratchet key) with the state untouched."""
         st = self.state
-        if not isinstance(header, Header):
+        if not (isinstance(header, Header) and isinstance(header.dh, bytes)
+                and all(type(v) is int and 0 <= v <= MAX_N for v in (header.n, header.pn))):
             raise RatchetRefused(f"{MALFORMED}: not a ratchet header")
         full_ad = concat(bytes(ad), header)
 
@@ -406,6 +407,21 @@ class Ratchet:
         return Opened(plaintext, header, tuple(steps))
 
     # -------------------------------------------------------- for the lesson
+    def summary(self) -> dict:
+        """What a "Ratchet" view shows: the keys as fingerprints, the counters, our ratchet
+        public key and the peer's, and how many skipped keys are kept."""
+        st = self.state
+        return {"curve": st.curve, "DHs": st.public, "DHr": st.DHr,
+                "RK": short_fingerprint(st.RK), "CKs": short_fingerprint(st.CKs),
+                "CKr": short_fingerprint(st.CKr), "Ns": st.Ns, "Nr": st.Nr, "PN": st.PN,
+                "skipped": len(st.MKSKIPPED)}
+
+    @classmethod
+    def from_state(cls, state: RatchetState, **kwargs) -> Ratchet:
+        """A ratchet that goes on from a copy of `state`: how an active thief with the whole
+        state impersonates its owner (and makes the fresh DH keys herself, so no healing)."""
+        return cls(state.copy(), **kwargs)
+
     def snapshot(self) -> RatchetState:
         """A copy of the whole state (what a thief of the device's memory gets)."""
         return self.state.copy()

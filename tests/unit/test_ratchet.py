@@ -516,3 +516,39 @@ def test_bad_requests_for_the_lesson_are_refused():
         converse("quantum", SCRIPT, theft_at=1)
     with pytest.raises(ValueError):
         converse("double", ["carol"], theft_at=0)
+
+
+def test_an_active_thief_with_the_whole_state_impersonates_and_never_heals():
+    alice, bob = pair()
+    assert recv(bob, send(alice, b"0")) == b"0"
+    assert recv(alice, send(bob, b"1")) == b"1"
+    stolen = steal_state("alice", alice)
+    rng = random.Random(7)
+    mallory = Ratchet.from_state(stolen.state, generate=lambda c: random_key(c, rng))
+    assert mallory.state is not stolen.state
+    for i in range(4):     # she speaks as alice and reads bob's answers, DH step after DH step
+        assert recv(bob, send(mallory, b"from 'alice' %d" % i)) == b"from 'alice' %d" % i
+        assert recv(mallory, send(bob, b"to alice %d" % i)) == b"to alice %d" % i
+    assert_converged(bob, mallory)      # she holds the pair's ratchet now, not alice
+    # and alice's own next message, in the chain mallory used, is refused by bob
+    with pytest.raises(RatchetRefused, match=REPLAYED):
+        recv(bob, send(alice, b"it is me"))
+
+
+def test_the_ratchet_view_summary_shows_fingerprints_and_counters_only():
+    alice, bob = pair()
+    assert recv(bob, send(alice, b"0")) == b"0"
+    view = bob.summary()
+    assert view["Nr"] == 1 and view["Ns"] == 0 and view["skipped"] == 0
+    assert view["RK"] == short_fingerprint(bob.state.RK) and view["DHr"] == alice.state.public
+    assert bob.state.RK not in view.values() and bob.state.CKr not in view.values()
+
+
+def test_a_header_built_by_hand_with_bad_numbers_is_malformed():
+    alice, bob = pair()
+    m = send(alice, b"0")
+    for bad in (m.header._replace(n=-1), m.header._replace(pn=2**32), m.header._replace(n=True),
+                m.header._replace(dh="text"), (m.header.dh, 0, 0)):
+        with pytest.raises(RatchetRefused, match=MALFORMED):
+            bob.open(bad, m.ciphertext, m.nonce, m.tag, AD)
+    assert recv(bob, m) == b"0"
