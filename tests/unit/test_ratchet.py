@@ -394,6 +394,15 @@ def test_tampering_with_the_header_ciphertext_or_associated_data_is_refused():
     assert recv(bob, m) == b"1"
 
 
+def test_a_tampered_delayed_message_keeps_its_skipped_key_for_the_real_one():
+    alice, bob = pair()
+    held = send(alice, b"held")
+    assert recv(bob, send(alice, b"1")) == b"1"
+    refused(bob, held, TAMPERED, ciphertext=bytes([held.ciphertext[0] ^ 4]) + held.ciphertext[1:])
+    assert (held.header.dh, 0) in bob.state.MKSKIPPED
+    assert recv(bob, held) == b"held"
+
+
 def test_our_own_message_sent_back_is_refused():
     alice, bob = pair()
     m = send(alice, b"0")
