@@ -8,9 +8,12 @@ seal with the same nonces, so every ciphertext must agree byte for byte, and so 
 CKr, the chain lengths and the skipped message keys after every step, over a few thousand
 random conversations with loss, reordering and copies.
 
-Where the two differ by design (checked below): a header whose pn would skip more than
-MAX_SKIP keys is refused here, as the specification's SkipMessageKeys says; the package
-warns, stores none of those keys and opens the message.
+Where the two differ (checked below): a header whose pn would skip more than MAX_SKIP keys
+is refused here, as the specification's SkipMessageKeys says; the package warns, stores none
+of those keys and opens the message. A copy of a message from an earlier ratchet key is
+refused by both, here before any DH work, by the package after a DH step (and a key drawn)
+on a copy of its state; such copies therefore stay out of the lock-step runs, whose key
+sources would drift apart.
 """
 
 from __future__ import annotations
@@ -302,7 +305,8 @@ def test_a_previous_chain_skipped_past_max_skip_is_where_the_two_differ():
         return plaintext
 
     async def run() -> None:
-        assert await receive("bob", await send("alice", b"a0")) == b"a0"
+        first = await send("alice", b"a0")
+        assert await receive("bob", first) == b"a0"
         assert await receive("alice", await send("bob", b"b0")) == b"b0"
         chain = [await send("alice", b"a%d" % i) for i in range(1, 5)]  # a new chain of 4
         assert await receive("bob", chain[0]) == b"a1"     # only the first arrives
@@ -318,5 +322,12 @@ def test_a_previous_chain_skipped_past_max_skip_is_where_the_two_differ():
         with pytest.warns(UserWarning, match="message keys skipped"):
             assert await theirs["bob"].decrypt_message(em, b"") == b"next chain"
         assert theirs["bob"].model.skipped_message_keys == []
+        # a copy of a message from an earlier ratchet key: both refuse it (we by the key,
+        # before any DH work; the package after a DH step on a copy of its state)
+        s, em = first
+        with pytest.raises(RatchetRefused, match=core.REPLAYED):
+            mine["bob"].open(s.header, s.ciphertext, s.nonce, s.tag)
+        with pytest.raises(dr.AuthenticationFailedException):
+            await theirs["bob"].decrypt_message(em, b"")
 
     asyncio.run(run())
