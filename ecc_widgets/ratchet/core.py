@@ -430,6 +430,8 @@ class Ratchet:
         """The message key the next message in `direction` will use, without using it:
         (sending: the header it will carry; receiving: None) and the key."""
         st = self.state
+        if direction not in ("sending", "receiving"):
+            raise ValueError(f"direction must be 'sending' or 'receiving', not {direction!r}")
         ck = st.CKs if direction == "sending" else st.CKr
         if ck is None:
             raise ValueError(f"no {direction} chain yet")

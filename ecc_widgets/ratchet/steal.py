@@ -99,10 +99,15 @@ class Verdict:
 
 # ---------------------------------------------------------------- taking
 
-def steal_message_key(owner: str, ratchet: Ratchet) -> StolenMessageKey:
-    """The key of `owner`'s next message (derived, not used: the owner goes on unaware)."""
-    header, key = ratchet.peek_message_key("sending")
-    assert header is not None
+def steal_message_key(owner: str, ratchet: Ratchet, direction: str = "sending",
+                      ) -> StolenMessageKey:
+    """The key of the next message `owner` sends (or, "receiving", the next one in the
+    chain it receives); derived, not used: the owner goes on unaware."""
+    header, key = ratchet.peek_message_key(direction)
+    if header is None:
+        st = ratchet.state
+        assert st.DHr is not None
+        return StolenMessageKey(owner, st.DHr, st.Nr, key)
     return StolenMessageKey(owner, header.dh, header.n, key)
 
 
@@ -166,10 +171,12 @@ class _Thief:
         self.root: tuple[bytes, dict[bytes, crypto.PrivateKey]] | None = None
         self.curve = ""
         self.healer = ""
+        self.one_key_chain = b""
         if isinstance(stolen, StolenPairKey):
             self.pair = stolen.key
         elif isinstance(stolen, StolenMessageKey):
             self.keys[(stolen.dh, stolen.n)] = (stolen.key, "the stolen message key")
+            self.one_key_chain = stolen.dh
         elif isinstance(stolen, StolenChainKey):
             self.chains[stolen.dh] = _Chain(stolen.n, stolen.key,
                                             f"stolen {stolen.direction} chain key")
@@ -235,6 +242,8 @@ class _Thief:
                     return verdict(pt, f"{self.owner}'s stolen ratchet key and root key "
                                        f"follow {sender}'s DH step ({_steps(h.n)} into "
                                        "the new chain)")
+        if h.dh == self.one_key_chain:
+            return verdict(None, "a message key opens its own message only")
         if before:
             return verdict(None, ONE_WAY)
         if chain is not None:

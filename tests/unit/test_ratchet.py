@@ -35,6 +35,7 @@ from ecc_widgets.ratchet.core import (
 from ecc_widgets.ratchet.steal import (
     ONE_WAY,
     Logged,
+    StolenMessageKey,
     compare_schemes,
     converse,
     exposure,
@@ -476,7 +477,8 @@ def test_a_stolen_receiving_chain_key_and_a_stolen_message_key():
     verdicts = exposure(stolen, log, theft_at=6)
     assert [v.index for v in verdicts if v.opened] == [6]
     assert verdicts[6].reason == "the stolen message key"
-    assert verdicts[7].reason.startswith("healed") or not verdicts[7].opened
+    assert verdicts[7].reason == "a message key opens its own message only"
+    assert verdicts[5].reason == ONE_WAY and verdicts[8].reason.startswith("healed")
 
 
 def test_skipped_keys_cost_secrecy_delayed_messages_open_after_a_theft():
@@ -501,6 +503,14 @@ def test_skipped_keys_cost_secrecy_delayed_messages_open_after_a_theft():
     assert early.n == 1
     mk = steal_message_key("alice", alice)
     assert (mk.dh, mk.n) == (alice.state.public, 1)
+    incoming = steal_message_key("bob", bob, "receiving")
+    assert incoming == StolenMessageKey("bob", alice.state.public, 1, mk.key)
+    m = send(alice, b"next")
+    verdicts = exposure(incoming, [m, send(alice, b"after")], theft_at=0)
+    assert [v.opened for v in verdicts] == [True, False]
+    assert verdicts[0].plaintext == b"next"
+    with pytest.raises(ValueError):
+        steal_message_key("bob", bob, "upwards")
 
 
 def test_the_theft_changes_nothing_for_the_victim():
