@@ -27,6 +27,7 @@ from ecc_widgets.ratchet.core import (
     Step,
     SymmetricRatchet,
     concat,
+    coordinates,
     kdf_ck,
     kdf_rk,
     root_key_from_session_key,
@@ -56,7 +57,7 @@ __all__ = [
     "REPLAYED", "SCHEMES", "TAMPERED", "TOO_FAR", "Header", "Logged", "Opened", "Ratchet",
     "RatchetRefused", "RatchetState", "Sealed", "StaticPair", "Step", "StolenChainKey",
     "StolenMessageKey", "StolenPairKey", "StolenState", "SymmetricRatchet", "Verdict",
-    "compare_schemes", "concat", "converse", "exposure", "kdf_ck", "kdf_rk",
+    "compare_schemes", "concat", "converse", "coordinates", "exposure", "kdf_ck", "kdf_rk",
     "root_key_from_session_key", "short_fingerprint", "steal", "steal_chain_key",
     "steal_message_key", "steal_state",
 ]

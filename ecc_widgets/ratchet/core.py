@@ -152,6 +152,15 @@ class Header(NamedTuple):
         return cls(raw, pn, n)
 
 
+def coordinates(curve: str, dh: bytes) -> tuple[int, int | None]:
+    """The ratchet public key Q = d x G as the app plots it: (x, y), or (u, None) on X25519
+    (RFC 7748's little-endian u). No validation: for display of keys already accepted."""
+    if get_curve(curve).name == "X25519":
+        return int.from_bytes(dh, "little"), None
+    size = (len(dh) - 1) // 2
+    return int.from_bytes(dh[1:1 + size], "big"), int.from_bytes(dh[1 + size:], "big")
+
+
 def concat(ad: bytes, header: Header) -> bytes:
     """CONCAT(ad, header): the caller's associated data, length-prefixed, then the header."""
     return len(ad).to_bytes(4, "big") + ad + header.encode()

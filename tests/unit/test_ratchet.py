@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, ecmath
+from ecc_widgets.curves import get_curve
 from ecc_widgets.ratchet import core
 from ecc_widgets.ratchet.core import (
     BAD_KEY,
@@ -185,6 +186,13 @@ def test_a_conversation_on_every_curve_turns_the_dh_ratchet(curve):
     assert kinds == ["dh receive", "receive", "dh send"]
     fresh = opened.steps[-1].dh            # the fresh Q = d x G the app shows
     assert crypto.public_bytes(crypto.public_key_from_bytes(curve, fresh)) == fresh
+    x, y = core.coordinates(curve, fresh)
+    if curve == "X25519":
+        assert y is None and x == int.from_bytes(fresh, "little")
+    else:
+        size = get_curve(curve).byte_length
+        assert fresh == b"\x04" + x.to_bytes(size, "big") + y.to_bytes(size, "big")
+        assert ecmath.on_curve(curve, (x, y))
     assert fresh == bob.state.public
     m1 = send(bob, b"hi alice")
     assert m1.header.dh == fresh and m1.header.n == 0 and m1.header.pn == 0
@@ -571,3 +579,26 @@ def test_a_header_built_by_hand_with_bad_numbers_is_malformed():
         with pytest.raises(RatchetRefused, match=MALFORMED):
             bob.open(bad, m.ciphertext, m.nonce, m.tag, AD)
     assert recv(bob, m) == b"0"
+
+
+@settings(max_examples=40, deadline=None)
+@given(script=st.lists(st.sampled_from(["alice", "bob"]), min_size=1, max_size=14),
+       theft=st.integers(0, 14), victim=st.sampled_from(["alice", "bob"]),
+       item=st.sampled_from(["state", "sending", "receiving", "message"]))
+def test_each_theft_exposes_no_more_with_more_ratcheting(script, theft, victim, item):
+    script = ["alice", *script]
+    theft = min(theft, len(script))
+    try:
+        got = compare_schemes(script, theft_at=theft, victim=victim, item=item)
+    except ValueError:     # that chain does not exist yet at that moment (bob before alice)
+        return
+    exposed = {k: {v.index for v in verdicts if v.opened} for k, verdicts in got.items()}
+    assert exposed["static"] == set(range(len(script)))
+    # delivered in order, nothing kept skipped: nothing before the theft opens
+    assert all(i >= theft for i in exposed["symmetric"] | exposed["double"])
+    assert exposed["double"] <= exposed["symmetric"]
+    for verdicts in got.values():
+        for v in verdicts:
+            assert v.opened == (v.plaintext is not None) and v.reason
+            if v.opened:
+                assert v.plaintext == b"message %d from %s" % (v.index, v.sender.encode())
