@@ -292,6 +292,7 @@ class Ratchet:
     def bob(cls, sk: bytes, bob_private: crypto.PrivateKey, **kwargs) -> Ratchet:
         """RatchetInitBob: DHs = Bob's key pair (whose public key Alice used), RK = SK."""
         _check_key(sk)
+        crypto.private_value(bob_private)   # TypeError unless a private key
         return cls(RatchetState(crypto.curve_of(bob_private), bob_private, None, bytes(sk),
                                 None, None), **kwargs)
 

@@ -539,6 +539,10 @@ def test_bad_requests_for_the_lesson_are_refused():
         steal_chain_key("bob", bob, "sending")        # bob has no sending chain yet
     with pytest.raises(ValueError):
         steal_chain_key("alice", alice, "sideways")
+    with pytest.raises(TypeError):
+        Ratchet.bob(bytes(32), bob.state.DHs.public_key())
+    with pytest.raises(ValueError):
+        Ratchet.bob(bytes(31), bob.state.DHs)
     with pytest.raises(ValueError):
         converse("quantum", SCRIPT, theft_at=1)
     with pytest.raises(ValueError):
