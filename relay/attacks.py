@@ -74,6 +74,11 @@ class AttackMode:
         self.mallory = Mallory()
         for room in rooms:
             self.mallory.set_attack(room, "mitm", True)
+        # the teacher's console (relay.teacher): Mallory put in (True) or taken out (False)
+        # of one pair, whatever the room's mitm switch says: room -> {pair of labels: on}
+        self.pairs: dict[str, dict[frozenset, bool]] = {}
+        # where Mallory's key stands in: room -> {(victim, posing as)}, seen on delivery
+        self.middle: dict[str, set[tuple[str, str]]] = {}
 
     # ------------------------------------------------------------------ the delivery path
 
@@ -87,12 +92,48 @@ class AttackMode:
         if target is None or target.member is None or target.member.room != sender.room:
             await server.send_to(target_sid, event, payload)
             return
-        for name, out_event, out_payload in self.mallory.rewrite(
-                sender.room, event, payload, label(sender), label(target.member),
-                list(members)):
+        room, src, dst = sender.room, label(sender), label(target.member)
+        override = self.pairs.get(room, {}).get(frozenset((src, dst)))
+        room_on = self.mallory.attacks(room)["mitm"]
+        if override is not None and override != room_on:   # this pair only, this once
+            self.mallory.set_attack(room, "mitm", override)
+            try:
+                out = self.mallory.rewrite(room, event, payload, src, dst, list(members))
+            finally:
+                self.mallory.set_attack(room, "mitm", room_on)
+        else:
+            out = self.mallory.rewrite(room, event, payload, src, dst, list(members))
+        for name, out_event, out_payload in out:
+            if event == P.RECEIVE_PUBLIC_KEY and name == dst:
+                self._seen_key(room, dst, src, out_payload.get("publicKey")
+                               != payload.get("publicKey"))
             sid = members.get(name)
             if sid is not None:
                 await server.send_to(sid, out_event, out_payload)
+
+    def _seen_key(self, room: str, victim: str, posing_as: str, fake: bool) -> None:
+        middle = self.middle.setdefault(room, set())
+        if fake:
+            if len(middle) >= 4096 or len(self.middle) > 256:   # bounded, like Mallory
+                middle.clear()
+            middle.add((victim, posing_as))
+        else:
+            middle.discard((victim, posing_as))
+            if not middle:
+                self.middle.pop(room, None)
+
+    def set_pair(self, room: str, a: str, b: str, on: bool) -> None:
+        """The teacher's console: Mallory in the middle of the pair ``a``, ``b`` (or out of
+        it) from its next key share on, whatever the room's mitm switch says."""
+        self.pairs.setdefault(room, {})[frozenset((a, b))] = on
+
+    def in_middle(self, room: str, a: Member, b: Member) -> bool:
+        """Does either of ``a`` and ``b`` hold a key of Mallory's in place of the other's?"""
+        middle = self.middle.get(room)
+        if not middle:
+            return False
+        x, y = label(a), label(b)
+        return (x, y) in middle or (y, x) in middle
 
     # ------------------------------------------------------------------ the HTTP side
 
