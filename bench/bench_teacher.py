@@ -1,0 +1,144 @@
+"""The teacher's console's cost to the relay: CPU per message with the console open or not.
+
+One relay started with ``--teacher`` carries the pairs scenario of bench/bench_relay.py
+(N pairs, each in its own room, streaming messages); the runs alternate between the console
+closed and open (a client polling ``GET /teacher/api/rooms`` and ``/log`` every second, as
+the page does), on the same relay process, ``--repeat`` rounds, and a relay started without
+``--teacher`` is alternated in too. The summary gives each case's median
+``relay_cpu_us_per_msg`` (the relay's CPU time per delivered message) and the ratios
+open / closed and closed / without the flag; the console's promise is that open stays within
+5% of closed. Every run must deliver every message in order.
+
+    python bench/bench_teacher.py                            # 50 pairs, 3000 messages, 5 rounds
+    python bench/bench_teacher.py --pairs 100 --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` works
+
+from bench.bench_relay import run_pairs  # noqa: E402
+from bench.relay_servers import ours  # noqa: E402
+
+TOKEN = "bench-console-token-0123456789"
+POLL_EVERY = 1.0   # seconds, as the page polls
+KEYS = ("relay_cpu_us_per_msg", "msgs_per_s", "p50_ms", "p99_ms")
+
+
+def emit_json(record: dict) -> None:
+    print(json.dumps({"bench": "teacher", **record}), flush=True)
+
+
+class Console(threading.Thread):
+    """The console page's traffic: its two API calls every second, until stopped."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.stop = threading.Event()
+        self.polls = 0
+        self.students_seen = 0
+
+    def _get(self, path: str) -> dict:
+        request = urllib.request.Request(self.url + "/teacher/api/" + path,
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            state = self._get("rooms")
+            self._get("log")
+            self.polls += 1
+            self.students_seen = max(self.students_seen, sum(
+                len(r["students"]) for r in state["rooms"].values()))
+            self.stop.wait(POLL_EVERY)
+
+
+def measured(server, pairs: int, args, *, console: bool, tag: str) -> dict:
+    poller = Console(server.url) if console else None
+    if poller is not None:
+        poller.start()
+    try:
+        record = run_pairs(server, pairs, args, tag=tag)
+    finally:
+        if poller is not None:
+            poller.stop.set()
+            poller.join(15)
+    record["console"] = "open" if console else "closed"
+    if poller is not None:
+        record["polls"] = poller.polls
+        record["students_seen"] = poller.students_seen
+    return record
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pairs", type=int, default=50)
+    p.add_argument("--messages", type=int, default=3000, help="messages per sender")
+    p.add_argument("--window", type=int, default=16)
+    p.add_argument("--size", type=int, default=300)
+    p.add_argument("--procs", type=int, default=2, help="load generator processes")
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+    emit_json({"setup": {"cpus": os.cpu_count(), "load1": os.getloadavg()[0],
+                         "pairs": args.pairs, "messages": args.messages,
+                         "python": sys.version.split()[0]}})
+
+    teacher = ours("--teacher")
+    teacher.env["ECC_RELAY_TEACHER_TOKEN"] = TOKEN
+    plain = ours()
+    records: dict[str, list[dict]] = {"closed": [], "open": [], "no-flag": []}
+    try:
+        teacher.start()
+        plain.start()
+        for server in (teacher, plain):   # warm up
+            run_pairs(server, args.pairs, argparse.Namespace(**{**vars(args),
+                                                                "messages": 300}),
+                      tag="warm-")
+        for round_ in range(args.repeat):
+            order = ("closed", "open") if round_ % 2 == 0 else ("open", "closed")
+            for case in (*order, "no-flag"):
+                server = plain if case == "no-flag" else teacher
+                record = measured(server, args.pairs, args, console=case == "open",
+                                  tag=f"r{round_}{case}-")
+                record["case"] = case
+                records[case].append(record)
+                emit_json({**record, "run": round_ + 1})
+    finally:
+        teacher.stop()
+        plain.stop()
+
+    flawed = [f"{case} run {i}: {r['lost']} lost, {r['out_of_order']} out of order"
+              for case, runs in records.items() for i, r in enumerate(runs, 1)
+              if r["lost"] or r["out_of_order"]]
+    medians = {case: {key: round(statistics.median(r[key] for r in runs), 2) for key in KEYS}
+               for case, runs in records.items()}
+    for case, runs in records.items():
+        values = [r["relay_cpu_us_per_msg"] for r in runs]
+        medians[case]["relay_cpu_us_per_msg_range"] = [min(values), max(values)]
+    cpu = {case: m["relay_cpu_us_per_msg"] for case, m in medians.items()}
+    out = {"scenario": "console", "pairs": args.pairs, "median": medians,
+           "load1_after": round(os.getloadavg()[0], 2)}
+    if flawed:
+        out["ratio"] = None
+        out["ratio_refused"] = "; ".join(flawed)
+    else:
+        out["ratio"] = {"open_over_closed": round(cpu["open"] / cpu["closed"], 3),
+                        "closed_over_no_flag": round(cpu["closed"] / cpu["no-flag"], 3)}
+        out["within_5_percent"] = cpu["open"] <= 1.05 * cpu["closed"]
+    emit_json(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
