@@ -21,12 +21,13 @@ import os
 import statistics
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` works
 
-from bench.bench_relay import run_pairs  # noqa: E402
+from bench.bench_relay import idle_worker, run_pairs, run_workers  # noqa: E402
 from bench.relay_servers import ours  # noqa: E402
 
 TOKEN = "bench-console-token-0123456789"
@@ -81,6 +82,30 @@ def measured(server, pairs: int, args, *, console: bool, tag: str) -> dict:
     return record
 
 
+def poll_cost(server, students: int, args, polls: int = 50) -> dict:
+    """The relay's CPU per console poll (rooms and log) with ``students`` joined (rooms of
+    ten), no other traffic: the console's whole cost, measured directly."""
+    measured = {}
+
+    def measure():
+        time.sleep(1.0)   # let the joins and the records settle
+        console = Console(server.url)
+        before = server.cpu_seconds()
+        started = time.monotonic()
+        for _ in range(polls):
+            state = console._get("rooms")
+            console._get("log")
+        measured["cpu"] = server.cpu_seconds() - before
+        measured["seconds"] = time.monotonic() - started
+        measured["students"] = sum(len(r["students"]) for r in state["rooms"].values())
+
+    run_workers(idle_worker, server.url, students, args.procs, {}, on_ready=measure)
+    return {"scenario": "poll", "students_listed": measured["students"], "polls": polls,
+            "relay_cpu_ms_per_poll": round(measured["cpu"] / polls * 1000, 2),
+            "ms_per_poll_wall": round(measured["seconds"] / polls * 1000, 2),
+            "load1": round(os.getloadavg()[0], 2)}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=50)
@@ -89,6 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=300)
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--students", type=int, default=200,
+                   help="students joined for the direct cost of one poll")
     args = p.parse_args(argv)
     emit_json({"setup": {"cpus": os.cpu_count(), "load1": os.getloadavg()[0],
                          "pairs": args.pairs, "messages": args.messages,
@@ -114,6 +141,8 @@ def main(argv=None) -> int:
                 record["case"] = case
                 records[case].append(record)
                 emit_json({**record, "run": round_ + 1})
+        poll = poll_cost(teacher, args.students, args)
+        emit_json(poll)
     finally:
         teacher.stop()
         plain.stop()
@@ -136,6 +165,9 @@ def main(argv=None) -> int:
         out["ratio"] = {"open_over_closed": round(cpu["open"] / cpu["closed"], 3),
                         "closed_over_no_flag": round(cpu["closed"] / cpu["no-flag"], 3)}
         out["within_5_percent"] = cpu["open"] <= 1.05 * cpu["closed"]
+    # the direct figure: one poll a second, against the relay's CPU at the closed runs' rate
+    busy = cpu["closed"] * 1e-6 * medians["closed"]["msgs_per_s"]   # CPU s per second
+    out["poll_share_of_relay_cpu"] = round(poll["relay_cpu_ms_per_poll"] / 1000 / busy, 4)
     emit_json(out)
     return 0
 

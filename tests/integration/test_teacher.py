@@ -276,3 +276,25 @@ def test_sessions_report_and_mallory_goes_in_and_out_of_one_pair(sessions):
 def test_mallory_needs_attack_mode(console_relay):
     assert console(console_relay.url, "mallory", {"room": "lab", "pair": ["a", "b"],
                                                   "on": True})[0] == 409
+
+
+def test_a_session_shows_the_notice_and_its_removal_and_stays_out(console_relay, sessions):
+    url = console_relay.url
+    alice, bob = Session(), Session()
+    sessions += [alice, bob]
+    alice.join("alice", "lab", url)
+    bob.join("bob", "lab", url)
+    wait_until(lambda: "bob" in alice.peers and alice.joined, what="both in the room")
+    assert console(url, "notice", {"room": "lab", "text": "<b>pens down</b>"})[0] == 200
+    wait_until(lambda: "pens down" in alice.errors.get("chat", ""), what="the notice shown")
+    assert alice.errors["chat"] == "notice from the teacher: <b>pens down</b>"
+    assert any("notice from the teacher" in e.text for e in bob.log)
+
+    assert console(url, "remove", {"room": "lab", "socketId": alice.my_id,
+                                   "reason": "wrong group"})[0] == 200
+    wait_until(lambda: not alice.joined, what="alice out")
+    assert alice.errors["join"] == ("out of room 'lab': the teacher removed you from the "
+                                    "room: wrong group")
+    wait_until(lambda: "alice" not in students(url, "lab"), what="alice gone")
+    wait_until(lambda: "alice" in bob.departed, what="bob saw alice go")
+    assert "alice" not in students(url, "lab")   # she did not join again by herself
