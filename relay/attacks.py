@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from pathlib import Path
@@ -37,6 +36,9 @@ from aiohttp import web
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, Mallory
 from relay.roster import Member, can_see
+from relay.webapi import json_body as _json_body
+from relay.webapi import room_of as _room
+from relay.webapi import shown_host
 
 if TYPE_CHECKING:
     from relay.config import Config
@@ -186,30 +188,12 @@ class AttackMode:
 
     def announce(self, scheme: str, host: str, port: int) -> None:
         """Print where the attacker's page is (stdout, not the log: the token is a secret)."""
-        shown = "[::1]" if host == "::1" else ("127.0.0.1" if host in ("", "0.0.0.0") else host)
+        shown = shown_host(host)
         token = self.token if self.generated else "<ECC_RELAY_ATTACK_TOKEN>"
         print(f"ATTACK MODE: Mallory's page is {scheme}://{shown}:{port}/mallory#token={token}",
               flush=True)
         log.warning("ATTACK MODE is on: this relay can read and alter messages in the rooms "
                     "where a teacher switches attacks on (for teaching only)")
-
-
-def _room(body: dict) -> str:
-    room = body.get("room")
-    if not isinstance(room, str) or not room or len(room) > P.MAX_ROOM_ID:
-        raise web.HTTPBadRequest(text=f"'room' must be a name of 1 to {P.MAX_ROOM_ID} "
-                                      "characters")
-    return room
-
-
-async def _json_body(request: web.Request) -> dict:
-    try:
-        body = json.loads(await request.text())
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="the body must be a JSON object")
-    return body
 
 
 def install(app: web.Application, server: RelayServer, config: Config) -> AttackMode:

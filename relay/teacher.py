@@ -53,6 +53,7 @@ from ecc_widgets.text import name_key
 from relay import wire
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, can_see
+from relay.webapi import json_body, room_of, shown_host
 
 if TYPE_CHECKING:
     from relay.config import Config
@@ -456,7 +457,7 @@ class Console:
 
     def announce(self, scheme: str, host: str, port: int) -> None:
         """Print where the console is (stdout, not the log: the token is a secret)."""
-        shown = "[::1]" if host == "::1" else ("127.0.0.1" if host in ("", "0.0.0.0") else host)
+        shown = shown_host(host)
         token = self.token if self.generated else "<ECC_RELAY_TEACHER_TOKEN>"
         print(f"TEACHER'S CONSOLE: {scheme}://{shown}:{port}/teacher#token={token}", flush=True)
         log.info("the teacher's console is on at /teacher")
@@ -502,31 +503,11 @@ def _debrief(rooms) -> dict:
 
 # ---------------------------------------------------------------------- the HTTP side
 
-def _room(body: dict) -> str:
-    room = body.get("room")
-    if not isinstance(room, str) or not room or len(room) > P.MAX_ROOM_ID:
-        raise web.HTTPBadRequest(text=f"'room' must be a name of 1 to {P.MAX_ROOM_ID} "
-                                      "characters")
-    return room
-
-
 def _text(value: Any, what: str) -> str:
     try:
         return P.validate_notice(value, what)
     except P.ProtocolError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-
-
-async def _json_body(request: web.Request) -> dict:
-    if request.content_length is not None and request.content_length > 4096:
-        raise web.HTTPRequestEntityTooLarge(max_size=4096, actual_size=request.content_length)
-    try:
-        body = json.loads(await request.text())
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="the body must be a JSON object")
-    return body
 
 
 def install(app: web.Application, server: RelayServer, config: Config) -> Console:
@@ -565,8 +546,8 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Consol
         return answer(actions=list(console.actions))
 
     async def lock(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        room, on = _room(body), body.get("locked")
+        body = await json_body(request, 4096)
+        room, on = room_of(body), body.get("locked")
         if not isinstance(on, bool):
             raise web.HTTPBadRequest(text="'locked' must be true or false")
         await console.lock(room, on)
@@ -574,8 +555,8 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Consol
         return answer(room=room, locked=on)
 
     async def remove(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        room, sid = _room(body), body.get("socketId")
+        body = await json_body(request, 4096)
+        room, sid = room_of(body), body.get("socketId")
         if not isinstance(sid, str) or not 0 < len(sid) <= P.MAX_SOCKET_ID:
             raise web.HTTPBadRequest(text="'socketId' must be a member's socket id")
         reason = body.get("reason")
@@ -590,14 +571,14 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Consol
         return answer(room=room, removed=sid)
 
     async def clear(request: web.Request) -> web.Response:
-        room = _room(await _json_body(request))
+        room = room_of(await json_body(request, 4096))
         count = await console.clear(room)
         console.record(request, "clear", room=room, members=count)
         return answer(room=room, cleared=count)
 
     async def notice(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        room, text = _room(body), _text(body.get("text"), "text")
+        body = await json_body(request, 4096)
+        room, text = room_of(body), _text(body.get("text"), "text")
         count = await console.notice(room, text)
         console.record(request, "notice", room=room, length=len(text))
         return answer(room=room, members=count)
@@ -605,8 +586,8 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Consol
     async def mallory(request: web.Request) -> web.Response:
         if server.attacks is None:
             raise web.HTTPConflict(text="attack mode is off on this relay (--attacks)")
-        body = await _json_body(request)
-        room, pair, on = _room(body), body.get("pair"), body.get("on")
+        body = await json_body(request, 4096)
+        room, pair, on = room_of(body), body.get("pair"), body.get("on")
         if not (isinstance(pair, list) and len(pair) == 2
                 and all(isinstance(n, str) and 0 < len(n) <= P.MAX_USERNAME for n in pair)
                 and pair[0] != pair[1]):
