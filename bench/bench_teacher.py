@@ -133,8 +133,8 @@ def main(argv=None) -> int:
                                                                 "messages": 300}),
                       tag="warm-")
         for round_ in range(args.repeat):
-            order = ("closed", "open") if round_ % 2 == 0 else ("open", "closed")
-            for case in (*order, "no-flag"):
+            cases = ("closed", "open", "no-flag")   # each case first, second, last in turn
+            for case in cases[round_ % 3:] + cases[:round_ % 3]:
                 server = plain if case == "no-flag" else teacher
                 record = measured(server, args.pairs, args, console=case == "open",
                                   tag=f"r{round_}{case}-")
