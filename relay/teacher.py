@@ -81,6 +81,7 @@ SNAPSHOT_EVERY = 0.25                 # seconds between snapshots while things c
 SNAPSHOT_REFRESH = 10.0               # seconds between snapshots when nothing changes
 MAX_PAIRS = 256                       # peers one student's record keeps
 MAX_LOG = 500                         # actions kept for GET /teacher/api/log
+MAX_LEFT = 200                        # students who left, kept per relay (the newest)
 FAIL_RATE, FAIL_BURST = 0.2, 10       # wrong tokens per address: per second, at once
 MAX_FAIL_ADDRESSES = 4096
 REMOVED = "the teacher removed you from the room"
@@ -127,6 +128,7 @@ class Console:
         self.generated = not token
         self.students: dict[str, Student] = {}    # by sid: this relay's sockets
         self.actions: deque = deque(maxlen=MAX_LOG)
+        self.departed: deque = deque(maxlen=MAX_LEFT)   # who left: {name, room, joined, left}
         self.locked: set[str] = set()              # one relay: locked rooms
         self.banned: dict[str, set[str]] = {}      # one relay: room -> removed name keys
         self.redis = getattr(server.roster, "redis", None)   # with --redis-url
@@ -158,7 +160,11 @@ class Console:
         self._changed()
 
     def left(self, sid: str) -> None:
-        if self.students.pop(sid, None) is not None:
+        student = self.students.pop(sid, None)
+        if student is not None:
+            if not student.demo:
+                self.departed.append({"name": student.name, "room": student.room,
+                                      "joined": student.joined, "left": time.time()})
             self._changed()
 
     def curve(self, sid: str, curve: str) -> None:
@@ -213,7 +219,8 @@ class Console:
 
     def snapshot(self) -> dict:
         return {"relay": self.server.relay_id, "time": time.time(),
-                "students": [s.as_json() for s in self.students.values()]}
+                "students": [s.as_json() for s in self.students.values()],
+                "left": list(self.departed)}
 
     async def start(self) -> None:
         if self.redis is not None:
@@ -291,16 +298,28 @@ class Console:
         """Every room with members: its students, their pairs, totals and the debrief."""
         roster = self.server.roster
         records: dict[str, dict] = {}
+        departed: dict[str, dict[str, dict]] = {}   # room -> name key -> the latest leave
         for snap in await self._snapshots():
             for record in snap.get("students", ()):
                 if isinstance(record, dict) and isinstance(record.get("sid"), str):
                     records[record["sid"]] = {**record, "relay": snap.get("relay", "")}
+            for gone in snap.get("left", ()):
+                with contextlib.suppress(KeyError, TypeError, AttributeError):
+                    seen = departed.setdefault(gone["room"], {})
+                    key = name_key(gone["name"])
+                    if key not in seen or seen[key]["left"] < gone["left"]:
+                        seen[key] = gone
         names = await roster.rooms()
         locked = await self._locked_rooms()
         out = {}
         for room in sorted(set(names) | locked):
             members = await roster.members(room)
             out[room] = self._room(room, members, records, room in locked)
+            here = {m.key for m in members}
+            out[room]["left"] = sorted(
+                ({"name": g["name"], "joined": g["joined"], "left": g["left"]}
+                 for k, g in departed.get(room, {}).items() if k not in here),
+                key=lambda g: g["left"])
         return {"relay": self.server.relay_id, "time": time.time(),
                 "attackMode": self.server.attacks is not None, "rooms": out,
                 "debrief": _debrief(out.values())}

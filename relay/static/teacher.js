@@ -137,6 +137,10 @@ function roomView(name, room) {
   table.append(head);
   for (const s of room.students) table.append(studentRow(name, s));
   box.append(table);
+  if (room.left && room.left.length) {
+    box.append(el("p", "Left: " + room.left.map((g) => g.name + " (" +
+      new Date(g.left * 1000).toLocaleTimeString() + ")").join(", "), {"class": "left"}));
+  }
   return box;
 }
 

@@ -77,6 +77,9 @@ def test_the_console_page_shows_the_class_and_acts():
                 rows.filter(has_text=HOSTILE).locator("button[data-action=remove]").click()
                 wait_until(lambda: HOSTILE not in students(server.url, "lab"),
                            what="the member removed")
+                left = page.locator("section.room[data-room='lab'] p.left")
+                left.wait_for(timeout=15000)
+                assert HOSTILE in left.inner_text()    # who left, as text
                 removed = peers[2].received(P.TEACHER_NOTICE)
                 assert removed[-1]["kind"] == "removed"
                 assert removed[-1]["text"].endswith(": name")

@@ -131,7 +131,9 @@ def test_a_class_of_30_on_two_relays_live_on_either_console(relays, raw_peers, s
     by_name["cat"].report_mismatch("dan")
     shown(one.url, "lab", "cat", lambda r: pair_with(r, "dan").get("code") == "differ",
           "cat found the codes different")
-    totals = class_view(one.url)["rooms"]["lab"]["totals"]
+    # every key share the sessions made, on both relays' records, within LIVE
+    totals = wait_until(lambda: (t := class_view(one.url)["rooms"]["lab"]["totals"])
+                        ["pairs"] == 1 + 6 and t, timeout=LIVE, what="the sessions' pairs")
     assert totals["students"] == 20 and totals["compared"] == 3 and totals["seedClients"] == 1
 
     # a member leaving is gone from both consoles
@@ -139,6 +141,8 @@ def test_a_class_of_30_on_two_relays_live_on_either_console(relays, raw_peers, s
     for url in urls:
         wait_until(lambda u=url: "s03" not in students(u, "lab"), timeout=LIVE,
                    what="s03 gone")
+        wait_until(lambda u=url: [g["name"] for g in class_view(u)["rooms"]["lab"]["left"]]
+                   == ["s03"], timeout=LIVE, what="s03 listed as left")
 
     # actions from relay one's console reach members on relay two
     s05 = peer["s05"]       # on relay two
