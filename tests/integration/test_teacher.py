@@ -288,7 +288,8 @@ def test_a_session_shows_the_notice_and_its_removal_and_stays_out(console_relay,
     assert console(url, "notice", {"room": "lab", "text": "<b>pens down</b>"})[0] == 200
     wait_until(lambda: "pens down" in alice.errors.get("chat", ""), what="the notice shown")
     assert alice.errors["chat"] == "notice from the teacher: <b>pens down</b>"
-    assert any("notice from the teacher" in e.text for e in bob.log)
+    wait_until(lambda: any("notice from the teacher" in e.text for e in bob.log),
+               what="bob's page shows it too")
 
     assert console(url, "remove", {"room": "lab", "socketId": alice.my_id,
                                    "reason": "wrong group"})[0] == 200
