@@ -3,9 +3,12 @@ buttons act, the token stays in the fragment, and without the token nothing is s
 
 from __future__ import annotations
 
+import contextlib
+
 from playwright.sync_api import sync_playwright
 
 from ecc_widgets import protocol as P
+from ecc_widgets.session import Session
 from tests.support.browser import launch_chromium
 from tests.support.peers import JWK
 from tests.support.polling import wait_until
@@ -107,3 +110,45 @@ def test_the_console_page_shows_the_class_and_acts():
         for peer in peers:
             peer.close()
         server.stop()
+
+
+def test_the_page_shows_a_class_of_30_on_two_relays(redis_server, sessions):
+    relays = []
+    peers: list[RawPeer] = []
+    try:
+        for _ in range(2):
+            relays.append(RelayProcess("--teacher", "--redis-url", redis_server.url,
+                                       "--heartbeat-ttl", "60",
+                                       env={"ECC_RELAY_TEACHER_TOKEN": CONSOLE_TOKEN}).start())
+        urls = [r.url for r in relays]
+        for i in range(27):
+            peers.append(RawPeer(urls[i % 2], f"student-{i:02d}", "lab" if i < 20 else "lab2"))
+        for i, name in enumerate(("ann", "ben", "cat")):
+            session = Session()
+            sessions.append(session)
+            session.join(name, "lab", urls[i % 2])
+        wait_until(lambda: all(s.joined for s in sessions), what="the sessions joined")
+        for s in sessions:
+            s.generate_keys()
+        wait_until(lambda: "secure" in getattr(sessions[0].peers.get("ben"), "statuses", ()),
+                   what="ann and ben's keys")
+        sessions[0].set_verified("ben", True)
+        with sync_playwright() as pw:
+            browser = launch_chromium(pw)
+            try:
+                page = browser.new_page()
+                page.goto(urls[1] + f"/teacher#token={CONSOLE_TOKEN}")
+                rows = page.locator("tr[data-name]")
+                wait_until(lambda: rows.count() == 30, what="30 rows on the page")
+                assert page.locator("section.room[data-room='lab'] tr[data-name]").count() == 23
+                assert page.locator("section.room[data-room='lab2'] tr[data-name]").count() == 7
+                ann = page.locator("tr[data-name='ann']")
+                wait_until(lambda: "they match" in ann.inner_text(), what="ann's report shown")
+            finally:
+                browser.close()
+    finally:
+        with contextlib.ExitStack() as stack:   # every relay stopped, even if one fails to
+            for relay in relays:
+                stack.callback(relay.stop)
+            for peer in peers:
+                peer.close()
