@@ -51,6 +51,7 @@ from aiohttp import web
 from ecc_widgets import protocol as P
 from ecc_widgets.text import name_key
 from relay import wire
+from relay.admission import client_address
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, can_see
 from relay.webapi import json_body, room_of, shown_host
@@ -386,9 +387,14 @@ class Console:
 
     # ------------------------------------------------------------------ the actions
 
+    def address(self, request: web.Request) -> str:
+        """The client's address (through a trusted proxy, as for sockets)."""
+        return client_address(request.remote or "?", request.headers.get("X-Forwarded-For"),
+                              self.server.trusted_proxies)
+
     def record(self, request: web.Request, action: str, **what: Any) -> None:
         """Log an action: who (the address), what, when; never a message's content."""
-        who = request.remote or "?"
+        who = self.address(request)
         entry = {"time": time.time(), "from": who, "action": action, **what}
         self.actions.append(entry)
         log.info("teacher console: %s %s (from %s)", action,
@@ -456,7 +462,7 @@ class Console:
     def authorised(self, request: web.Request) -> bool | None:
         """True for the right token, False for a wrong or missing one, None when this
         address has failed too often lately (refused without looking at the token)."""
-        address = request.remote or "?"
+        address = self.address(request)
         bucket = self._failures.get(address)
         now = time.monotonic()
         if bucket is not None and not bucket.has(now):

@@ -226,8 +226,10 @@ def test_sessions_report_and_mallory_goes_in_and_out_of_one_pair(sessions):
         pair_up(alice, bob, server.url, "lab")
         carol.join("carol", "lab", server.url)
         carol.generate_keys()
-        wait_until(lambda: "secure" in carol.peers.get("alice", None).statuses
-                   if "alice" in carol.peers else False, what="carol's keys with alice")
+        wait_until(lambda: all("secure" in getattr(carol.peers.get(n), "statuses", ())
+                               for n in ("alice", "bob")), what="carol's keys with both")
+        wait_until(lambda: class_view(server.url)["rooms"]["lab"]["totals"]["pairs"] == 3,
+                   what="three pairs on the console")
         alice.set_verified("bob", True)   # a genuine pair, verified: no Mallory
         view = wait_until(lambda: (v := students(server.url, "lab"))["alice"]["verified"]
                           and v, what="alice verified on the console")
