@@ -106,6 +106,48 @@ def poll_cost(server, students: int, args, polls: int = 50) -> dict:
             "load1": round(os.getloadavg()[0], 2)}
 
 
+def live_latency(changes: int = 40) -> dict:
+    """Seconds from a change (a curve chosen, acknowledged) to relay one's console showing
+    it, for students on relay one and on relay two, over one redis-server."""
+    from bench.relay_servers import start_redis
+    from tests.support.sessions import RawPeer
+
+    redis = start_redis()
+    relays = [ours("--teacher", "--redis-url", redis.url) for _ in range(2)]
+    peers = []
+    try:
+        for relay in relays:
+            relay.env["ECC_RELAY_TEACHER_TOKEN"] = TOKEN
+            relay.start()
+        peers = [RawPeer(relays[i % 2].url, f"s{i}", "live") for i in range(20)]
+        console = Console(relays[0].url)
+        seen: dict[str, list[float]] = {"same relay": [], "other relay": []}
+        for k in range(changes):
+            peer = peers[k % len(peers)]
+            curve = ("P-256", "P-384")[k // len(peers) % 2]
+            peer.emit("curve-selected", {"curve": curve})
+            started = time.monotonic()
+            while True:
+                rows = console._get("rooms")["rooms"]["live"]["students"]
+                if any(r["name"] == peer.name and r["curve"] == curve for r in rows):
+                    break
+                if time.monotonic() - started > 10:
+                    raise TimeoutError(f"{peer.name}'s curve never showed")
+                time.sleep(0.005)
+            seen["same relay" if k % 2 == 0 else "other relay"].append(
+                time.monotonic() - started)
+        return {"scenario": "live", "changes": changes, **{
+            where: {"median_s": round(statistics.median(v), 3),
+                    "max_s": round(max(v), 3)} for where, v in seen.items()},
+            "load1": round(os.getloadavg()[0], 2)}
+    finally:
+        for peer in peers:
+            peer.close()
+        for relay in relays:
+            relay.stop()
+        redis.stop()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=50)
@@ -116,7 +158,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--students", type=int, default=200,
                    help="students joined for the direct cost of one poll")
+    p.add_argument("--live-only", action="store_true",
+                   help="only how soon a change shows on the console, over two relays")
     args = p.parse_args(argv)
+    emit_json({"live": live_latency()})
+    if args.live_only:
+        return 0
     emit_json({"setup": {"cpus": os.cpu_count(), "load1": os.getloadavg()[0],
                          "pairs": args.pairs, "messages": args.messages,
                          "python": sys.version.split()[0]}})
