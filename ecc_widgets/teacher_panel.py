@@ -14,14 +14,14 @@ words on the panel, never an exception in a view.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from typing import Any
 
 import ipywidgets as widgets
 
-from ecc_widgets.panels.common import LEVEL_COLOURS, LINE_LIMIT, NO_TYPESETTING, close_tree, escape
+from ecc_widgets.panels.common import LEVEL_COLOURS, NO_TYPESETTING, close_tree, escape
+from ecc_widgets.polled_panel import PolledPanel
 
 TOKEN_ENV = "ECC_RELAY_TEACHER_TOKEN"
 API = "/teacher/api"
@@ -200,18 +200,17 @@ class RoomView(widgets.VBox):
             self.table.value = value
 
 
-class TeacherPanel(widgets.VBox):
+class TeacherPanel(PolledPanel):
     """The console of the relay at ``relay_url``, polled every ``interval`` seconds on a
     background thread until ``close()``. Failures are shown on the panel, never raised."""
 
+    api_error = TeacherError
+    thread_name = "ecc-teacher-panel"
+
     def __init__(self, relay_url: str, token: str, *, interval: float = 1.0,
                  client: TeacherClient | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.client = client or TeacherClient(relay_url, token)
-        self.interval = interval
-        self._lock = threading.RLock()
+        super().__init__(client or TeacherClient(relay_url, token), interval, **kwargs)
         self.rooms: dict[str, RoomView] = {}
-        self.error = widgets.HTML()
         self.debrief = widgets.HTML()
         self.rooms_box = widgets.VBox()
         self.add_class("ecc-teacher")
@@ -220,15 +219,7 @@ class TeacherPanel(widgets.VBox):
         self.children = [widgets.HTML("<b>Teacher's console</b>"), self.error, self.debrief,
                          self.rooms_box]
         self.last: dict = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="ecc-teacher-panel",
-                                        daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self.interval)
+        self.start_polling()
 
     def refresh(self) -> dict | None:
         """Ask the relay once and show the answer; returns it (None on failure)."""
@@ -252,27 +243,3 @@ class TeacherPanel(widgets.VBox):
         except Exception as exc:  # noqa: BLE001 - a display error is shown, never raised
             self.show_error(f"could not display the console: {type(exc).__name__}")
         return state
-
-    def act(self, action, *args: Any) -> Any:
-        """Call the API; a failure becomes words on the panel and None."""
-        try:
-            return action(*args)
-        except TeacherError as exc:
-            self.show_error(str(exc))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes words on the panel
-            self.show_error(f"{type(exc).__name__}: {exc}")
-        return None
-
-    def show_error(self, text: str) -> None:
-        value = (f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ {escape(text, LINE_LIMIT)}'
-                 "</div>" if text else "")
-        if self.error.value != value:
-            self.error.value = value
-
-    def close(self) -> None:
-        """Stop polling (waits for the thread) and close the widgets. Idempotent."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(self.client.timeout + self.interval + 1)
-        with self._lock:
-            close_tree(self)

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, Mallory
+from relay import webapi
 from relay.roster import Member, can_see
 from relay.webapi import json_body as _json_body
 from relay.webapi import room_of as _room
@@ -49,10 +50,7 @@ log = logging.getLogger("relay")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_REPLACEMENT = 30 * 1024     # characters: a message's own limit (session MAX_PLAINTEXT)
 PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",      # the token is in the fragment: keep it home
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
+    **webapi.PAGE_HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
                                "style-src 'unsafe-inline'; frame-ancestors 'none'",
 }

@@ -50,7 +50,7 @@ from aiohttp import web
 
 from ecc_widgets import protocol as P
 from ecc_widgets.text import name_key
-from relay import wire
+from relay import webapi, wire
 from relay.admission import client_address
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, can_see
@@ -64,10 +64,7 @@ log = logging.getLogger("relay.teacher")
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",      # the token is in the fragment: keep it home
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
+    **webapi.PAGE_HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
                                "style-src 'self'; img-src 'none'; base-uri 'none'; "
                                "form-action 'none'; frame-ancestors 'none'",

@@ -9,6 +9,15 @@ from aiohttp import web
 
 from ecc_widgets import protocol as P
 
+# every teaching page: never cached, never framed, no referrer (the token is in the
+# fragment: keep it home), no type sniffing; each page adds its Content-Security-Policy
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
 
 def room_of(body: dict) -> str:
     """The body's ``room``: a name of 1 to ``MAX_ROOM_ID`` characters, else a 400."""

@@ -63,7 +63,9 @@ function pairLine(room, student, pair) {
     const toggle = el("button", pair.mallory ? "Mallory out" : "Mallory in");
     toggle.dataset.action = "mallory";
     toggle.addEventListener("click", () => act("mallory", {
-      room: room, pair: [student.name, pair.peer], on: !pair.mallory}));
+      room: room, pair: [student.name, pair.peer], on: !pair.mallory}, () => say(
+      "Mallory goes " + (pair.mallory ? "out" : "in") + " at this pair's next key share " +
+      "(ask them to press Share key)")));
     line.append(" ", toggle);
   }
   return line;

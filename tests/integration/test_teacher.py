@@ -91,6 +91,19 @@ def test_the_console_and_attack_mode_each_open_with_their_own_token_only():
     same.stop()
 
 
+def test_the_page_loads_nothing_from_elsewhere_under_a_strict_policy(console_relay):
+    for path in ("/teacher", "/teacher/teacher.js", "/teacher/teacher.css"):
+        with urllib.request.urlopen(console_relay.url + path, timeout=5) as resp:
+            policy = resp.headers["Content-Security-Policy"]
+            body = resp.read().decode()
+        assert "default-src 'none'" in policy and "script-src 'self'" in policy
+        assert "unsafe" not in policy and "frame-ancestors 'none'" in policy
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        assert "http:" not in body and "https:" not in body and "//" not in body.replace(
+            "// ", "")
+        assert "innerHTML" not in body and "insertAdjacentHTML" not in body
+
+
 def test_wrong_tokens_are_rate_limited_per_address(console_relay):
     codes = [console(console_relay.url, "rooms", token=f"guess-{i}")[0] for i in range(12)]
     assert codes[:10] == [401] * 10
