@@ -20,13 +20,10 @@ escaped and cut, and a malformed answer is an error in words, never an exception
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import ipywidgets as widgets
@@ -41,7 +38,7 @@ from ecc_widgets.panels.common import (
     close_tree,
     escape,
 )
-from ecc_widgets.polled_panel import PolledPanel
+from ecc_widgets.polled_panel import PolledPanel, call_api
 from ecc_widgets.text import safe_text
 
 TOKEN_ENV = "ECC_RELAY_ATTACK_TOKEN"
@@ -133,31 +130,11 @@ class MalloryClient:
         return token
 
     def _call(self, method: str, name: str, body: dict | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{API}/{name}", data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}",
-                     **({"Content-Type": "application/json"} if data else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(4 * 1024 * 1024 + 1)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 403:
-                raise MalloryError("the relay refused the attack token") from None
-            if exc.code == 404:
-                raise MalloryError("this relay has no attack mode (start it with "
-                                   f"--attacks and {TOKEN_ENV})") from None
-            raise MalloryError(f"the relay answered {exc.code} to {name}: "
-                               f"{_text(exc.read(300).decode(errors='replace'), 300)}") from None
-        except (OSError, urllib.error.URLError) as exc:
-            raise MalloryError(f"cannot reach the relay at {self.url}: "
-                               f"{_text(getattr(exc, 'reason', exc), 200)}") from None
-        if len(raw) > 4 * 1024 * 1024:
-            raise MalloryError(f"the relay's answer to {name} is too large")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise MalloryError(f"the relay's answer to {name} is not JSON") from None
+        return call_api(self.url + API, self.token, method, name, body, timeout=self.timeout,
+                        error=MalloryError, refusals={
+                            403: "the relay refused the attack token",
+                            404: "this relay has no attack mode (start it with --attacks "
+                                 f"and {TOKEN_ENV})"})
 
 
 def intercepted_html(message: dict) -> str:

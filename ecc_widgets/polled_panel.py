@@ -3,12 +3,46 @@ background thread until closed; every failure is words on its error line, never 
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.error
+import urllib.request
 from typing import Any
 
 import ipywidgets as widgets
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, LINE_LIMIT, close_tree, escape
+from ecc_widgets.text import safe_text
+
+
+def call_api(url: str, token: str, method: str, name: str, body: dict | None, *,
+             timeout: float, error: type[Exception], refusals: dict[int, str],
+             limit: int = 4 * 1024 * 1024) -> Any:
+    """One call of a relay's JSON API (``url`` ends with the API's folder) with a Bearer
+    token: the answer's JSON, or ``error`` in words (``refusals`` by HTTP status, e.g. the
+    token refused or the feature off)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url}/{name}", data=data, method=method,
+        headers={"Authorization": f"Bearer {token}",
+                 **({"Content-Type": "application/json"} if data else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        if exc.code in refusals:
+            raise error(refusals[exc.code]) from None
+        raise error(f"the relay answered {exc.code} to {name}: "
+                    f"{safe_text(exc.read(300).decode(errors='replace'), 300)}") from None
+    except (OSError, urllib.error.URLError) as exc:
+        raise error(f"cannot reach the relay at {url}: "
+                    f"{safe_text(str(getattr(exc, 'reason', exc)), 200)}") from None
+    if len(raw) > limit:
+        raise error(f"the relay's answer to {name} is too large")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise error(f"the relay's answer to {name} is not JSON") from None
 
 
 class PolledPanel(widgets.VBox):

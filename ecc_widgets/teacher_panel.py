@@ -13,15 +13,12 @@ words on the panel, never an exception in a view.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import ipywidgets as widgets
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, NO_TYPESETTING, close_tree, escape
-from ecc_widgets.polled_panel import PolledPanel
+from ecc_widgets.polled_panel import PolledPanel, call_api
 
 TOKEN_ENV = "ECC_RELAY_TEACHER_TOKEN"
 API = "/teacher/api"
@@ -103,34 +100,12 @@ class TeacherClient:
         self._call("POST", "mallory", {"room": room, "pair": [a, b], "on": bool(on)})
 
     def _call(self, method: str, name: str, body: dict | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{API}/{name}", data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}",
-                     **({"Content-Type": "application/json"} if data else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(MAX_ANSWER + 1)
-        except urllib.error.HTTPError as exc:
-            if exc.code in (401, 429):
-                raise TeacherError("the relay refused the console's token"
-                                   + (" (too many wrong tries: wait)" if exc.code == 429
-                                      else "")) from None
-            if exc.code == 404:
-                raise TeacherError("this relay has no teacher's console (start it with "
-                                   f"--teacher and {TOKEN_ENV})") from None
-            raise TeacherError(f"the relay answered {exc.code} to {name}: "
-                               f"{escape(exc.read(300).decode(errors='replace'), 300)}"
-                               ) from None
-        except (OSError, urllib.error.URLError) as exc:
-            raise TeacherError(f"cannot reach the relay at {self.url}: "
-                               f"{getattr(exc, 'reason', exc)}") from None
-        if len(raw) > MAX_ANSWER:
-            raise TeacherError(f"the relay's answer to {name} is too large")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise TeacherError(f"the relay's answer to {name} is not JSON") from None
+        refused = "the relay refused the console's token"
+        return call_api(self.url + API, self.token, method, name, body, timeout=self.timeout,
+                        error=TeacherError, limit=MAX_ANSWER, refusals={
+                            401: refused, 429: refused + " (too many wrong tries: wait)",
+                            404: "this relay has no teacher's console (start it with "
+                                 f"--teacher and {TOKEN_ENV})"})
 
 
 def _pair_html(p: dict) -> str:
