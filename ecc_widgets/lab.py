@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -131,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
                              "--notebook)")
     parser.add_argument("--notebook", type=Path, default=None,
                         help="serve this notebook instead of the dashboard (with Voila)")
+    parser.add_argument("--teacher", action="store_true",
+                        help="the relay started here serves the teacher's console at "
+                             "/teacher (its address, with its token, is printed)")
     parser.add_argument("--open", action="store_true",
                         help="open two browser tabs on the dashboard")
     return parser
@@ -207,9 +211,15 @@ def main(argv: list[str] | None = None) -> int:
                     _print(f"Using the relay already running at {relay_url}")
                 else:
                     relay_port = pick_port(relay_host, args.relay_port)
+                    options, relay_env = [], None
+                    if args.teacher:   # the console's token: given, or made here to print
+                        teacher_token = (os.environ.get("ECC_RELAY_TEACHER_TOKEN")
+                                         or secrets.token_urlsafe(24))
+                        options = ["--teacher"]
+                        relay_env = {**os.environ, "ECC_RELAY_TEACHER_TOKEN": teacher_token}
                     # started here, stopped here: no idle exit
                     relay = spawn_relay(
-                        relay_host, relay_port,
+                        relay_host, relay_port, *options, env=relay_env,
                         start_new_session=True,  # Ctrl-C reaches us; we stop children in order
                     )
                     relay_url = f"http://127.0.0.1:{relay_port}"
@@ -254,6 +264,12 @@ def main(argv: list[str] | None = None) -> int:
                     qr = qr_text(join_url)
                     if qr:
                         lines += ["", f"Scan to open {join_url} :", qr]
+            if args.teacher and relay is not None:
+                lines.append(f"  Teacher's console: http://{shown_host}:{relay_port}/teacher"
+                             f"#token={teacher_token}")
+            elif args.teacher:
+                lines.append("  Teacher's console: not here (the relay was not started by "
+                             "ecc-lab: start it with --teacher)")
             lines += ["", "Open the dashboard in two browser tabs: each tab is one peer.",
                       "Press Ctrl-C to stop."]
             _print(*lines)

@@ -20,14 +20,10 @@ escaped and cut, and a malformed answer is an error in words, never an exception
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import ipywidgets as widgets
@@ -35,7 +31,6 @@ import ipywidgets as widgets
 from ecc_widgets.localrelay import pick_port, relay_health, spawn_relay
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
-    LINE_LIMIT,
     NAME_LIMIT,
     NO_TYPESETTING,
     badge,
@@ -43,6 +38,7 @@ from ecc_widgets.panels.common import (
     close_tree,
     escape,
 )
+from ecc_widgets.polled_panel import PolledPanel, call_api
 from ecc_widgets.text import safe_text
 
 TOKEN_ENV = "ECC_RELAY_ATTACK_TOKEN"
@@ -134,31 +130,11 @@ class MalloryClient:
         return token
 
     def _call(self, method: str, name: str, body: dict | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{API}/{name}", data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}",
-                     **({"Content-Type": "application/json"} if data else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(4 * 1024 * 1024 + 1)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 403:
-                raise MalloryError("the relay refused the attack token") from None
-            if exc.code == 404:
-                raise MalloryError("this relay has no attack mode (start it with "
-                                   f"--attacks and {TOKEN_ENV})") from None
-            raise MalloryError(f"the relay answered {exc.code} to {name}: "
-                               f"{_text(exc.read(300).decode(errors='replace'), 300)}") from None
-        except (OSError, urllib.error.URLError) as exc:
-            raise MalloryError(f"cannot reach the relay at {self.url}: "
-                               f"{_text(getattr(exc, 'reason', exc), 200)}") from None
-        if len(raw) > 4 * 1024 * 1024:
-            raise MalloryError(f"the relay's answer to {name} is too large")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise MalloryError(f"the relay's answer to {name} is not JSON") from None
+        return call_api(self.url + API, self.token, method, name, body, timeout=self.timeout,
+                        error=MalloryError, refusals={
+                            403: "the relay refused the attack token",
+                            404: "this relay has no attack mode (start it with --attacks "
+                                 f"and {TOKEN_ENV})"})
 
 
 def intercepted_html(message: dict) -> str:
@@ -227,18 +203,17 @@ class RoomControls(widgets.VBox):
             "<small>nothing read yet (switch on mitm, and let them talk)</small>")
 
 
-class MalloryPanel(widgets.VBox):
+class MalloryPanel(PolledPanel):
     """The attack mode of the relay at `relay_url`, polled every `interval` seconds on a
     background thread until `close()`. Failures are shown on the panel, never raised."""
 
+    api_error = MalloryError
+    thread_name = "ecc-mallory-panel"
+
     def __init__(self, relay_url: str, token: str, *, interval: float = 1.0,
                  client: MalloryClient | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.client = client or MalloryClient(relay_url, token)
-        self.interval = interval
-        self._lock = threading.RLock()
+        super().__init__(client or MalloryClient(relay_url, token), interval, **kwargs)
         self.rooms: dict[str, RoomControls] = {}
-        self.error = widgets.HTML()
         self.rooms_box = widgets.VBox()
         self.empty = widgets.HTML("<small>No room yet: Mallory waits for people to join.</small>")
         self.add_class("ecc-mallory")
@@ -249,15 +224,7 @@ class MalloryPanel(widgets.VBox):
         self.children = [widgets.HTML("<b>😈 Mallory, in the relay</b>"), self.error,
                          self.empty, self.rooms_box]
         self.last_state: dict[str, dict] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="ecc-mallory-panel",
-                                        daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self.interval)
+        self.start_polling()
 
     def refresh(self) -> dict[str, dict] | None:
         """Ask the relay once and show the answer; returns the rooms (None on failure)."""
@@ -281,32 +248,6 @@ class MalloryPanel(widgets.VBox):
             self.show_error(f"could not display the relay's state: {type(exc).__name__}: "
                             f"{exc}")
         return rooms
-
-    def act(self, action, *args: Any) -> Any:
-        """Call the API; a failure becomes words on the panel and None."""
-        try:
-            result = action(*args)
-        except MalloryError as exc:
-            self.show_error(str(exc))
-            return None
-        except Exception as exc:  # noqa: BLE001 - every failure becomes words on the panel
-            self.show_error(f"{type(exc).__name__}: {exc}")
-            return None
-        return result
-
-    def show_error(self, text: str) -> None:
-        value = (f'<div style="color:{LEVEL_COLOURS["error"]}">⚠ {escape(text, LINE_LIMIT)}</div>'
-                 if text else "")
-        if self.error.value != value:
-            self.error.value = value
-
-    def close(self) -> None:
-        """Stop polling (waits for the thread) and close the widgets. Idempotent."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(self.client.timeout + self.interval + 1)
-        with self._lock:
-            close_tree(self)
 
 
 def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",

@@ -52,12 +52,20 @@ PEER_PROCESSING_STEP = "peer-processing-step"
 # that the relay is going away (sent before it disconnects everyone)
 RELAY_ERROR = "relay-error"
 RELAY_SHUTDOWN = "relay-shutdown"
+# the teacher's console (relay --teacher): a member reports what only its client knows
+# about one of its own pairs (an enum and a flag, no text), and the relay tells a room
+# what the teacher did (a notice, the member's removal, the room cleared)
+CODE_COMPARED = "code-compared"
+TEACHER_NOTICE = "teacher-notice"
+CODE_RESULTS = ("pending", "match", "differ")
+NOTICE_KINDS = ("notice", "removed", "cleared")
+MAX_NOTICE = 280             # characters of a teacher's notice
 
 CLIENT_EVENTS = (JOIN, CURVE_SELECTED, KEYS_GENERATED, SHARE_PUBLIC_KEY, SEND_MESSAGE,
-                 PROCESSING_STEP, LEAVE, INVITE)
+                 PROCESSING_STEP, LEAVE, INVITE, CODE_COMPARED)
 SERVER_EVENTS = (USER_JOINED, USER_LEFT, PEER_CURVE_SELECTED, PEER_KEYS_GENERATED,
                  RECEIVE_PUBLIC_KEY, RECEIVE_MESSAGE, PEER_PROCESSING_STEP, RELAY_ERROR,
-                 RELAY_SHUTDOWN)
+                 RELAY_SHUTDOWN, TEACHER_NOTICE)
 
 # The kinds of v1 message (``send-message``'s ``kind``) of the short code's exchange
 # (``ecc_widgets.sas``): the committer's commitment, the revealer's nonce, the committer's
@@ -430,6 +438,27 @@ def _processing_step(payload: Any) -> dict:
     return {"step": step, "details": details}
 
 
+def _code_compared(payload: Any) -> dict:
+    """``{peerSocketId, result, verified}``: nothing else (no names: the relay binds the
+    report to its sender, and the peer to the sender's room)."""
+    p = _obj(CODE_COMPARED, payload)
+    extra = sorted(set(p) - {"peerSocketId", "result", "verified"})
+    if extra:
+        raise ProtocolError(f"{CODE_COMPARED}: unknown field {str(extra[0])[:40]!r}")
+    peer = p.get("peerSocketId")
+    if not (isinstance(peer, str) and 0 < len(peer) <= MAX_SOCKET_ID
+            and _SOCKET_ID.fullmatch(peer)):
+        raise ProtocolError(f"{CODE_COMPARED}: 'peerSocketId' must be a socket id")
+    result = p.get("result")
+    if result not in CODE_RESULTS:
+        raise ProtocolError(f"{CODE_COMPARED}: 'result' must be one of "
+                            f"{', '.join(CODE_RESULTS)}")
+    verified = p.get("verified")
+    if not isinstance(verified, bool):
+        raise ProtocolError(f"{CODE_COMPARED}: 'verified' must be true or false")
+    return {"peerSocketId": peer, "result": result, "verified": verified}
+
+
 _CLIENT_VALIDATORS = {
     JOIN: _join,
     CURVE_SELECTED: _curve_selected,
@@ -439,6 +468,7 @@ _CLIENT_VALIDATORS = {
     PROCESSING_STEP: _processing_step,
     LEAVE: _leave,
     INVITE: _invite,
+    CODE_COMPARED: _code_compared,
 }
 
 
@@ -523,6 +553,20 @@ def _relay_shutdown(payload: Any) -> dict:
     return p
 
 
+def _teacher_notice(payload: Any) -> dict:
+    p = _need(TEACHER_NOTICE, _obj(TEACHER_NOTICE, payload), {"kind": str, "text": str})
+    if p["kind"] not in NOTICE_KINDS:
+        raise ProtocolError(f"{TEACHER_NOTICE}: 'kind' must be one of {', '.join(NOTICE_KINDS)}")
+    if len(p["text"]) > MAX_NOTICE:
+        raise ProtocolError(f"{TEACHER_NOTICE}: 'text' is longer than {MAX_NOTICE} characters")
+    return p
+
+
+def validate_notice(text: Any, where: str = TEACHER_NOTICE) -> str:
+    """A teacher's notice (or a removal's reason): text of 1 to ``MAX_NOTICE`` characters."""
+    return _text(where, {"text": text}, "text", MAX_NOTICE)
+
+
 _SERVER_VALIDATORS = {
     USER_JOINED: _user_change(USER_JOINED),
     USER_LEFT: _user_change(USER_LEFT),
@@ -534,6 +578,7 @@ _SERVER_VALIDATORS = {
     PEER_PROCESSING_STEP: _peer_processing_step,
     RELAY_ERROR: _relay_error,
     RELAY_SHUTDOWN: _relay_shutdown,
+    TEACHER_NOTICE: _teacher_notice,
 }
 
 

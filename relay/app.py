@@ -3,7 +3,8 @@
 Routes: the Socket.IO endpoint at ``/socket.io/``, ``GET /healthz`` (JSON counts),
 ``GET /socket.io/socket.io.js`` (the Socket.IO v4 browser library, as Node's server serves
 it), with ``--static DIR`` a browser client's files at ``/``, and with ``--attacks`` the
-attacker's page and API under ``/mallory`` (relay.attacks).
+attacker's page and API under ``/mallory`` (relay.attacks), and with ``--teacher`` the
+teacher's console under ``/teacher`` (relay.teacher).
 """
 
 from __future__ import annotations
@@ -198,6 +199,11 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
 
         attacks.install(app, sio, config)
 
+    if config.teacher:   # the teacher's console (relay.teacher)
+        from relay import teacher
+
+        teacher.install(app, sio, config)
+
     if config.static_dir is not None:
         static_dir = config.static_dir.resolve()
         index = static_dir / "index.html"
@@ -227,6 +233,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     roster = app[ROSTER]
     await roster.start()
     await sio.cluster.start()
+    if sio.teacher is not None:
+        await sio.teacher.start()
     # keepalive_timeout also closes a connection that has not sent a whole request by then
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
                            keepalive_timeout=config.idle_timeout)
@@ -242,6 +250,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc)
         await runner.cleanup()
+        if sio.teacher is not None:
+            await sio.teacher.close()
         await sio.cluster.close()
         await roster.close()
         return 2
@@ -259,6 +269,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
         log.info("serving static files from %s at /", config.static_dir)
     if sio.attacks is not None:
         sio.attacks.announce(scheme, config.host, port)
+    if sio.teacher is not None:
+        sio.teacher.announce(scheme, config.host, port)
     if config.capture is not None:
         log.warning("CAPTURING every received event to %s (for tests only)", config.capture)
 
@@ -283,6 +295,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
         log.warning("clients did not all close within 5 s; closing anyway")
     closed = loop.time()
     await runner.cleanup()
+    if sio.teacher is not None:
+        await sio.teacher.close()
     await sio.cluster.close()
     await roster.close()
     log.info("relay stopped (clients closed in %.2f s, server in %.2f s)",

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from pathlib import Path
@@ -36,7 +35,11 @@ from aiohttp import web
 
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS, Mallory
+from relay import webapi
 from relay.roster import Member, can_see
+from relay.webapi import json_body as _json_body
+from relay.webapi import room_of as _room
+from relay.webapi import shown_host
 
 if TYPE_CHECKING:
     from relay.config import Config
@@ -47,10 +50,7 @@ log = logging.getLogger("relay")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_REPLACEMENT = 30 * 1024     # characters: a message's own limit (session MAX_PLAINTEXT)
 PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",      # the token is in the fragment: keep it home
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
+    **webapi.PAGE_HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
                                "style-src 'unsafe-inline'; frame-ancestors 'none'",
 }
@@ -74,6 +74,11 @@ class AttackMode:
         self.mallory = Mallory()
         for room in rooms:
             self.mallory.set_attack(room, "mitm", True)
+        # the teacher's console (relay.teacher): Mallory put in (True) or taken out (False)
+        # of one pair, whatever the room's mitm switch says: room -> {pair of labels: on}
+        self.pairs: dict[str, dict[frozenset, bool]] = {}
+        # where Mallory's key stands in: room -> {(victim, posing as)}, seen on delivery
+        self.middle: dict[str, set[tuple[str, str]]] = {}
 
     # ------------------------------------------------------------------ the delivery path
 
@@ -87,12 +92,48 @@ class AttackMode:
         if target is None or target.member is None or target.member.room != sender.room:
             await server.send_to(target_sid, event, payload)
             return
-        for name, out_event, out_payload in self.mallory.rewrite(
-                sender.room, event, payload, label(sender), label(target.member),
-                list(members)):
+        room, src, dst = sender.room, label(sender), label(target.member)
+        override = self.pairs.get(room, {}).get(frozenset((src, dst)))
+        room_on = self.mallory.attacks(room)["mitm"]
+        if override is not None and override != room_on:   # this pair only, this once
+            self.mallory.set_attack(room, "mitm", override)
+            try:
+                out = self.mallory.rewrite(room, event, payload, src, dst, list(members))
+            finally:
+                self.mallory.set_attack(room, "mitm", room_on)
+        else:
+            out = self.mallory.rewrite(room, event, payload, src, dst, list(members))
+        for name, out_event, out_payload in out:
+            if event == P.RECEIVE_PUBLIC_KEY and name == dst:
+                self._seen_key(room, dst, src, out_payload.get("publicKey")
+                               != payload.get("publicKey"))
             sid = members.get(name)
             if sid is not None:
                 await server.send_to(sid, out_event, out_payload)
+
+    def _seen_key(self, room: str, victim: str, posing_as: str, fake: bool) -> None:
+        middle = self.middle.setdefault(room, set())
+        if fake:
+            if len(middle) >= 4096 or len(self.middle) > 256:   # bounded, like Mallory
+                middle.clear()
+            middle.add((victim, posing_as))
+        else:
+            middle.discard((victim, posing_as))
+            if not middle:
+                self.middle.pop(room, None)
+
+    def set_pair(self, room: str, a: str, b: str, on: bool) -> None:
+        """The teacher's console: Mallory in the middle of the pair ``a``, ``b`` (or out of
+        it) from its next key share on, whatever the room's mitm switch says."""
+        self.pairs.setdefault(room, {})[frozenset((a, b))] = on
+
+    def in_middle(self, room: str, a: Member, b: Member) -> bool:
+        """Does either of ``a`` and ``b`` hold a key of Mallory's in place of the other's?"""
+        middle = self.middle.get(room)
+        if not middle:
+            return False
+        x, y = label(a), label(b)
+        return (x, y) in middle or (y, x) in middle
 
     # ------------------------------------------------------------------ the HTTP side
 
@@ -145,30 +186,12 @@ class AttackMode:
 
     def announce(self, scheme: str, host: str, port: int) -> None:
         """Print where the attacker's page is (stdout, not the log: the token is a secret)."""
-        shown = "[::1]" if host == "::1" else ("127.0.0.1" if host in ("", "0.0.0.0") else host)
+        shown = shown_host(host)
         token = self.token if self.generated else "<ECC_RELAY_ATTACK_TOKEN>"
         print(f"ATTACK MODE: Mallory's page is {scheme}://{shown}:{port}/mallory#token={token}",
               flush=True)
         log.warning("ATTACK MODE is on: this relay can read and alter messages in the rooms "
                     "where a teacher switches attacks on (for teaching only)")
-
-
-def _room(body: dict) -> str:
-    room = body.get("room")
-    if not isinstance(room, str) or not room or len(room) > P.MAX_ROOM_ID:
-        raise web.HTTPBadRequest(text=f"'room' must be a name of 1 to {P.MAX_ROOM_ID} "
-                                      "characters")
-    return room
-
-
-async def _json_body(request: web.Request) -> dict:
-    try:
-        body = json.loads(await request.text())
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="the body must be a JSON object")
-    return body
 
 
 def install(app: web.Application, server: RelayServer, config: Config) -> AttackMode:

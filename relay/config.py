@@ -46,6 +46,9 @@ class Config:
     attacks: bool = False
     attack_rooms: tuple[str, ...] = ()  # rooms where the full MITM is on from the start
     attack_token: str | None = None     # the teacher's token (generated when None)
+    # the teacher's console (relay.teacher): off unless the operator starts it
+    teacher: bool = False
+    teacher_token: str | None = None    # the console's token (generated when None)
     max_room_size: int = 200            # members per room (a class)
     join_rate: float = 2.0              # joins and leaves per second per connection
     join_burst: int = 5
@@ -171,6 +174,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                    metavar="ROOM",
                    help="FOR TEACHING: start with the full man in the middle on in ROOM "
                         "(repeatable; implies --attacks)")
+    p.add_argument("--teacher", action="store_true",
+                   default=_env(env, "TEACHER", "") not in ("", "0", "false", "no"),
+                   help="the teacher's console at /teacher: every room and student live, "
+                        "and actions (lock, remove, clear, notice), with a token (from "
+                        "ECC_RELAY_TEACHER_TOKEN, else generated and printed)")
     p.add_argument("--max-room-size", type=_positive(int),
                    default=_env(env, "MAX_ROOM_SIZE", Config.max_room_size),
                    help="members a room may have (default %(default)s)")
@@ -285,6 +293,12 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     for room in args.attack_rooms:
         if not room or len(room) > MAX_ROOM_ID:
             parser.error(f"--attack: a room name has 1 to {MAX_ROOM_ID} characters")
+    teacher_token = _env(env, "TEACHER_TOKEN") if args.teacher else None
+    if teacher_token is not None and len(teacher_token) < 16:
+        parser.error("ECC_RELAY_TEACHER_TOKEN: at least 16 characters")
+    if teacher_token is not None and teacher_token == _env(env, "ATTACK_TOKEN"):
+        parser.error("ECC_RELAY_TEACHER_TOKEN must differ from ECC_RELAY_ATTACK_TOKEN: the "
+                     "console and attack mode each have their own")
     backend_name = args.backend_name or None
     if backend_name is not None and not (backend_name.isascii() and backend_name.isalnum()
                                          and len(backend_name) <= 32):
@@ -315,6 +329,8 @@ def load(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         attacks=attacks,
         attack_rooms=tuple(args.attack_rooms),
         attack_token=_env(env, "ATTACK_TOKEN") if attacks else None,
+        teacher=bool(args.teacher),
+        teacher_token=teacher_token,
         max_room_size=max_room_size,
         join_rate=join_rate,
         join_burst=join_burst,

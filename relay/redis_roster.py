@@ -169,6 +169,9 @@ class RedisRoster:
         member = self._cache[sid] = _member(sid, info["room"], info)
         return member
 
+    async def rooms(self) -> list[str]:
+        return sorted(await self.redis.smembers("ecc:rooms"))
+
     def cached_member(self, sid: str) -> Member | None:
         return self._cache.get(sid)
 

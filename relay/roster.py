@@ -105,6 +105,9 @@ class Roster(Protocol):
     async def members(self, room: str) -> list[Member]: ...
     async def member(self, sid: str) -> Member | None: ...
 
+    async def rooms(self) -> list[str]:
+        """Every room with members (on every relay): the teacher's console lists them."""
+
     def cached_member(self, sid: str) -> Member | None:
         """The member ``sid`` if known without any I/O (hot path of every message)."""
 
@@ -188,6 +191,9 @@ class MemoryRoster:
 
     async def member(self, sid: str) -> Member | None:
         return self._members.get(sid)
+
+    async def rooms(self) -> list[str]:
+        return list(self._rooms)
 
     def cached_member(self, sid: str) -> Member | None:
         return self._members.get(sid)

@@ -111,6 +111,7 @@ class RelayServer(socketio.AsyncServer):
         self.by_eio: dict[str, Connection] = {}      # by Engine.IO sid
         self.shutting_down = False
         self.attacks: Any = None   # relay.attacks.AttackMode, only with --attacks
+        self.teacher: Any = None   # relay.teacher.Console, only with --teacher
         self._handlers: dict[str, Handler] = {
             P.JOIN: self.on_join,
             P.LEAVE: self.on_leave,
@@ -120,6 +121,7 @@ class RelayServer(socketio.AsyncServer):
             P.PROCESSING_STEP: self.on_processing_step,
             P.SHARE_PUBLIC_KEY: self.on_share_public_key,
             P.SEND_MESSAGE: self.on_send_message,
+            P.CODE_COMPARED: self.on_code_compared,
         }
         self.on("connect", self._on_connect)
         self.on("disconnect", self._on_disconnect)
@@ -405,6 +407,8 @@ class RelayServer(socketio.AsyncServer):
         if "inviteToken" in p:   # a demo peer: seen only by the member that invited it
             visible_to = await self._check_invite(p["inviteToken"], room, name,
                                                   p["visibleTo"])
+        if self.teacher is not None:   # a room the teacher locked, a name removed from it
+            await self.teacher.admit(room, name)
         if current is not None:
             await self._leave_room(conn)
         token = secrets.token_urlsafe(18)
@@ -424,6 +428,8 @@ class RelayServer(socketio.AsyncServer):
         self.admission.joined(conn.eio_sid)
         await self.enter_room(conn.sid, room_key(room))
         await self.announce(P.USER_JOINED, me, members)
+        if self.teacher is not None:
+            self.teacher.joined(me)
         log.info("%s joined room %r as %r (%d in room)", conn.sid, room, name, len(members))
         return P.ack_ok(socketId=conn.sid, roomId=room, username=name,
                         usersInRoom=roster_entries(members, me),
@@ -522,6 +528,8 @@ class RelayServer(socketio.AsyncServer):
                 if hidden.visible_to == member.key and hidden.sid != conn.sid:
                     await self._evict(hidden)
         removed = await self.roster.remove(conn.sid)
+        if self.teacher is not None:
+            self.teacher.left(conn.sid)
         with contextlib.suppress(KeyError, ValueError):  # already gone from the manager
             await self.leave_room(conn.sid, room_key(member.room))
         if removed is None:
@@ -533,6 +541,8 @@ class RelayServer(socketio.AsyncServer):
     async def on_curve_selected(self, conn: Connection, payload: Any) -> dict:
         p = P.validate(P.CURVE_SELECTED, payload)
         me = require_member(conn.member, P.CURVE_SELECTED)
+        if self.teacher is not None:
+            self.teacher.curve(conn.sid, p["curve"])
         await self.to_peers(me, P.PEER_CURVE_SELECTED,
                             P.peer_curve_selected(p["curve"], me.username, conn.sid))
         return P.ack_ok()
@@ -562,6 +572,8 @@ class RelayServer(socketio.AsyncServer):
             await self.attacks.deliver(self, me, target, P.RECEIVE_PUBLIC_KEY, out)
         else:
             await self.send_to(target, P.RECEIVE_PUBLIC_KEY, out)
+        if self.teacher is not None:
+            self.teacher.key_shared(conn.sid, target, p)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("key %s from %s to %s", jwk_fingerprint(p["publicKey"]), conn.sid, target)
         return P.ack_ok()
@@ -578,6 +590,15 @@ class RelayServer(socketio.AsyncServer):
         else:
             await self.send_to(target, P.RECEIVE_MESSAGE, out)
         return P.ack_ok(timestamp=timestamp)
+
+    async def on_code_compared(self, conn: Connection, payload: Any) -> dict:
+        """What only a client knows of one of its pairs, for the teacher's console (the
+        relay checks it and, without --teacher, keeps nothing)."""
+        if self.teacher is not None:
+            return await self.teacher.code_compared(conn, payload)
+        P.validate(P.CODE_COMPARED, payload)
+        require_member(conn.member, P.CODE_COMPARED)
+        return P.ack_ok()
 
     # --- shutdown --------------------------------------------------------------------------
     async def close_all(self, reason: str = "the relay is shutting down") -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
+from ecc_widgets.session.classroom import on_teacher_notice
 from ecc_widgets.session.pairs import Pair, forget_key
 from ecc_widgets.session.records import (
     DOWNGRADE,
@@ -420,5 +421,6 @@ class RelayEvents(ShortCodes):
         protocol.PEER_PROCESSING_STEP: _on_peer_step,
         protocol.RELAY_ERROR: _on_relay_error,
         protocol.RELAY_SHUTDOWN: _on_relay_shutdown,
+        protocol.TEACHER_NOTICE: on_teacher_notice,
     }
 

@@ -27,6 +27,7 @@ from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED, DISCONNECTED
 from ecc_widgets.curves import get_curve
 from ecc_widgets.session.channel import wire_sizes
+from ecc_widgets.session.classroom import report_pair
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.events import RelayEvents
 from ecc_widgets.session.keygen import KeygenTrace, keygen_trace
@@ -272,6 +273,7 @@ class Session(RelayEvents):
             self._set_error("peers", "")
             self._log("success" if verified else "info", "me",
                       f"{pair.name} {'verified' if verified else 'no longer verified'}")
+            report_pair(self, pair)   # for a teacher's console
             self._publish_peers()
 
     def report_mismatch(self, peer_id: str) -> None:
@@ -294,6 +296,7 @@ class Session(RelayEvents):
                 self._remember_key(pair, v1=False)
             self._set_error("peers", "")
             self._log("error", "me", f"{pair.name}: {MISMATCH_NOTE}")
+            report_pair(self, pair)   # for a teacher's console
             self._publish_peers()
 
     def allow_legacy(self, peer_id: str, allowed: bool = True) -> None:
