@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ecc_widgets import crypto, protocol
+from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import CONNECTED
-from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
+from ecc_widgets.envelope import LEGACY, RECEIPT, kind_of
+from ecc_widgets.session.channel import Accepted, Duplicate
 from ecc_widgets.session.pairs import Pair, forget_key
 from ecc_widgets.session.records import (
     DOWNGRADE,
@@ -21,6 +22,7 @@ from ecc_widgets.session.records import (
     MESSAGE_BURST,
     MESSAGES_PER_SECOND,
     ChatMessage,
+    wire_fields,
 )
 from ecc_widgets.session.shortcode import ShortCodes
 from ecc_widgets.session.state import Budget, displayable, peer_name
@@ -250,7 +252,7 @@ class RelayEvents(ShortCodes):
             self._log("error", name, f"invalid key from {name} refused: {problem}")
             return
         raw = crypto.public_bytes(public)
-        legacy = "v" not in p
+        legacy = envelope.version_of(p) is LEGACY
         # What we knew of this name's key, in this visit or an earlier one (a re-join).
         known = self._known_key(name)
         previous = pair.public_raw or (known.public_raw if known is not None else b"")
@@ -303,11 +305,16 @@ class RelayEvents(ShortCodes):
         pair = self._pair_for(p["from"], p.get("fromSocketId"))
         if pair is None:
             return
-        if kind_of(p) in protocol.SAS_KINDS:   # the short code's exchange (shortcode.py)
-            self._on_sas(pair, kind_of(p), p)
+        try:
+            env: envelope.Envelope | None = envelope.parse(p)   # base64 decoded here, once
+        except envelope.EnvelopeError:
+            env = None   # the channel says why; the conversation shows what came
+        kind = env.kind if env is not None else kind_of(p)
+        if kind in protocol.SAS_KINDS:   # the short code's exchange (shortcode.py)
+            self._on_sas(pair, kind, env or p)
             return
-        verdict = pair.channel.open(p)
-        if kind_of(p) == RECEIPT:  # receipts never enter the conversation
+        verdict = pair.channel.open(env or p)
+        if kind == RECEIPT:  # receipts never enter the conversation
             if isinstance(verdict, Accepted):
                 for message_id in self._outbox.confirmed(pair.name, verdict.receipt_ids):
                     # status "sent" too if the relay's acknowledgement was lost (not the message)
@@ -322,11 +329,12 @@ class RelayEvents(ShortCodes):
                                          f"{pair.name} dropped (re-sent after a reconnect)")
             self._confirm(pair, message_id)  # our first receipt may have been lost
             return
+        version = env.version if env is not None else envelope.version_of(p)
         message = ChatMessage(id=message_id, peer_id=pair.name, direction="in", plaintext="",
-                              ciphertext=p["encryptedMessage"], nonce=p["iv"], tag=p["tag"],
                               associated_data=verdict.associated_data, time=self._clock(),
-                              status="received", legacy="v" not in p,
-                              ad_bytes=len(verdict.associated_data.encode()), **wire_sizes(p))
+                              status="received", legacy=version is LEGACY,
+                              ad_bytes=len(verdict.associated_data.encode()),
+                              **wire_fields(p, env))
         if not isinstance(verdict, Accepted):
             reason = safe_text(verdict.reason, MAX_SHOWN)
             self._append_message(dataclasses.replace(message, status="rejected",

@@ -26,7 +26,6 @@ from typing import Any
 from ecc_widgets import crypto, protocol
 from ecc_widgets.client import CONNECTED, DISCONNECTED
 from ecc_widgets.curves import get_curve
-from ecc_widgets.session.channel import wire_sizes
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.events import RelayEvents
 from ecc_widgets.session.keygen import KeygenTrace, keygen_trace
@@ -36,6 +35,7 @@ from ecc_widgets.session.records import (
     MAX_WAITING,
     MISMATCH_NOTE,
     ChatMessage,
+    wire_fields,
 )
 
 
@@ -218,17 +218,15 @@ class Session(RelayEvents):
             payload = sealed.payload
             message = ChatMessage(
                 id=message_id, peer_id=pair.name, direction="out", plaintext=text,
-                ciphertext=payload["encryptedMessage"], nonce=payload["iv"],
-                tag=payload["tag"], associated_data=sealed.associated_data,
-                time=self._clock(), status="sending",
+                associated_data=sealed.associated_data, time=self._clock(), status="sending",
                 reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,
                 plaintext_bytes=len(data), ad_bytes=len(sealed.associated_data.encode()),
-                seal_ms=sealed.seal_ms, **wire_sizes(payload))
+                seal_ms=sealed.seal_ms, **wire_fields(payload, sealed))
             self._append_message(message)
             self._set_error("chat", "")
             self._step("Encrypted message", f"AES-256-GCM, {len(data)} bytes"
                        + (", seed format" if pair.legacy else f", seq {sealed.seq}"))
-            self._outbox.add(Outgoing(message_id, pair.name, payload, pair.key,
+            self._outbox.add(Outgoing(message_id, pair.name, payload, pair.channel.epoch,
                                       legacy=pair.legacy, data=data))
             if not pair.present or not self.joined:
                 self._log("info", "me", f"{pair.name} is not reachable right now; the message "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 
-from ecc_widgets import protocol, sas
+from ecc_widgets import envelope, protocol, sas
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import NO_KEY
 from ecc_widgets.session.state import SessionState
@@ -53,7 +53,7 @@ class ShortCodes(SessionState):
                                curve=pair.channel.curve, message_id=uuid.uuid4().hex)
             self._emit(protocol.SEND_MESSAGE, {**payload, "targetSocketId": pair.sid})
 
-    def _on_sas(self, pair: Pair, kind: str, p: dict) -> None:
+    def _on_sas(self, pair: Pair, kind: str, p: dict | envelope.Envelope) -> None:
         """One short-code message from `pair`."""
         exchange = pair.exchange
         if exchange is None or not pair.key:

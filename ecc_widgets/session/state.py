@@ -21,7 +21,7 @@ from traitlets.traitlets import EventHandler, _CallbackWrapper
 
 from ecc_widgets import protocol, sas
 from ecc_widgets.client import DISCONNECTED, RelayClient
-from ecc_widgets.session.channel import Channel, KeyStates, wire_sizes
+from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
 from ecc_widgets.session.link import Link, RelayLocator
 from ecc_widgets.session.pairs import KnownKey, Pair, agree, peer_record
@@ -33,6 +33,7 @@ from ecc_widgets.session.records import (
     ChatMessage,
     LogEntry,
     SessionError,
+    wire_fields,
 )
 from ecc_widgets.text import safe_text
 
@@ -80,6 +81,7 @@ def displayable(value: Any, depth: int = 0, limit: int | None = None) -> Any:
 def footprint(message: ChatMessage) -> int:
     """About what one kept message costs in memory: its strings as Python holds them."""
     return (sys.getsizeof(message.plaintext) + sys.getsizeof(message.ciphertext)
+            + sys.getsizeof(message.ciphertext_raw)
             + sys.getsizeof(message.associated_data) + sys.getsizeof(message.reason)
             + MESSAGE_OVERHEAD)
 
@@ -281,25 +283,25 @@ class SessionState(HasTraits):
 
     def _reach(self, name: str) -> tuple[str, bytes] | None:
         pair = self._pairs.get(name)
-        return (pair.sid, pair.key) if pair is not None and pair.present and pair.key else None
+        if pair is not None and pair.present and pair.key:
+            return pair.sid, pair.channel.epoch
+        return None
 
     def _seal_waiting(self) -> None:
         """Seal the messages that waited for their peer's key, now that it is here."""
-        def key_of(name: str) -> bytes:
+        def epoch_of(name: str) -> bytes:
             pair = self._pairs.get(name)
-            return pair.key if pair is not None else b""
+            return pair.channel.epoch if pair is not None else b""
 
-        for out in self._outbox.to_seal(key_of):
+        for out in self._outbox.to_seal(epoch_of):
             pair = self._pairs[out.peer]
             sealed = pair.channel.seal(out.data, message_id=out.id)
-            self._outbox.sealed(out, sealed.payload, pair.key, legacy=pair.legacy)
-            payload = sealed.payload
+            self._outbox.sealed(out, sealed.payload, pair.channel.epoch, legacy=pair.legacy)
             self._update_message(
-                out.id, status="sending", ciphertext=payload["encryptedMessage"],
-                nonce=payload["iv"], tag=payload["tag"], associated_data=sealed.associated_data,
+                out.id, status="sending", associated_data=sealed.associated_data,
                 reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,
                 ad_bytes=len(sealed.associated_data.encode()), seal_ms=sealed.seal_ms,
-                **wire_sizes(payload))
+                **wire_fields(sealed.payload, sealed))
             self._log("info", "me", f"{pair.name}'s key is here: a waiting message is sealed "
                                     "and sent")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ecc_widgets.session.delivery import REFUSED, RETRY, SENT, Outbox, Outgoing
 
-KEY, NEW_KEY = b"k" * 32, b"n" * 32
+KEY, NEW_KEY = b"epoch-1", b"epoch-2"   # key epoch ids (Channel.epoch)
 
 
 def outbox(*messages: tuple[str, str, bool]) -> Outbox:
