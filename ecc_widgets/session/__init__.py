@@ -7,10 +7,12 @@
 - `delivery`: the outbox (epochs, acknowledgements, receipts, re-sends)
 - `pairs`: each peer's key, key agreement, and the Peer record
 - `shortcode`: the short code's commitment exchange with each peer (`ecc_widgets.sas`)
-- `link`: the relay client (injected), joining, resuming and re-joining
-- `state`: the traits a session publishes and the helpers that change them
-- `events`: what the relay tells a session (client callbacks, room events)
-- `model`: the traitlets `Session`: the actions
+- `link`: the relay client (`Link`, injected) and what (re)joining says (`Membership`)
+- `effects`: what the core gives back besides its state (`Emit`, `Later`, `Changes`)
+- `state`: the state a session core publishes and the helpers that change it
+- `events`: what the relay tells a session core (the client's news, room events)
+- `core`: the sans-IO `SessionCore`: the actions, and `take()` for what they left
+- `model`: the traitlets `Session`, a thin adapter that feeds the core and publishes it
 """
 
 from ecc_widgets.session.channel import (

@@ -1,6 +1,7 @@
-"""What the relay tells a session: the client's callbacks and the relay's events.
+"""What the relay tells a session core: the client's news and the relay's events.
 
-Everything here runs on the client's thread, under the session's lock.
+The core's inputs from the relay side (`connection_changed`, `connected`, `received`,
+`client_error`); the adapter calls them on the client's thread, under its lock.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.envelope import LEGACY, RECEIPT, kind_of
 from ecc_widgets.session.channel import Accepted, Duplicate
+from ecc_widgets.session.effects import Emit
+from ecc_widgets.session.link import REJOIN_DELAY
 from ecc_widgets.session.pairs import Pair, forget_key
 from ecc_widgets.session.records import (
     DOWNGRADE,
@@ -44,97 +47,106 @@ REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
 class RelayEvents(ShortCodes):
     """The session's reactions to its relay client and to the room."""
 
-    # ------------------------------------------------------------------ client callbacks
+    # ------------------------------------------------------------------ the client's news
 
-    def _on_state(self, state: str, problem: str) -> None:
-        with self._lock:
-            if self._link.closed:
-                return
-            self.connection = state
-            if state != CONNECTED:
-                self.my_id = ""
-                if self.joined:
-                    self.joined = False
-                    for pair in self._pairs.values():
-                        pair.present = False
-                    self._publish_peers()
-            if problem:
-                self._log("error" if "unreachable" in problem else "warning", "relay", problem)
-                if self._link.want_join:
-                    self._set_error("join", problem)
-            elif state == CONNECTED:
-                self._log("info", "relay", f"connected to {self.relay_url}")
+    def connection_changed(self, state: str, problem: str) -> None:
+        if self.closed:
+            return
+        self.connection = state
+        if state != CONNECTED:
+            self.my_id = ""
+            if self.joined:
+                self.joined = False
+                for pair in self._pairs.values():
+                    pair.present = False
+                self._publish_peers()
+        if problem:
+            self._log("error" if "unreachable" in problem else "warning", "relay", problem)
+            if self._member.want_join:
+                self._set_error("join", problem)
+        elif state == CONNECTED:
+            self._log("info", "relay", f"connected to {self.relay_url}")
 
-    def _on_client_error(self, text: str) -> None:
-        with self._lock:
-            self._log("error", "client", text)
+    def client_error(self, text: str) -> None:
+        self._log("error", "client", text)
 
-    def _on_connect(self, sid: str) -> None:
-        with self._lock:
-            self.my_id = sid
-            self._announced_curve = ""
-            self._outbox.new_connection()
-        self._send_join()
+    def connected(self, sid: str) -> None:
+        self.my_id = sid
+        self._announced_curve = ""
+        self._outbox.new_connection()
+        self.send_join()
 
-    def _send_join(self) -> None:
-        with self._lock:
-            if not self._link.want_join or self._link.client is None:
-                return
-            room, name = self.room, self.username
-            self._emit(protocol.JOIN, self._link.join_payload(name, room),
-                       callback=lambda ack: self._on_join_ack(ack, room, name))
+    def send_join(self) -> None:
+        if not self._member.want_join or not self.attached:
+            return
+        room, name = self.room, self.username
+        self._emit(protocol.JOIN, self._member.join_payload(name, room),
+                   callback=lambda ack: self._on_join_ack(ack, room, name))
 
     def _on_join_ack(self, ack: Any, room: str, name: str) -> None:
-        with self._lock:
-            link = self._link
-            if (room, name) != (self.room, self.username):
-                return
-            if not link.want_join:
-                if not (isinstance(ack, dict) and not ack.get("ok", True)):
-                    # We left while the join was on its way: the relay let us in, so leave.
-                    self._emit(protocol.LEAVE, {})
-                return
-            if isinstance(ack, dict) and not ack.get("ok", True):
-                reason = str(ack.get("error") or "refused")
-                self._set_error("join", f"could not join {room!r} as {name!r}: {reason}")
-                self._log("error", "relay", f"join refused: {reason}")
-                if link.ever_joined and link.client is not None:
-                    # After a network drop the relay may still hold our old socket (and
-                    # name) until it times out: try again shortly.
-                    link.rejoin_later(self._send_join)
-                else:
-                    link.want_join = False
-                return
-            link.joined(ack)
-            self._count_hidden(ack)
-            self._reinvite_demo_peers()
-            self.joined = True
-            self._outbox.joined()
-            self._set_error("join", "")
-            self._log("success", "relay", f"joined room {room!r} as {name!r}")
-            self._announce_curve()
-            if self._private is not None:
-                self._emit(protocol.KEYS_GENERATED, {})
-            for pair in self._pairs.values():
-                if pair.present:
-                    self._reshare(pair)
-            self._flush()
+        link = self._member
+        if (room, name) != (self.room, self.username):
+            return
+        if not link.want_join:
+            if not (isinstance(ack, dict) and not ack.get("ok", True)):
+                # We left while the join was on its way: the relay let us in, so leave.
+                self._emit(protocol.LEAVE, {})
+            return
+        if isinstance(ack, dict) and not ack.get("ok", True):
+            reason = str(ack.get("error") or "refused")
+            self._set_error("join", f"could not join {room!r} as {name!r}: {reason}")
+            self._log("error", "relay", f"join refused: {reason}")
+            if link.ever_joined and self.attached:
+                # After a network drop the relay may still hold our old socket (and
+                # name) until it times out: try again shortly.
+                self._rejoin_later()
+            else:
+                link.want_join = False
+            return
+        link.joined(ack)
+        self._count_hidden(ack)
+        for token in self.invites if self.attached else ():
+            # the relay voided our invite tokens when our old socket went: register them
+            # again, so that our demo peers, rejoining, are let in (not in `relay_view`)
+            self._effects.append(Emit(protocol.INVITE, {"inviteToken": token}, shown=False))
+        self.joined = True
+        self._outbox.joined()
+        self._set_error("join", "")
+        self._log("success", "relay", f"joined room {room!r} as {name!r}")
+        self._announce_curve()
+        if self._private is not None:
+            self._emit(protocol.KEYS_GENERATED, {})
+        for pair in self._pairs.values():
+            if pair.present:
+                self._reshare(pair)
+        self._flush()
 
-    def _on_event(self, event: str, payload: Any) -> None:
-        with self._lock:
-            if self._link.closed:
-                return
-            self._view("in", event, payload)
-            handler = self._HANDLERS.get(event)
-            if handler is None:
-                self._log("warning", "relay", f"unknown event {event!r} ignored")
-                return
-            try:
-                cleaned = protocol.validate(event, payload)
-            except protocol.ProtocolError as exc:
-                self._log("warning", "relay", f"{MALFORMED} {event} ignored: {exc}")
-                return
-            handler(self, cleaned)
+    def _rejoin_later(self) -> None:
+        """Ask for the room again after REJOIN_DELAY; replaces a re-join already pending."""
+        self._member.rejoin += 1
+        asked = self._member.rejoin
+
+        def rejoin() -> None:
+            if asked == self._member.rejoin:
+                self.send_join()
+
+        self._later(REJOIN_DELAY, rejoin)
+
+    def received(self, event: str, payload: Any) -> None:
+        """One event from the relay, as it came: checked, then handled."""
+        if self.closed:
+            return
+        self._view("in", event, payload)
+        handler = self._HANDLERS.get(event)
+        if handler is None:
+            self._log("warning", "relay", f"unknown event {event!r} ignored")
+            return
+        try:
+            cleaned = protocol.validate(event, payload)
+        except protocol.ProtocolError as exc:
+            self._log("warning", "relay", f"{MALFORMED} {event} ignored: {exc}")
+            return
+        handler(self, cleaned)
 
     # ------------------------------------------------------------------ relay events
 
@@ -380,13 +392,12 @@ class RelayEvents(ShortCodes):
             pair.muted_later = True
 
             def publish(name: str = pair.name) -> None:
-                with self._lock:
-                    current = self._pairs.get(name)
-                    if current is not None:
-                        current.muted_later = False
-                        self._publish_peer(current)
+                current = self._pairs.get(name)
+                if current is not None:
+                    current.muted_later = False
+                    self._publish_peer(current)
 
-            self._link.later(MUTED_NOTICE_EVERY, publish)
+            self._later(MUTED_NOTICE_EVERY, publish)
 
     def _rejected(self, pair: Pair, what: str, reason: str) -> None:
         """Count a refused message or receipt and say so; the room hears of it at most once

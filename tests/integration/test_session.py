@@ -349,7 +349,7 @@ def test_private_key_never_reaches_the_relay(tmp_path, pair):
         wait_until(lambda: len(texts(b, "alice", "in")) == 2, what="the third message")
         secrets = []
         for s in (a, b):
-            private = s._private
+            private = s._core._private   # the key, held by the core alone
             jwk = crypto.private_key_to_jwk(private)
             d = crypto.private_value(private)
             secrets += [jwk["d"], f"{d:x}", str(d), crypto.b64encode(
