@@ -14,6 +14,7 @@ from typing import Any
 from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.envelope import LEGACY, RECEIPT, kind_of
+from ecc_widgets.session import inbound
 from ecc_widgets.session.channel import Accepted, Duplicate
 from ecc_widgets.session.effects import Emit
 from ecc_widgets.session.link import REJOIN_DELAY
@@ -104,7 +105,7 @@ class RelayEvents(ShortCodes):
                 link.want_join = False
             return
         link.joined(ack)
-        self._count_hidden(ack)
+        self._count_hidden(ack.get("hiddenInRoom") if isinstance(ack, dict) else None)
         for token in self.invites if self.attached else ():
             # the relay voided our invite tokens when our old socket went: register them
             # again, so that our demo peers, rejoining, are let in (not in `relay_view`)
@@ -137,22 +138,21 @@ class RelayEvents(ShortCodes):
         if self.closed:
             return
         self._view("in", event, payload)
-        handler = self._HANDLERS.get(event)
-        if handler is None:
+        if event not in inbound.EVENTS:
             self._log("warning", "relay", f"unknown event {event!r} ignored")
             return
         try:
-            cleaned = protocol.validate(event, payload)
+            news = inbound.read(event, payload)
         except protocol.ProtocolError as exc:
             self._log("warning", "relay", f"{MALFORMED} {event} ignored: {exc}")
             return
-        handler(self, cleaned)
+        self._HANDLERS[type(news)](self, news)
 
     # ------------------------------------------------------------------ relay events
 
-    def _roster(self, payload: dict, *, left: str = "") -> None:
-        users = {peer_name(u["username"]): u["socketId"] for u in payload["usersInRoom"]
-                 if u["socketId"] != self.my_id}
+    def _roster(self, change: inbound.RosterChange, *, left: str = "") -> None:
+        users = {peer_name(username): sid for sid, username in change.users
+                 if sid != self.my_id}
         users.pop(self.username, None)
         changed = arrived = False
         for name, sid in users.items():
@@ -211,30 +211,25 @@ class RelayEvents(ShortCodes):
             self._roster_unlisted = 0
         self._log("info", name, text)
 
-    def _on_user_joined(self, p: dict) -> None:
-        self._count_hidden(p)
-        self._roster(p)
+    def _on_roster(self, change: inbound.RosterChange) -> None:
+        self._count_hidden(change.hidden)
+        self._roster(change, left=peer_name(change.username) if change.left else "")
 
-    def _on_user_left(self, p: dict) -> None:
-        self._count_hidden(p)
-        self._roster(p, left=peer_name(p["username"]))
-
-    def _count_hidden(self, payload: Any) -> None:
-        hidden = payload.get("hiddenInRoom") if isinstance(payload, dict) else None
+    def _count_hidden(self, hidden: Any) -> None:
         if type(hidden) is int and 0 <= hidden <= 1_000_000 and hidden != self.hidden_in_room:
             self.hidden_in_room = hidden
 
-    def _on_peer_curve(self, p: dict) -> None:
-        pair = self._pair_for(p["from"])
+    def _on_peer_curve(self, news: inbound.PeerCurve) -> None:
+        pair = self._pair_for(news.sender)
         if pair is None:
             return
-        pair.announced_curve = safe_text(p["curve"], protocol.MAX_CURVE_NAME)
+        pair.announced_curve = safe_text(news.curve, protocol.MAX_CURVE_NAME)
         self._log("info", pair.name, f"{pair.name} chose {pair.announced_curve}")
         self._derive(pair)
         self._publish_peers()
 
-    def _on_peer_keys(self, p: dict) -> None:
-        pair = self._pair_for(p["from"])
+    def _on_peer_keys(self, news: inbound.PeerKeys) -> None:
+        pair = self._pair_for(news.sender)
         if pair is None:
             return
         pair.keys_generated = True
@@ -247,24 +242,24 @@ class RelayEvents(ShortCodes):
             self._share(pair, is_reply=False)
         self._publish_peers()
 
-    def _on_public_key(self, p: dict) -> None:
-        pair = self._pair_for(p["from"], p.get("fromSocketId"))
+    def _on_public_key(self, share: inbound.KeyShare) -> None:
+        pair = self._pair_for(share.sender, share.socket_id)
         if pair is None:
             return
         name = pair.name
         try:
-            public = crypto.public_key_from_jwk(p["publicKey"])
+            public = crypto.public_key_from_jwk(share.public_jwk)
             curve = crypto.curve_of(public)
-            if "curve" in p and p["curve"] != curve:
+            if share.says_curve and share.curve != curve:
                 raise crypto.InvalidKeyError(f"the key is on {curve} but the share says "
-                                             f"{p['curve']}")
+                                             f"{share.curve}")
         except (crypto.InvalidKeyError, ValueError, TypeError) as exc:
             problem = safe_text(str(exc), MAX_SHOWN)
             self._set_error("peers", f"invalid key from {name}: {problem}")
             self._log("error", name, f"invalid key from {name} refused: {problem}")
             return
         raw = crypto.public_bytes(public)
-        legacy = envelope.version_of(p) is LEGACY
+        legacy = envelope.version_of(share.share) is LEGACY
         # What we knew of this name's key, in this visit or an earlier one (a re-join).
         known = self._known_key(name)
         previous = pair.public_raw or (known.public_raw if known is not None else b"")
@@ -292,13 +287,13 @@ class RelayEvents(ShortCodes):
             pair.legacy_allowed = False  # back on v1: a later legacy offer asks again
         pair.public_key, pair.public_raw = public, raw
         pair.announced_curve = curve
-        pair.public_jwk = displayable(p["publicKey"])
+        pair.public_jwk = displayable(share.public_jwk)
         pair.offers_legacy = legacy
         pair.keys_generated = True
         pair.rejoining = False
         self._remember_key(pair, v1=not legacy)
         self._derive(pair)
-        if not p.get("isReply"):
+        if not share.is_reply:
             if self._private is None:
                 pair.wants_reply = True
                 self._log("info", name, f"{name} sent their key: generate yours to answer")
@@ -313,10 +308,11 @@ class RelayEvents(ShortCodes):
         self._publish_peers()
         self._flush()  # what waited for their key goes out now
 
-    def _on_message(self, p: dict) -> None:
-        pair = self._pair_for(p["from"], p.get("fromSocketId"))
+    def _on_message(self, news: inbound.Message) -> None:
+        pair = self._pair_for(news.sender, news.socket_id)
         if pair is None:
             return
+        p = news.payload
         try:
             env: envelope.Envelope | None = envelope.parse(p)   # base64 decoded here, once
         except envelope.EnvelopeError:
@@ -335,7 +331,7 @@ class RelayEvents(ShortCodes):
             elif not isinstance(verdict, Duplicate):
                 self._rejected(pair, "receipt", verdict.reason)
             return
-        message_id = p["id"] if isinstance(p.get("id"), str) else uuid.uuid4().hex
+        message_id = (env.message_id if env is not None else None) or uuid.uuid4().hex
         if isinstance(verdict, Duplicate):
             self._log("info", pair.name, f"duplicate of message #{verdict.seq} from "
                                          f"{pair.name} dropped (re-sent after a reconnect)")
@@ -412,32 +408,30 @@ class RelayEvents(ShortCodes):
                        log=False)
         self._publish_peer(pair)
 
-    def _on_peer_step(self, p: dict) -> None:
-        details = p.get("details")
-        text = p["step"] + (f": {details}" if details not in (None, "", {}, []) else "")
-        self._log("info", peer_name(p["from"]), safe_text(text, MAX_SHOWN))
+    def _on_peer_step(self, news: inbound.PeerStep) -> None:
+        details = news.details
+        text = news.step + (f": {details}" if details not in (None, "", {}, []) else "")
+        self._log("info", peer_name(news.sender), safe_text(text, MAX_SHOWN))
 
-    def _on_relay_error(self, p: dict) -> None:
-        event = safe_text(str(p.get("event") or ""), MAX_SHOWN)
-        error = safe_text(p["error"], MAX_SHOWN)
+    def _on_relay_error(self, news: inbound.RelayError) -> None:
+        event = safe_text(news.event, MAX_SHOWN)
+        error = safe_text(news.error, MAX_SHOWN)
         topic = REFUSED_TOPIC.get(event)
         if topic is not None:
             self._set_error(topic, f"relay: {error}")
         self._log("error", "relay", f"{event or 'event'} refused: {error}")
 
-    def _on_relay_shutdown(self, p: dict) -> None:
+    def _on_relay_shutdown(self, news: inbound.RelayShutdown) -> None:
         self._log("warning", "relay", "the relay is shutting down; reconnecting when it is "
                                       "back")
 
-    _HANDLERS: dict[str, Callable[[RelayEvents, dict], None]] = {
-        protocol.USER_JOINED: _on_user_joined,
-        protocol.USER_LEFT: _on_user_left,
-        protocol.PEER_CURVE_SELECTED: _on_peer_curve,
-        protocol.PEER_KEYS_GENERATED: _on_peer_keys,
-        protocol.RECEIVE_PUBLIC_KEY: _on_public_key,
-        protocol.RECEIVE_MESSAGE: _on_message,
-        protocol.PEER_PROCESSING_STEP: _on_peer_step,
-        protocol.RELAY_ERROR: _on_relay_error,
-        protocol.RELAY_SHUTDOWN: _on_relay_shutdown,
+    _HANDLERS: dict[type, Callable[[RelayEvents, Any], None]] = {
+        inbound.RosterChange: _on_roster,
+        inbound.PeerCurve: _on_peer_curve,
+        inbound.PeerKeys: _on_peer_keys,
+        inbound.KeyShare: _on_public_key,
+        inbound.Message: _on_message,
+        inbound.PeerStep: _on_peer_step,
+        inbound.RelayError: _on_relay_error,
+        inbound.RelayShutdown: _on_relay_shutdown,
     }
-

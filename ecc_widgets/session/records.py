@@ -40,7 +40,6 @@ STATUSES = (JOINED, REJOINED, KEYS_GENERATED, KEY_RECEIVED, SECURE, KEY_CHANGED,
 
 # What `errors` is keyed by: the topic of the action (or relay event) that went wrong.
 TOPICS = ("join", "curve", "keys", "peers", "chat")
-PANELS = TOPICS  # the former name
 
 MAX_PLAINTEXT = 30 * 1024   # bytes we send; characters we keep of a received message
 MAX_HISTORY = 500           # messages kept per conversation (the newest)

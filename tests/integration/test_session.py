@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from ecc_widgets import crypto, protocol
+from ecc_widgets.envelope import associated_data
 from ecc_widgets.session import (
     DOWNGRADE,
     LEGACY_NOTE,
@@ -25,7 +26,6 @@ from ecc_widgets.session import (
     WRONG_CURVE,
     Session,
     SessionError,
-    associated_data,
 )
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess, free_port
