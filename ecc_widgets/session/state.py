@@ -15,6 +15,7 @@ from typing import Any
 
 from ecc_widgets import protocol, sas
 from ecc_widgets.client import DISCONNECTED
+from ecc_widgets.limits import TokenBucket
 from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
 from ecc_widgets.session.effects import Effect, Emit, Later
@@ -78,21 +79,8 @@ def footprint(message: ChatMessage) -> int:
             + MESSAGE_OVERHEAD)
 
 
-class Budget:
-    """A token bucket: `take(now)` is true at most `rate` times a second, `burst` at once."""
-
-    def __init__(self, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = float(burst), None
-
-    def take(self, now: float) -> bool:
-        if self.at is not None:
-            self.tokens = min(self.burst, self.tokens + max(now - self.at, 0.0) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+# The session's budgets are the one token bucket (taken with the session's clock).
+Budget = TokenBucket
 
 
 def peer_name(name: str) -> str:
