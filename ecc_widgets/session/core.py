@@ -216,7 +216,7 @@ class SessionCore(RelayEvents):
         self._step("Encrypted message", f"AES-256-GCM, {len(data)} bytes"
                    + (", seed format" if pair.legacy else f", seq {sealed.seq}"))
         self._outbox.add(Outgoing(message_id, pair.name, payload, pair.channel.epoch,
-                                  legacy=pair.legacy, data=data))
+                                  receipts=pair.channel.version.receipts, data=data))
         if not pair.present or not self.joined:
             self._log("info", "me", f"{pair.name} is not reachable right now; the message "
                                     "goes out when both of us are back in the room")

@@ -35,7 +35,7 @@ class Outgoing:
     peer: str
     payload: dict                     # without targetSocketId (the socket id changes)
     epoch: bytes                      # the key epoch it was sealed in (b"": not sealed yet)
-    legacy: bool = False
+    receipts: bool = True             # its version sends receipts (the seed's does not)
     data: bytes = b""                 # the plaintext, to seal (again) under a new key
     acked: bool = False               # the relay acknowledged it
     sent_to: str = ""                 # socket id it was last emitted to in this connection
@@ -76,8 +76,8 @@ class Outbox:
         return out_list
 
     @staticmethod
-    def sealed(out: Outgoing, payload: dict, epoch: bytes, *, legacy: bool) -> None:
-        out.payload, out.epoch, out.legacy, out.sent_in = payload, epoch, legacy, -1
+    def sealed(out: Outgoing, payload: dict, epoch: bytes, *, receipts: bool) -> None:
+        out.payload, out.epoch, out.receipts, out.sent_in = payload, epoch, receipts, -1
 
     def joined(self) -> None:
         """A new join: everything unconfirmed is due again."""
@@ -123,7 +123,7 @@ class Outbox:
             return "", ""
         if ack is None or (isinstance(ack, dict) and ack.get("ok", True)):
             first, out.acked = not out.acked, True
-            if out.legacy:
+            if not out.receipts:
                 del self._items[message_id]  # no receipt will come
             return (SENT if first else ""), ""
         reason = str(ack.get("error") if isinstance(ack, dict) else ack)

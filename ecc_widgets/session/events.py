@@ -368,7 +368,7 @@ class RelayEvents(ShortCodes):
                   + (", key verified" if pair.verified else ""))
         self._step("Decrypted message", f"from {pair.name}, AES-256-GCM, "
                    + ("seed format" if reason else "associated data verified"), log=False)
-        if not verdict.legacy:
+        if env is not None and env.version.receipts:   # the seed's format has none
             self._confirm(pair, message_id)
 
     def _muted(self, pair: Pair) -> None:

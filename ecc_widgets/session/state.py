@@ -254,7 +254,8 @@ class SessionState:
         for out in self._outbox.to_seal(epoch_of):
             pair = self._pairs[out.peer]
             sealed = pair.channel.seal(out.data, message_id=out.id)
-            self._outbox.sealed(out, sealed.payload, pair.channel.epoch, legacy=pair.legacy)
+            self._outbox.sealed(out, sealed.payload, pair.channel.epoch,
+                                receipts=pair.channel.version.receipts)
             self._update_message(
                 out.id, status="sending", associated_data=sealed.associated_data,
                 reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,

@@ -175,7 +175,7 @@ def test_a_new_stateful_version_is_one_table_entry(monkeypatch):
     box.add(Outgoing("m1", "bob", {}, b"", data=b"typed early"))
     box.joined()
     first = alice.seal(b"one", message_id="m1")
-    box.sealed(box.get("m1"), first.payload, alice.epoch, legacy=False)
+    box.sealed(box.get("m1"), first.payload, alice.epoch, receipts=True)
     second = alice.seal(b"two", message_id="m2")
     assert first.payload["seq"] == 1 and second.payload["seq"] == 2
     assert first.ciphertext != second.ciphertext
