@@ -211,9 +211,17 @@ class Version:
     fields: ClassVar[tuple[str, ...]]  # header fields sent besides WIRE_FIELDS
     kinds: ClassVar[tuple[str, ...]] = ("",)   # kinds a conversation carries in it
     receipts: ClassVar[bool] = False   # the receiver confirms what arrived
+    short_code: ClassVar[bool] = False  # the pair runs the short code's exchange (sas)
+    key_derivation: ClassVar[str] = ""  # what `derive_key` does, in words (for the log)
 
     def __repr__(self) -> str:
         return f"<envelope version {self.name}>"
+
+    def derive_key(self, shared_secret: bytes, *, curve: str, ours: bytes,
+                   theirs: bytes) -> bytes:
+        """The pair's key from the ECDH secret and both public keys (the same on both
+        sides): what `seal` and `open` are given as `key`."""
+        raise NotImplementedError
 
     def associated_data(self, ctx: Context, *, seq: int = 0, kind: str = "") -> bytes:
         return b""
@@ -277,6 +285,11 @@ class LegacyFormat(Version):
     """The seed's format."""
 
     name, number, rank, fields = "legacy", None, 0, ()
+    key_derivation = "first 32 bytes (seed format)"
+
+    def derive_key(self, shared_secret: bytes, *, curve: str, ours: bytes,
+                   theirs: bytes) -> bytes:
+        return crypto.seed_message_key(shared_secret)
 
     def encrypt(self, key: bytes, data: bytes, ctx: Context, *, message_id: str = "",
                 seq: int = 0, kind: str = "", nonce: bytes | None = None) -> Sealed:
@@ -331,6 +344,13 @@ class V1Format(Version):
     fields = ("v", "id", "seq", "curve", "kind")
     kinds = CHAT_KINDS
     receipts = True
+    short_code = True
+    key_derivation = "HKDF-SHA256"
+
+    def derive_key(self, shared_secret: bytes, *, curve: str, ours: bytes,
+                   theirs: bytes) -> bytes:
+        return crypto.derive_session_key(shared_secret, curve=curve, public_a=ours,
+                                         public_b=theirs)
 
     def associated_data(self, ctx: Context, *, seq: int = 0, kind: str = "") -> bytes:
         return associated_data(room=ctx.room, sender=ctx.sender, receiver=ctx.receiver,

@@ -219,8 +219,8 @@ class Mallory:
 
     # ------------------------------------------------------------------ the man in the middle
 
-    def _key_with(self, state: Room, victim: str, posing_as: str, legacy: bool,
-                  curve: str = "") -> bytes | None:
+    def _key_with(self, state: Room, victim: str, posing_as: str,
+                  version: envelope.Version, curve: str = "") -> bytes | None:
         """The message key between `victim` and Mallory posing as `posing_as`, derived
         exactly as the victim derives it; None when Mallory is not in that place."""
         fake, real = state.fakes.get((victim, posing_as)), state.real.get(victim)
@@ -232,11 +232,9 @@ class Mallory:
             shared = crypto.ecdh(fake, real)
         except crypto.InvalidKeyError:
             return None
-        if legacy:
-            return crypto.seed_message_key(shared)
-        return crypto.derive_session_key(shared, curve=crypto.curve_of(real),
-                                         public_a=crypto.public_bytes(fake),
-                                         public_b=crypto.public_bytes(real))
+        return version.derive_key(shared, curve=crypto.curve_of(real),
+                                  ours=crypto.public_bytes(fake),
+                                  theirs=crypto.public_bytes(real))
 
     def _relay_through(self, state: Room, room: str, payload: dict, sender: str,
                        target: str) -> list[Delivery]:
@@ -249,10 +247,9 @@ class Mallory:
         version, kind = env.version, env.kind
         if not version.complete(env):
             return [(target, P.RECEIVE_MESSAGE, payload)]
-        legacy = version is LEGACY
-        curve = "" if legacy else env.curve
-        inbound = self._key_with(state, sender, target, legacy, curve)
-        outbound = self._key_with(state, target, sender, legacy, curve)
+        curve = env.curve if "curve" in version.fields else ""
+        inbound = self._key_with(state, sender, target, version, curve)
+        outbound = self._key_with(state, target, sender, version, curve)
         if inbound is None or outbound is None:
             if kind not in SPARED:
                 self._record(state, sender, target, "(unreadable: sealed under a key Mallory "

@@ -30,7 +30,8 @@ class ShortCodes(SessionState):
         """Start the exchange with `pair` when both sides can take part; with `again`, send
         what the peer may still need (after a reconnect, or when it shared its key again)."""
         exchange = pair.exchange
-        if exchange is None or pair.legacy or pair.shared_ours != self._public_raw:
+        if exchange is None or not pair.channel.version.short_code \
+                or pair.shared_ours != self._public_raw:
             return  # no v1 key, or the peer does not have our key yet
         if not (self.joined and pair.present and pair.sid and pair.key):
             return  # later: joining or the peer's return calls this again

@@ -207,7 +207,7 @@ class SessionState:
             self._clear_stale(("chat",), f"no key for {pair.name} yet")
             self._step("Derived shared secret",
                        f"ECDH on {pair.channel.curve} with {pair.name}, "
-                       + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
+                       + pair.channel.version.key_derivation)
         self._sas_go(pair)
 
     def _rederive_all(self) -> None:

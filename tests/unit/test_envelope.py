@@ -55,6 +55,18 @@ def test_every_version_seals_and_opens_and_counts_what_the_wire_carries(version)
     assert isinstance(again, Duplicate) or again.reason.startswith(REPLAYED)
 
 
+@pytest.mark.parametrize("version", list(VERSIONS.values()), ids=lambda v: v.name)
+def test_every_version_derives_the_same_key_on_both_sides(version):
+    alice, bob = crypto.generate_private_key("P-256"), crypto.generate_private_key("P-256")
+    a, b = crypto.public_bytes(alice), crypto.public_bytes(bob)
+    mine = version.derive_key(crypto.ecdh(alice, bob.public_key()), curve="P-256", ours=a,
+                              theirs=b)
+    theirs = version.derive_key(crypto.ecdh(bob, alice.public_key()), curve="P-256", ours=b,
+                                theirs=a)
+    assert mine == theirs and len(mine) == 32
+    assert version.key_derivation
+
+
 def test_the_version_is_read_in_one_place():
     assert envelope.version_of({"encryptedMessage": "", "iv": "", "tag": ""}) is LEGACY
     assert envelope.version_of({"v": 1}) is V1
