@@ -14,6 +14,7 @@ from typing import Any
 from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import CONNECTED
 from ecc_widgets.envelope import LEGACY, RECEIPT, kind_of
+from ecc_widgets.limits import TokenBucket
 from ecc_widgets.session import inbound
 from ecc_widgets.session.channel import Accepted, Duplicate
 from ecc_widgets.session.effects import Emit
@@ -29,7 +30,7 @@ from ecc_widgets.session.records import (
     wire_fields,
 )
 from ecc_widgets.session.shortcode import ShortCodes
-from ecc_widgets.session.state import Budget, displayable, peer_name
+from ecc_widgets.session.state import displayable, peer_name
 from ecc_widgets.text import safe_text
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
@@ -350,7 +351,7 @@ class RelayEvents(ShortCodes):
             self._rejected(pair, "message", reason)
             return
         if pair.inflow is None:
-            pair.inflow = Budget(MESSAGES_PER_SECOND, MESSAGE_BURST)
+            pair.inflow = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
         if not pair.inflow.take(self._clock()):
             self._muted(pair)  # authentic, but faster than anyone types: not kept
             return

@@ -79,7 +79,7 @@ def footprint(message: ChatMessage) -> int:
             + MESSAGE_OVERHEAD)
 
 
-# The session's budgets are the one token bucket (taken with the session's clock).
+# The one token bucket, under the name the chat panel's coalescing imports.
 Budget = TokenBucket
 
 
@@ -157,15 +157,15 @@ class SessionState:
         self._known_keys: OrderedDict[tuple[str, str], KnownKey] = OrderedDict()
         # Steps told to the room, many of them answers to what peers send: bounded, so a
         # flood of junk does not spend our rate at the relay (informational, dropped first).
-        self._step_budget = Budget(STEPS_PER_SECOND, STEP_BURST)
-        self._share_budget = Budget(SHARES_PER_SECOND, SHARE_BURST)
+        self._step_budget = TokenBucket(STEPS_PER_SECOND, STEP_BURST)
+        self._share_budget = TokenBucket(SHARES_PER_SECOND, SHARE_BURST)
         self._announced_curve = ""
         self._kept_bytes = 0              # footprint of every kept message
         # Roster work a churning room causes, coalesced: what is due soon, by kind (when it
         # was asked for), the last time each kind ran, and the join/leave lines unsaid.
         self._due: dict[str, float] = {}
         self._ran: dict[str, float] = {}
-        self._roster_log_budget = Budget(ROSTER_LINES_PER_SECOND, ROSTER_LINES_BURST)
+        self._roster_log_budget = TokenBucket(ROSTER_LINES_PER_SECOND, ROSTER_LINES_BURST)
         self._roster_unlisted = 0
         self._changed: dict[str, None] = {}   # published names assigned, in that order
 
