@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ecc_widgets import protocol, sas
+from ecc_widgets import envelope, protocol, sas
 from ecc_widgets.client import DISCONNECTED
 from ecc_widgets.limits import TokenBucket
 from ecc_widgets.session.channel import Channel, KeyStates
@@ -219,7 +219,8 @@ class SessionState:
         if self._private is None or not pair.sid:
             return
         payload = {"publicKey": dict(self.public_jwk), "targetSocketId": pair.sid,
-                   "isReply": is_reply, "v": protocol.PROTOCOL_VERSION, "curve": self.curve}
+                   "isReply": is_reply, "curve": self.curve,
+                   envelope.VERSION_FIELD: envelope.CURRENT.number}   # the version we speak
         self._emit(protocol.SHARE_PUBLIC_KEY, payload)
         pair.shared_ours = self._public_raw
         self._log("info", "me", f"{'answered' if is_reply else 'shared'} my key "
