@@ -165,9 +165,6 @@ class RelayClient:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(schedule)
 
-    def on_client_thread(self) -> bool:
-        return threading.current_thread() is self._thread
-
     # -- the client thread --------------------------------------------------------------------
 
     def _run(self) -> None:

@@ -38,7 +38,7 @@ __all__ = [
     "SUPPORTED_CURVES",
     "InvalidKeyError",
     "DecryptionError",
-    "Sealed",
+    "Encrypted",
     "generate_private_key",
     "private_key_from_value",
     "private_value",
@@ -94,7 +94,7 @@ class DecryptionError(Exception):
     wrong lengths or types.  Deliberately one type with no detail about which check failed."""
 
 
-class Sealed(NamedTuple):
+class Encrypted(NamedTuple):
     """AES-GCM output with the tag split off, as the seed's wire format carries it."""
 
     ciphertext: bytes
@@ -415,7 +415,7 @@ def seed_message_key(shared_secret: bytes) -> bytes:
 # ---------------------------------------------------------------- AES-256-GCM
 
 def encrypt(key: bytes, plaintext: bytes, *, associated_data: bytes = b"",
-            nonce: bytes | None = None) -> Sealed:
+            nonce: bytes | None = None) -> Encrypted:
     """AES-256-GCM.  The nonce defaults to 12 random bytes from the OS; pass one only in
     tests, and never the same one twice with one key."""
     key = _as_bytes(key, "key")
@@ -427,7 +427,7 @@ def encrypt(key: bytes, plaintext: bytes, *, associated_data: bytes = b"",
     if len(nonce) != NONCE_SIZE:
         raise ValueError(f"nonce must be {NONCE_SIZE} bytes, got {len(nonce)}")
     out = AESGCM(key).encrypt(nonce, plaintext, associated_data)
-    return Sealed(out[:-TAG_SIZE], nonce, out[-TAG_SIZE:])
+    return Encrypted(out[:-TAG_SIZE], nonce, out[-TAG_SIZE:])
 
 
 def decrypt(key: bytes, ciphertext: bytes, nonce: bytes, tag: bytes, *,

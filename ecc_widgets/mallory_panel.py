@@ -29,6 +29,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ecc_widgets.localrelay import pick_port, relay_health, spawn_relay
+from ecc_widgets.mitm import ATTACKS  # the attacks and what each does
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     NAME_LIMIT,
@@ -43,16 +44,6 @@ from ecc_widgets.text import safe_text
 
 TOKEN_ENV = "ECC_RELAY_ATTACK_TOKEN"
 API = "/mallory/api"
-# The attacks the relay knows, in the order a lesson meets them, with what each does.
-ATTACKS = {
-    "mitm": "swap the keys: read every message (and edit the next one)",
-    "replay": "send a message again",
-    "reorder": "deliver messages out of order",
-    "drop": "drop messages",
-    "bitflip": "flip a bit of the ciphertext",
-    "strip": "strip the protocol version (push peers to the seed's format)",
-    "redirect": "deliver a message to someone else",
-}
 MAX_ROOMS = 50          # rooms shown (the relay may hold more)
 MAX_INTERCEPTED = 50    # intercepted messages shown per room (the newest)
 MAX_TEXT = 2000         # characters of an intercepted message shown

@@ -30,12 +30,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, envelope
 from ecc_widgets import protocol as P
-from ecc_widgets.protocol import associated_data, kind_of
+from ecc_widgets.envelope import LEGACY, RECEIPT, kind_of
 
-ATTACKS = ("mitm", "replay", "reorder", "drop", "bitflip", "strip", "redirect")
-RECEIPT = "receipt"
+# The attacks a relay in the middle can make, in the order a lesson meets them, with what
+# each does (the Mallory page shows the words).
+ATTACKS = {
+    "mitm": "swap the keys: read every message (and edit the next one)",
+    "replay": "send a message again",
+    "reorder": "deliver messages out of order",
+    "drop": "drop messages",
+    "bitflip": "flip a bit of the ciphertext",
+    "strip": "strip the protocol version (push peers to the seed's format)",
+    "redirect": "deliver a message to someone else",
+}
 INTERCEPTED_PER_ROOM = 200      # entries of the intercepted log kept per room (the newest)
 MAX_ROOMS = 256                 # rooms with attack state (the least recently used go)
 MAX_KEYS_PER_ROOM = 512         # Mallory's keys and the members' real keys, per room
@@ -183,8 +192,8 @@ class Mallory:
     def _key_share(self, state: Room, on: dict, payload: dict, sender: str,
                    target: str) -> list[Delivery]:
         out = dict(payload)
-        if on["strip"]:
-            out.pop("v", None)
+        if on["strip"]:   # a key share without its version: the seed's protocol offered
+            out.pop(envelope.VERSION_FIELD, None)
         if not on["mitm"]:
             self._genuine_key(state, payload, sender, target)
             return [(target, P.RECEIVE_PUBLIC_KEY, out)]
@@ -210,8 +219,8 @@ class Mallory:
 
     # ------------------------------------------------------------------ the man in the middle
 
-    def _key_with(self, state: Room, victim: str, posing_as: str, legacy: bool,
-                  curve: str = "") -> bytes | None:
+    def _key_with(self, state: Room, victim: str, posing_as: str,
+                  version: envelope.Version, curve: str = "") -> bytes | None:
         """The message key between `victim` and Mallory posing as `posing_as`, derived
         exactly as the victim derives it; None when Mallory is not in that place."""
         fake, real = state.fakes.get((victim, posing_as)), state.real.get(victim)
@@ -223,36 +232,34 @@ class Mallory:
             shared = crypto.ecdh(fake, real)
         except crypto.InvalidKeyError:
             return None
-        if legacy:
-            return crypto.seed_message_key(shared)
-        return crypto.derive_session_key(shared, curve=crypto.curve_of(real),
-                                         public_a=crypto.public_bytes(fake),
-                                         public_b=crypto.public_bytes(real))
+        return version.derive_key(shared, curve=crypto.curve_of(real),
+                                  ours=crypto.public_bytes(fake),
+                                  theirs=crypto.public_bytes(real))
 
     def _relay_through(self, state: Room, room: str, payload: dict, sender: str,
                        target: str) -> list[Delivery]:
-        """Open the sender's message with the sender's key, seal it again for the target."""
-        legacy = "v" not in payload
-        kind = kind_of(payload)
-        seq, curve = payload.get("seq"), payload.get("curve")
-        if not legacy and (not isinstance(seq, int) or isinstance(seq, bool)
-                           or not isinstance(curve, str)):
+        """Open the sender's message with the sender's key, seal it again for the target
+        (the same header: the associated data names the real sender and receiver)."""
+        try:
+            env = envelope.parse(payload)
+        except envelope.EnvelopeError:
+            return [(target, P.RECEIVE_MESSAGE, payload)]  # the client refuses it
+        version, kind = env.version, env.kind
+        if not version.complete(env):
             return [(target, P.RECEIVE_MESSAGE, payload)]
-        ad = b"" if legacy else associated_data(room=room, sender=sender, receiver=target,
-                                                curve=curve, seq=seq, kind=kind)
-        inbound = self._key_with(state, sender, target, legacy, "" if legacy else curve)
-        outbound = self._key_with(state, target, sender, legacy, "" if legacy else curve)
+        curve = env.curve if "curve" in version.fields else ""
+        inbound = self._key_with(state, sender, target, version, curve)
+        outbound = self._key_with(state, target, sender, version, curve)
         if inbound is None or outbound is None:
             if kind not in SPARED:
                 self._record(state, sender, target, "(unreadable: sealed under a key Mallory "
                              "did not put there; share keys again while the attack is on)",
                              "mitm")
             return [(target, P.RECEIVE_MESSAGE, payload)]
+        ctx = envelope.Context(room, sender, target, env.curve or "")
         try:
-            data = crypto.decrypt(inbound, crypto.b64decode(payload["encryptedMessage"]),
-                                  crypto.b64decode(payload["iv"]),
-                                  crypto.b64decode(payload["tag"]), associated_data=ad)
-        except (crypto.DecryptionError, KeyError, ValueError):
+            data = version.decrypt(inbound, env, ctx)
+        except crypto.DecryptionError:
             return [(target, P.RECEIVE_MESSAGE, payload)]  # not ours to read: pass it on
         if kind not in SPARED:   # receipts and the short code's exchange: not messages
             text = data.decode(errors="replace")
@@ -265,11 +272,8 @@ class Mallory:
             self._record(state, sender, target, text, "mitm", edited=edited,
                          delivered=delivered if edited else "")
             data = delivered.encode()
-        sealed = crypto.encrypt(outbound, data, associated_data=ad)   # a fresh nonce
-        out = dict(payload)
-        out.update(encryptedMessage=crypto.b64encode(sealed.ciphertext),
-                   iv=crypto.b64encode(sealed.nonce), tag=crypto.b64encode(sealed.tag))
-        return [(target, P.RECEIVE_MESSAGE, out)]
+        # a fresh nonce, the same header
+        return [(target, P.RECEIVE_MESSAGE, version.reseal(outbound, data, env, ctx))]
 
     # ------------------------------------------------------------------ the other attacks
     # Each takes the deliveries so far and returns the new ones (so they compose).
@@ -278,9 +282,8 @@ class Mallory:
                members: list[str]) -> list[Delivery]:
         stripped = []
         for to, event, payload in out:
-            if "v" in payload:
-                payload = {k: v for k, v in payload.items()
-                           if k not in ("v", "seq", "id", "curve", "kind")}
+            if envelope.version_of(payload) is not LEGACY:
+                payload = envelope.downgraded(payload)
                 self._record(state, sender, to, "(protocol version removed: passed off as "
                              "a seed-protocol message)", "strip")
             stripped.append((to, event, payload))
@@ -290,7 +293,9 @@ class Mallory:
                  members: list[str]) -> list[Delivery]:
         flipped = []
         for to, event, payload in out:
-            targets = BITFLIP_TARGETS if "v" in payload else BITFLIP_TARGETS[:3]
+            version = envelope.version_of(payload)
+            targets = BITFLIP_TARGETS if version is not None and "seq" in version.fields \
+                else BITFLIP_TARGETS[:3]
             part = targets[state.flips % len(targets)]
             state.flips += 1
             payload = dict(payload)

@@ -643,22 +643,7 @@ def relay_error(event: str, reason: str) -> dict:
     return {"event": event, "error": reason}
 
 
-# --- message protection (v1): what both peers (and a relay in attack mode) build alike ---
-def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
-                    version: int = PROTOCOL_VERSION, kind: str = "") -> bytes:
-    """What a v1 message's tag authenticates besides the text; both sides build it alike.
-
-    `kind` is "" for a chat message (no ``kind`` key at all) and "receipt" for a delivery
-    receipt, so neither can be passed off as the other.
-    """
-    fields: dict[str, Any] = {"v": version, "room": room, "from": sender, "to": receiver,
-                              "curve": curve, "seq": seq}
-    if kind:
-        fields["kind"] = kind
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
-
-
+# --- the short code's messages (their envelope: ecc_widgets.envelope) ------------------
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -681,8 +666,3 @@ def validate_sas(kind: str, data: bytes) -> dict:
     if not (isinstance(value, str) and len(value) == SAS_HEX and _HEX.fullmatch(value)):
         raise ProtocolError(f"{kind}: '{field}' must be {SAS_HEX} lowercase hex digits")
     return body
-
-
-def kind_of(payload: dict) -> str:
-    """The `kind` a message claims: "" (chat) or "receipt"; legacy messages have none."""
-    return payload.get("kind", "") if "v" in payload else ""

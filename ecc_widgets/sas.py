@@ -66,7 +66,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, envelope
 from ecc_widgets import protocol as P
 from ecc_widgets.text import name_key
 
@@ -338,37 +338,30 @@ def seal(key: bytes, kind: str, body: dict, *, room: str, sender: str, receiver:
     under the pair's message key, the associated data of a v1 message of `kind` with
     ``seq`` 0. A replay is harmless (each step answers the same again) and a message sealed
     under an earlier key does not open."""
-    ad = P.associated_data(room=room, sender=sender, receiver=receiver, curve=curve, seq=SEQ,
-                           kind=kind)
-    sealed = crypto.encrypt(key, json.dumps(body, separators=(",", ":")).encode(),
-                            associated_data=ad)
-    return {"v": P.PROTOCOL_VERSION, "id": message_id, "seq": SEQ, "curve": curve,
-            "kind": kind, "encryptedMessage": crypto.b64encode(sealed.ciphertext),
-            "iv": crypto.b64encode(sealed.nonce), "tag": crypto.b64encode(sealed.tag)}
+    return envelope.V1.encrypt(key, json.dumps(body, separators=(",", ":")).encode(),
+                               envelope.Context(room, sender, receiver, curve),
+                               message_id=message_id, seq=SEQ, kind=kind).payload
 
 
-def open_sealed(key: bytes, payload: dict, *, room: str, sender: str, receiver: str,
-                curve: str) -> tuple[str, dict]:
-    """(kind, body) of a received short-code message, checked; a ValueError whose text
-    starts with a rejection word (malformed, wrong curve, tampered) otherwise."""
+def open_sealed(key: bytes, message: dict | envelope.Envelope, *, room: str, sender: str,
+                receiver: str, curve: str) -> tuple[str, dict]:
+    """(kind, body) of a received short-code message (a payload, or its envelope),
+    checked; a ValueError whose text starts with a rejection word (malformed, wrong curve,
+    tampered) otherwise."""
+    payload = message.payload if isinstance(message, envelope.Envelope) else message
     kind = payload.get("kind")
     if kind not in P.SAS_KINDS:
         raise ValueError(f"malformed: not a short-code message kind: {kind!r:.40}")
-    if payload.get("v") != P.PROTOCOL_VERSION or payload.get("seq") != SEQ:
+    if envelope.version_of(payload) is not envelope.V1 or payload.get("seq") != SEQ:
         raise ValueError(f"malformed: a {kind} needs v {P.PROTOCOL_VERSION} and seq {SEQ}")
     if payload.get("curve") != curve:
         raise ValueError(f"wrong curve: the {kind} is not on {curve}")
     text = payload.get("encryptedMessage")
     if not isinstance(text, str) or len(text) > 4 * (P.MAX_SAS_BODY // 3 + 1):
         raise ValueError(f"malformed: a {kind} holds at most {P.MAX_SAS_BODY} bytes")
-    ad = P.associated_data(room=room, sender=sender, receiver=receiver, curve=curve, seq=SEQ,
-                           kind=kind)
+    env = message if isinstance(message, envelope.Envelope) else envelope.parse(payload)
     try:
-        data = crypto.decrypt(key, crypto.b64decode(payload["encryptedMessage"]),
-                              crypto.b64decode(payload["iv"]), crypto.b64decode(payload["tag"]),
-                              associated_data=ad)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"malformed: {exc}") from None
+        data = envelope.V1.decrypt(key, env, envelope.Context(room, sender, receiver, curve))
     except crypto.DecryptionError:
         raise ValueError(f"tampered: the {kind} failed authentication") from None
     try:

@@ -79,7 +79,7 @@ def _prune(buckets: dict[str, TokenBucket], now: float) -> None:
     if len(buckets) < MAX_BUCKETS:
         return
     for key in [k for k, b in buckets.items()
-                if b.tokens + (now - b.stamp) * b.rate >= b.burst]:
+                if b.full(now)]:
         del buckets[key]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ecc_widgets import protocol as P
+from ecc_widgets.limits import TokenBucket
 from relay.roster import Member, NameTaken, Roster, can_see, hash_token
 
 # Socket.IO rooms are named "room:<roomId>" so a room id can never be another socket's sid
@@ -21,41 +22,6 @@ RATE_NOTICE_INTERVAL = 1.0   # seconds between "slow down" notices to a client w
 RECLAIM_WAIT = 2.0           # seconds to wait for a remote relay to let go of a name
 JOIN_RATE = 2.0              # joins and leaves per second per connection, sustained
 JOIN_BURST = 5               # ... and at once: each one is sent to the whole room
-
-
-class TokenBucket:
-    """Per-connection rate limit: ``rate`` events per second, bursts up to ``burst``."""
-
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: int, now: float | None = None):
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic() if now is None else now
-
-    def take(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if tokens < 1.0:
-            self.tokens = tokens
-            return False
-        self.tokens = tokens - 1.0
-        return True
-
-    def has(self, now: float | None = None) -> bool:
-        """Is there a token to take (without taking it)?"""
-        now = time.monotonic() if now is None else now
-        return self.tokens + (now - self.stamp) * self.rate >= 1.0
-
-    def charge(self, now: float | None = None) -> None:
-        """Take a token that cannot be refused (what already happened): the bucket may go
-        into debt, down to ``-burst``, and refills from there."""
-        now = time.monotonic() if now is None else now
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        self.tokens = max(-self.burst, tokens - 1.0)
 
 
 def take_join(bucket: TokenBucket) -> None:

@@ -175,10 +175,6 @@ class RedisRoster:
     def cached_member(self, sid: str) -> Member | None:
         return self._cache.get(sid)
 
-    def cached_room(self, sid: str) -> str | None:
-        member = self._cache.get(sid)
-        return member.room if member is not None else None
-
     def owner(self, sid: str) -> str | None:
         member = self._cache.get(sid)
         return member.relay_id if member is not None else None

@@ -111,9 +111,6 @@ class Roster(Protocol):
     def cached_member(self, sid: str) -> Member | None:
         """The member ``sid`` if known without any I/O (hot path of every message)."""
 
-    def cached_room(self, sid: str) -> str | None:
-        """The room of ``sid`` if known without any I/O (hot path of every message)."""
-
     def owner(self, sid: str) -> str | None:
         """The relay ``sid`` is connected to, if known without I/O."""
 
@@ -197,11 +194,6 @@ class MemoryRoster:
 
     def cached_member(self, sid: str) -> Member | None:
         return self._members.get(sid)
-
-    def cached_room(self, sid: str) -> str | None:
-        """The room of ``sid`` if known without any I/O (hot path of every message)."""
-        member = self._members.get(sid)
-        return member.room if member is not None else None
 
     def owner(self, sid: str) -> str | None:
         member = self._members.get(sid)

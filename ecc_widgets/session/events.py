@@ -1,6 +1,7 @@
-"""What the relay tells a session: the client's callbacks and the relay's events.
+"""What the relay tells a session core: the client's news and the relay's events.
 
-Everything here runs on the client's thread, under the session's lock.
+The core's inputs from the relay side (`connection_changed`, `connected`, `received`,
+`client_error`); the adapter calls them on the client's thread, under its lock.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ecc_widgets import crypto, protocol
+from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import CONNECTED
-from ecc_widgets.session.channel import RECEIPT, Accepted, Duplicate, kind_of, wire_sizes
+from ecc_widgets.envelope import LEGACY, RECEIPT, kind_of
+from ecc_widgets.limits import TokenBucket
+from ecc_widgets.session import inbound
+from ecc_widgets.session.channel import Accepted, Duplicate
 from ecc_widgets.session.classroom import on_teacher_notice
+from ecc_widgets.session.effects import Emit
+from ecc_widgets.session.link import REJOIN_DELAY
 from ecc_widgets.session.pairs import Pair, forget_key
 from ecc_widgets.session.records import (
     DOWNGRADE,
@@ -22,9 +28,10 @@ from ecc_widgets.session.records import (
     MESSAGE_BURST,
     MESSAGES_PER_SECOND,
     ChatMessage,
+    wire_fields,
 )
 from ecc_widgets.session.shortcode import ShortCodes
-from ecc_widgets.session.state import Budget, displayable, peer_name
+from ecc_widgets.session.state import displayable, peer_name
 from ecc_widgets.text import safe_text
 
 MAX_SHOWN = 160             # characters of a peer's words (a step, a reason) in the log
@@ -43,103 +50,111 @@ REFUSED_TOPIC = {protocol.JOIN: "join", protocol.CURVE_SELECTED: "curve",
 class RelayEvents(ShortCodes):
     """The session's reactions to its relay client and to the room."""
 
-    # ------------------------------------------------------------------ client callbacks
+    # ------------------------------------------------------------------ the client's news
 
-    def _on_state(self, state: str, problem: str) -> None:
-        with self._lock:
-            if self._link.closed:
-                return
-            self.connection = state
-            if state != CONNECTED:
-                self.my_id = ""
-                if self.joined:
-                    self.joined = False
-                    for pair in self._pairs.values():
-                        pair.present = False
-                    self._publish_peers()
-            if problem:
-                self._log("error" if "unreachable" in problem else "warning", "relay", problem)
-                if self._link.want_join:
-                    self._set_error("join", problem)
-            elif state == CONNECTED:
-                self._log("info", "relay", f"connected to {self.relay_url}")
+    def connection_changed(self, state: str, problem: str) -> None:
+        if self.closed:
+            return
+        self.connection = state
+        if state != CONNECTED:
+            self.my_id = ""
+            if self.joined:
+                self.joined = False
+                for pair in self._pairs.values():
+                    pair.present = False
+                self._publish_peers()
+        if problem:
+            self._log("error" if "unreachable" in problem else "warning", "relay", problem)
+            if self._member.want_join:
+                self._set_error("join", problem)
+        elif state == CONNECTED:
+            self._log("info", "relay", f"connected to {self.relay_url}")
 
-    def _on_client_error(self, text: str) -> None:
-        with self._lock:
-            self._log("error", "client", text)
+    def client_error(self, text: str) -> None:
+        self._log("error", "client", text)
 
-    def _on_connect(self, sid: str) -> None:
-        with self._lock:
-            self.my_id = sid
-            self._announced_curve = ""
-            self._outbox.new_connection()
-        self._send_join()
+    def connected(self, sid: str) -> None:
+        self.my_id = sid
+        self._announced_curve = ""
+        self._outbox.new_connection()
+        self.send_join()
 
-    def _send_join(self) -> None:
-        with self._lock:
-            if not self._link.want_join or self._link.client is None:
-                return
-            room, name = self.room, self.username
-            self._emit(protocol.JOIN, self._link.join_payload(name, room),
-                       callback=lambda ack: self._on_join_ack(ack, room, name))
+    def send_join(self) -> None:
+        if not self._member.want_join or not self.attached:
+            return
+        room, name = self.room, self.username
+        self._emit(protocol.JOIN, self._member.join_payload(name, room),
+                   callback=lambda ack: self._on_join_ack(ack, room, name))
 
     def _on_join_ack(self, ack: Any, room: str, name: str) -> None:
-        with self._lock:
-            link = self._link
-            if (room, name) != (self.room, self.username):
-                return
-            if not link.want_join:
-                if not (isinstance(ack, dict) and not ack.get("ok", True)):
-                    # We left while the join was on its way: the relay let us in, so leave.
-                    self._emit(protocol.LEAVE, {})
-                return
-            if isinstance(ack, dict) and not ack.get("ok", True):
-                reason = str(ack.get("error") or "refused")
-                self._set_error("join", f"could not join {room!r} as {name!r}: {reason}")
-                self._log("error", "relay", f"join refused: {reason}")
-                if link.ever_joined and link.client is not None:
-                    # After a network drop the relay may still hold our old socket (and
-                    # name) until it times out: try again shortly.
-                    link.rejoin_later(self._send_join)
-                else:
-                    link.want_join = False
-                return
-            link.joined(ack)
-            self._count_hidden(ack)
-            self._reinvite_demo_peers()
-            self.joined = True
-            self._outbox.joined()
-            self._set_error("join", "")
-            self._log("success", "relay", f"joined room {room!r} as {name!r}")
-            self._announce_curve()
-            if self._private is not None:
-                self._emit(protocol.KEYS_GENERATED, {})
-            for pair in self._pairs.values():
-                if pair.present:
-                    self._reshare(pair)
-            self._flush()
+        link = self._member
+        if (room, name) != (self.room, self.username):
+            return
+        if not link.want_join:
+            if not (isinstance(ack, dict) and not ack.get("ok", True)):
+                # We left while the join was on its way: the relay let us in, so leave.
+                self._emit(protocol.LEAVE, {})
+            return
+        if isinstance(ack, dict) and not ack.get("ok", True):
+            reason = str(ack.get("error") or "refused")
+            self._set_error("join", f"could not join {room!r} as {name!r}: {reason}")
+            self._log("error", "relay", f"join refused: {reason}")
+            if link.ever_joined and self.attached:
+                # After a network drop the relay may still hold our old socket (and
+                # name) until it times out: try again shortly.
+                self._rejoin_later()
+            else:
+                link.want_join = False
+            return
+        link.joined(ack)
+        self._count_hidden(ack.get("hiddenInRoom") if isinstance(ack, dict) else None)
+        for token in self.invites if self.attached else ():
+            # the relay voided our invite tokens when our old socket went: register them
+            # again, so that our demo peers, rejoining, are let in (not in `relay_view`)
+            self._effects.append(Emit(protocol.INVITE, {"inviteToken": token}, shown=False))
+        self.joined = True
+        self._outbox.joined()
+        self._set_error("join", "")
+        self._log("success", "relay", f"joined room {room!r} as {name!r}")
+        self._announce_curve()
+        if self._private is not None:
+            self._emit(protocol.KEYS_GENERATED, {})
+        for pair in self._pairs.values():
+            if pair.present:
+                self._reshare(pair)
+        self._flush()
 
-    def _on_event(self, event: str, payload: Any) -> None:
-        with self._lock:
-            if self._link.closed:
-                return
-            self._view("in", event, payload)
-            handler = self._HANDLERS.get(event)
-            if handler is None:
-                self._log("warning", "relay", f"unknown event {event!r} ignored")
-                return
-            try:
-                cleaned = protocol.validate(event, payload)
-            except protocol.ProtocolError as exc:
-                self._log("warning", "relay", f"{MALFORMED} {event} ignored: {exc}")
-                return
-            handler(self, cleaned)
+    def _rejoin_later(self) -> None:
+        """Ask for the room again after REJOIN_DELAY; replaces a re-join already pending."""
+        self._member.rejoin += 1
+        asked = self._member.rejoin
+
+        def rejoin() -> None:
+            if asked == self._member.rejoin:
+                self.send_join()
+
+        self._later(REJOIN_DELAY, rejoin)
+
+    def received(self, event: str, payload: Any) -> None:
+        """One event from the relay, as it came: checked, then handled."""
+        if self.closed:
+            return
+        self._view("in", event, payload)
+        if event not in inbound.EVENTS:
+            self._log("warning", "relay", f"unknown event {event!r} ignored")
+            return
+        try:
+            news = inbound.read(event, payload)
+        except protocol.ProtocolError as exc:
+            self._log("warning", "relay", f"{MALFORMED} {event} ignored: {exc}")
+            return
+        self._HANDLERS[type(news)](self, news)
 
     # ------------------------------------------------------------------ relay events
 
-    def _roster(self, payload: dict, *, left: str = "") -> None:
-        users = {peer_name(u["username"]): u["socketId"] for u in payload["usersInRoom"]
-                 if u["socketId"] != self.my_id}
+    def _roster(self, change: inbound.RosterChange, *, left: str = "") -> None:
+        users = {peer_name(username): sid for sid, username in change.users
+                 if sid != self.my_id}
         users.pop(self.username, None)
         changed = arrived = False
         for name, sid in users.items():
@@ -198,30 +213,25 @@ class RelayEvents(ShortCodes):
             self._roster_unlisted = 0
         self._log("info", name, text)
 
-    def _on_user_joined(self, p: dict) -> None:
-        self._count_hidden(p)
-        self._roster(p)
+    def _on_roster(self, change: inbound.RosterChange) -> None:
+        self._count_hidden(change.hidden)
+        self._roster(change, left=peer_name(change.username) if change.left else "")
 
-    def _on_user_left(self, p: dict) -> None:
-        self._count_hidden(p)
-        self._roster(p, left=peer_name(p["username"]))
-
-    def _count_hidden(self, payload: Any) -> None:
-        hidden = payload.get("hiddenInRoom") if isinstance(payload, dict) else None
+    def _count_hidden(self, hidden: Any) -> None:
         if type(hidden) is int and 0 <= hidden <= 1_000_000 and hidden != self.hidden_in_room:
             self.hidden_in_room = hidden
 
-    def _on_peer_curve(self, p: dict) -> None:
-        pair = self._pair_for(p["from"])
+    def _on_peer_curve(self, news: inbound.PeerCurve) -> None:
+        pair = self._pair_for(news.sender)
         if pair is None:
             return
-        pair.announced_curve = safe_text(p["curve"], protocol.MAX_CURVE_NAME)
+        pair.announced_curve = safe_text(news.curve, protocol.MAX_CURVE_NAME)
         self._log("info", pair.name, f"{pair.name} chose {pair.announced_curve}")
         self._derive(pair)
         self._publish_peers()
 
-    def _on_peer_keys(self, p: dict) -> None:
-        pair = self._pair_for(p["from"])
+    def _on_peer_keys(self, news: inbound.PeerKeys) -> None:
+        pair = self._pair_for(news.sender)
         if pair is None:
             return
         pair.keys_generated = True
@@ -234,24 +244,24 @@ class RelayEvents(ShortCodes):
             self._share(pair, is_reply=False)
         self._publish_peers()
 
-    def _on_public_key(self, p: dict) -> None:
-        pair = self._pair_for(p["from"], p.get("fromSocketId"))
+    def _on_public_key(self, share: inbound.KeyShare) -> None:
+        pair = self._pair_for(share.sender, share.socket_id)
         if pair is None:
             return
         name = pair.name
         try:
-            public = crypto.public_key_from_jwk(p["publicKey"])
+            public = crypto.public_key_from_jwk(share.public_jwk)
             curve = crypto.curve_of(public)
-            if "curve" in p and p["curve"] != curve:
+            if share.says_curve and share.curve != curve:
                 raise crypto.InvalidKeyError(f"the key is on {curve} but the share says "
-                                             f"{p['curve']}")
+                                             f"{share.curve}")
         except (crypto.InvalidKeyError, ValueError, TypeError) as exc:
             problem = safe_text(str(exc), MAX_SHOWN)
             self._set_error("peers", f"invalid key from {name}: {problem}")
             self._log("error", name, f"invalid key from {name} refused: {problem}")
             return
         raw = crypto.public_bytes(public)
-        legacy = "v" not in p
+        legacy = envelope.version_of(share.share) is LEGACY
         # What we knew of this name's key, in this visit or an earlier one (a re-join).
         known = self._known_key(name)
         previous = pair.public_raw or (known.public_raw if known is not None else b"")
@@ -279,13 +289,13 @@ class RelayEvents(ShortCodes):
             pair.legacy_allowed = False  # back on v1: a later legacy offer asks again
         pair.public_key, pair.public_raw = public, raw
         pair.announced_curve = curve
-        pair.public_jwk = displayable(p["publicKey"])
+        pair.public_jwk = displayable(share.public_jwk)
         pair.offers_legacy = legacy
         pair.keys_generated = True
         pair.rejoining = False
         self._remember_key(pair, v1=not legacy)
         self._derive(pair)
-        if not p.get("isReply"):
+        if not share.is_reply:
             if self._private is None:
                 pair.wants_reply = True
                 self._log("info", name, f"{name} sent their key: generate yours to answer")
@@ -300,15 +310,21 @@ class RelayEvents(ShortCodes):
         self._publish_peers()
         self._flush()  # what waited for their key goes out now
 
-    def _on_message(self, p: dict) -> None:
-        pair = self._pair_for(p["from"], p.get("fromSocketId"))
+    def _on_message(self, news: inbound.Message) -> None:
+        pair = self._pair_for(news.sender, news.socket_id)
         if pair is None:
             return
-        if kind_of(p) in protocol.SAS_KINDS:   # the short code's exchange (shortcode.py)
-            self._on_sas(pair, kind_of(p), p)
+        p = news.payload
+        try:
+            env: envelope.Envelope | None = envelope.parse(p)   # base64 decoded here, once
+        except envelope.EnvelopeError:
+            env = None   # the channel says why; the conversation shows what came
+        kind = env.kind if env is not None else kind_of(p)
+        if kind in protocol.SAS_KINDS:   # the short code's exchange (shortcode.py)
+            self._on_sas(pair, kind, env or p)
             return
-        verdict = pair.channel.open(p)
-        if kind_of(p) == RECEIPT:  # receipts never enter the conversation
+        verdict = pair.channel.open(env or p)
+        if kind == RECEIPT:  # receipts never enter the conversation
             if isinstance(verdict, Accepted):
                 for message_id in self._outbox.confirmed(pair.name, verdict.receipt_ids):
                     # status "sent" too if the relay's acknowledgement was lost (not the message)
@@ -317,17 +333,18 @@ class RelayEvents(ShortCodes):
             elif not isinstance(verdict, Duplicate):
                 self._rejected(pair, "receipt", verdict.reason)
             return
-        message_id = p["id"] if isinstance(p.get("id"), str) else uuid.uuid4().hex
+        message_id = (env.message_id if env is not None else None) or uuid.uuid4().hex
         if isinstance(verdict, Duplicate):
             self._log("info", pair.name, f"duplicate of message #{verdict.seq} from "
                                          f"{pair.name} dropped (re-sent after a reconnect)")
             self._confirm(pair, message_id)  # our first receipt may have been lost
             return
+        version = env.version if env is not None else envelope.version_of(p)
         message = ChatMessage(id=message_id, peer_id=pair.name, direction="in", plaintext="",
-                              ciphertext=p["encryptedMessage"], nonce=p["iv"], tag=p["tag"],
                               associated_data=verdict.associated_data, time=self._clock(),
-                              status="received", legacy="v" not in p,
-                              ad_bytes=len(verdict.associated_data.encode()), **wire_sizes(p))
+                              status="received", legacy=version is LEGACY,
+                              ad_bytes=len(verdict.associated_data.encode()),
+                              **wire_fields(p, env))
         if not isinstance(verdict, Accepted):
             reason = safe_text(verdict.reason, MAX_SHOWN)
             self._append_message(dataclasses.replace(message, status="rejected",
@@ -335,7 +352,7 @@ class RelayEvents(ShortCodes):
             self._rejected(pair, "message", reason)
             return
         if pair.inflow is None:
-            pair.inflow = Budget(MESSAGES_PER_SECOND, MESSAGE_BURST)
+            pair.inflow = TokenBucket(MESSAGES_PER_SECOND, MESSAGE_BURST)
         if not pair.inflow.take(self._clock()):
             self._muted(pair)  # authentic, but faster than anyone types: not kept
             return
@@ -353,7 +370,7 @@ class RelayEvents(ShortCodes):
                   + (", key verified" if pair.verified else ""))
         self._step("Decrypted message", f"from {pair.name}, AES-256-GCM, "
                    + ("seed format" if reason else "associated data verified"), log=False)
-        if not verdict.legacy:
+        if env is not None and env.version.receipts:   # the seed's format has none
             self._confirm(pair, message_id)
 
     def _muted(self, pair: Pair) -> None:
@@ -373,13 +390,12 @@ class RelayEvents(ShortCodes):
             pair.muted_later = True
 
             def publish(name: str = pair.name) -> None:
-                with self._lock:
-                    current = self._pairs.get(name)
-                    if current is not None:
-                        current.muted_later = False
-                        self._publish_peer(current)
+                current = self._pairs.get(name)
+                if current is not None:
+                    current.muted_later = False
+                    self._publish_peer(current)
 
-            self._link.later(MUTED_NOTICE_EVERY, publish)
+            self._later(MUTED_NOTICE_EVERY, publish)
 
     def _rejected(self, pair: Pair, what: str, reason: str) -> None:
         """Count a refused message or receipt and say so; the room hears of it at most once
@@ -394,33 +410,31 @@ class RelayEvents(ShortCodes):
                        log=False)
         self._publish_peer(pair)
 
-    def _on_peer_step(self, p: dict) -> None:
-        details = p.get("details")
-        text = p["step"] + (f": {details}" if details not in (None, "", {}, []) else "")
-        self._log("info", peer_name(p["from"]), safe_text(text, MAX_SHOWN))
+    def _on_peer_step(self, news: inbound.PeerStep) -> None:
+        details = news.details
+        text = news.step + (f": {details}" if details not in (None, "", {}, []) else "")
+        self._log("info", peer_name(news.sender), safe_text(text, MAX_SHOWN))
 
-    def _on_relay_error(self, p: dict) -> None:
-        event = safe_text(str(p.get("event") or ""), MAX_SHOWN)
-        error = safe_text(p["error"], MAX_SHOWN)
+    def _on_relay_error(self, news: inbound.RelayError) -> None:
+        event = safe_text(news.event, MAX_SHOWN)
+        error = safe_text(news.error, MAX_SHOWN)
         topic = REFUSED_TOPIC.get(event)
         if topic is not None:
             self._set_error(topic, f"relay: {error}")
         self._log("error", "relay", f"{event or 'event'} refused: {error}")
 
-    def _on_relay_shutdown(self, p: dict) -> None:
+    def _on_relay_shutdown(self, news: inbound.RelayShutdown) -> None:
         self._log("warning", "relay", "the relay is shutting down; reconnecting when it is "
                                       "back")
 
-    _HANDLERS: dict[str, Callable[[RelayEvents, dict], None]] = {
-        protocol.USER_JOINED: _on_user_joined,
-        protocol.USER_LEFT: _on_user_left,
-        protocol.PEER_CURVE_SELECTED: _on_peer_curve,
-        protocol.PEER_KEYS_GENERATED: _on_peer_keys,
-        protocol.RECEIVE_PUBLIC_KEY: _on_public_key,
-        protocol.RECEIVE_MESSAGE: _on_message,
-        protocol.PEER_PROCESSING_STEP: _on_peer_step,
-        protocol.RELAY_ERROR: _on_relay_error,
-        protocol.RELAY_SHUTDOWN: _on_relay_shutdown,
-        protocol.TEACHER_NOTICE: on_teacher_notice,
+    _HANDLERS: dict[type, Callable[[RelayEvents, Any], None]] = {
+        inbound.RosterChange: _on_roster,
+        inbound.PeerCurve: _on_peer_curve,
+        inbound.PeerKeys: _on_peer_keys,
+        inbound.KeyShare: _on_public_key,
+        inbound.Message: _on_message,
+        inbound.PeerStep: _on_peer_step,
+        inbound.RelayError: _on_relay_error,
+        inbound.RelayShutdown: _on_relay_shutdown,
+        inbound.TeacherNotice: on_teacher_notice,
     }
-

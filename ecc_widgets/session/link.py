@@ -1,4 +1,5 @@
-"""The link to the relay: which client is current, and joining, resuming and re-joining.
+"""The link to the relay: which client is current (`Link`, the adapter's), and what
+joining, resuming and re-joining say (`Membership`, the core's).
 
 The model never builds a transport itself: it gets a client factory (by default
 `RelayClient`) and a relay locator (which address to use, and what to do before each
@@ -50,8 +51,38 @@ class GivenRelay:
     prepare = None
 
 
+class Membership:
+    """What (re)joining needs to say, sans-IO: part of the session's core."""
+
+    def __init__(self) -> None:
+        self.want_join = False        # the user wants to be in the room
+        self.ever_joined = False      # the relay let us in at least once (for this room)
+        self.resume_token = ""        # lets the relay hand our name over from a stale socket
+        self.visible_to = ""          # listed to this user only (a helper like the demo peer)
+        self.invite_token = ""        # ... which registered this token with the relay
+        self.rejoin = 0               # the latest re-join asked for (older ones are dropped)
+
+    def start_room(self) -> None:
+        """A new room (or name): nothing carried over from the last one."""
+        self.want_join, self.ever_joined, self.resume_token = True, False, ""
+
+    def join_payload(self, username: str, room: str) -> dict:
+        payload = {"username": username, "roomId": room}
+        if self.resume_token:
+            payload["resumeToken"] = self.resume_token
+        if self.visible_to:
+            payload["visibleTo"] = self.visible_to
+            payload["inviteToken"] = self.invite_token
+        return payload
+
+    def joined(self, ack: Any) -> None:
+        self.ever_joined = True
+        if isinstance(ack, dict) and isinstance(ack.get("resumeToken"), str):
+            self.resume_token = ack["resumeToken"]
+
+
 class Link:
-    """One session's connection: the current client, and what a (re)join needs to say."""
+    """One session's connection: the current client (the adapter's, not the core's)."""
 
     def __init__(self, client_factory: Callable[..., Any] = RelayClient,
                  relay_locator: RelayLocator | None = None):
@@ -60,12 +91,6 @@ class Link:
         self.client: Any = None
         self.generation = 0           # which client's callbacks count (older ones: none)
         self.closed = False
-        self.want_join = False        # the user wants to be in the room
-        self.ever_joined = False      # the relay let us in at least once (for this room)
-        self.resume_token = ""        # lets the relay hand our name over from a stale socket
-        self.visible_to = ""          # listed to this user only (a helper like the demo peer)
-        self.invite_token = ""        # ... which registered this token with the relay
-        self._rejoin = 0              # the latest re-join asked for (older ones are dropped)
 
     def connect(self, url: str, *, name: str, on_event: Callable, on_connect: Callable,
                 on_state: Callable, on_error: Callable) -> Any:
@@ -87,24 +112,6 @@ class Link:
     def reusable(self, url: str) -> bool:
         return self.client is not None and self.client.url == url and not self.client.closed
 
-    def start_room(self) -> None:
-        """A new room (or name): nothing carried over from the last one."""
-        self.want_join, self.ever_joined, self.resume_token = True, False, ""
-
-    def join_payload(self, username: str, room: str) -> dict:
-        payload = {"username": username, "roomId": room}
-        if self.resume_token:
-            payload["resumeToken"] = self.resume_token
-        if self.visible_to:
-            payload["visibleTo"] = self.visible_to
-            payload["inviteToken"] = self.invite_token
-        return payload
-
-    def joined(self, ack: Any) -> None:
-        self.ever_joined = True
-        if isinstance(ack, dict) and isinstance(ack.get("resumeToken"), str):
-            self.resume_token = ack["resumeToken"]
-
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         """Run `fn` on the current client's thread after `delay` s (dropped with it)."""
         client = self.client
@@ -116,17 +123,6 @@ class Link:
                 fn()
 
         client.call_later(delay, run)
-
-    def rejoin_later(self, send_join: Callable[[], None]) -> None:
-        """Ask for the room again after REJOIN_DELAY; replaces a re-join already pending."""
-        self._rejoin += 1
-        asked = self._rejoin
-
-        def rejoin() -> None:
-            if asked == self._rejoin:
-                send_join()
-
-        self.later(REJOIN_DELAY, rejoin)
 
     def _only_current(self, generation: int) -> Callable[[Callable], Callable]:
         """Wrap callbacks so a replaced (or closing) client can no longer change the model."""

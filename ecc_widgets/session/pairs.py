@@ -112,13 +112,10 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
     except crypto.InvalidKeyError as exc:
         pair.channel.drop_key(f"key agreement with {pair.name} failed: {exc}")
         return False
-    if pair.legacy:
-        key = crypto.seed_message_key(shared)
-    else:
-        key = crypto.derive_session_key(shared, curve=theirs, public_a=public_raw,
-                                        public_b=pair.public_raw)
+    version = pair.channel.version
+    key = version.derive_key(shared, curve=theirs, ours=public_raw, theirs=pair.public_raw)
     pair.exchange_ms = (time.perf_counter() - began) * 1000   # ECDH + derivation alone
-    if not pair.legacy and exchanges is not None:   # the seed's page takes part in none
+    if version.short_code and exchanges is not None:   # the seed's page takes part in none
         pair.exchange = exchanges.get(room=pair.channel.room, me=pair.channel.me,
                                       peer=pair.name, theirs=pair.public_raw, ours=public_raw,
                                       shared_secret=shared, curve=theirs)

@@ -7,7 +7,18 @@ every change fires its trait's observers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from ecc_widgets.envelope import (  # noqa: F401 - the rejection words, re-exported
+    DOWNGRADE,
+    MALFORMED,
+    NO_KEY,
+    REFLECTED,
+    REORDERED,
+    REPLAYED,
+    TAMPERED,
+    WRONG_CURVE,
+)
 from ecc_widgets.sas import ShortAuthString
 
 # A peer's statuses, in the order a reader meets them.
@@ -29,7 +40,6 @@ STATUSES = (JOINED, REJOINED, KEYS_GENERATED, KEY_RECEIVED, SECURE, KEY_CHANGED,
 
 # What `errors` is keyed by: the topic of the action (or relay event) that went wrong.
 TOPICS = ("join", "curve", "keys", "peers", "chat")
-PANELS = TOPICS  # the former name
 
 MAX_PLAINTEXT = 30 * 1024   # bytes we send; characters we keep of a received message
 MAX_HISTORY = 500           # messages kept per conversation (the newest)
@@ -43,16 +53,6 @@ MAX_KEPT_BYTES = 8 * 1024 * 1024
 # the rest is muted (opened and counted, not kept nor shown), with a notice.
 MESSAGES_PER_SECOND = 5.0
 MESSAGE_BURST = 40
-
-# Rejection reasons start with these words, so a reader (and a test) can tell them apart.
-TAMPERED = "tampered"
-REPLAYED = "replayed"
-REORDERED = "reordered"
-WRONG_CURVE = "wrong curve"
-DOWNGRADE = "downgrade"
-NO_KEY = "no key"
-MALFORMED = "malformed"
-REFLECTED = "reflected"     # one of our own messages sent back to us as the peer's
 
 LEGACY_NOTE = ("legacy peer (seed protocol): the key is raw ECDH output with no key "
                "derivation, and nothing binds a message to its sender, receiver, room or "
@@ -97,7 +97,8 @@ class Peer:
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One message of a conversation; wire fields are the base64 strings the relay carried.
+    """One message of a conversation; wire fields are the base64 strings the relay carried,
+    and (`*_raw`, `*_bytes`) their bytes and byte counts.
 
     `authenticated` is what the cryptography proved: a received message passed every check
     (authentic, in order, on the agreed curve), or the peer's authenticated receipt says a
@@ -113,6 +114,10 @@ class ChatMessage:
     ciphertext: str = ""
     nonce: str = ""
     tag: str = ""
+    # the same three decoded (once, by the envelope): what a view shows in hex
+    ciphertext_raw: bytes = field(default=b"", repr=False)
+    nonce_raw: bytes = field(default=b"", repr=False)
+    tag_raw: bytes = field(default=b"", repr=False)
     associated_data: str = ""
     time: float = 0.0
     # "waiting" (for the peer's key: sealed and sent when it comes) | "sending" | "sent" |
@@ -144,3 +149,15 @@ class LogEntry:
     level: str                   # "info" | "success" | "warning" | "error"
     source: str
     text: str
+
+
+def wire_fields(payload: dict, box: Any = None) -> dict:
+    """A `ChatMessage`'s wire fields: the base64 strings as the relay carried them and,
+    from `box` (a parsed `Envelope` or a `Sealed`: the base64 decoded once), their bytes
+    and byte counts (none for a payload that did not parse)."""
+    ciphertext, nonce, tag = (box.ciphertext, box.nonce, box.tag) if box is not None \
+        else (b"", b"", b"")
+    return {"ciphertext": payload.get("encryptedMessage", ""), "nonce": payload.get("iv", ""),
+            "tag": payload.get("tag", ""), "ciphertext_raw": ciphertext, "nonce_raw": nonce,
+            "tag_raw": tag, "ciphertext_bytes": len(ciphertext), "nonce_bytes": len(nonce),
+            "tag_bytes": len(tag)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 
-from ecc_widgets import protocol, sas
+from ecc_widgets import envelope, protocol, sas
 from ecc_widgets.session.pairs import Pair
 from ecc_widgets.session.records import NO_KEY
 from ecc_widgets.session.state import SessionState
@@ -30,7 +30,8 @@ class ShortCodes(SessionState):
         """Start the exchange with `pair` when both sides can take part; with `again`, send
         what the peer may still need (after a reconnect, or when it shared its key again)."""
         exchange = pair.exchange
-        if exchange is None or pair.legacy or pair.shared_ours != self._public_raw:
+        if exchange is None or not pair.channel.version.short_code \
+                or pair.shared_ours != self._public_raw:
             return  # no v1 key, or the peer does not have our key yet
         if not (self.joined and pair.present and pair.sid and pair.key):
             return  # later: joining or the peer's return calls this again
@@ -53,7 +54,7 @@ class ShortCodes(SessionState):
                                curve=pair.channel.curve, message_id=uuid.uuid4().hex)
             self._emit(protocol.SEND_MESSAGE, {**payload, "targetSocketId": pair.sid})
 
-    def _on_sas(self, pair: Pair, kind: str, p: dict) -> None:
+    def _on_sas(self, pair: Pair, kind: str, p: dict | envelope.Envelope) -> None:
         """One short-code message from `pair`."""
         exchange = pair.exchange
         if exchange is None or not pair.key:

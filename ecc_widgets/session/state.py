@@ -1,29 +1,25 @@
-"""The session's state and the ways it changes: published traits, peers, outbox, emission.
+"""The session core's state and the ways it changes: what it publishes, peers, outbox,
+emission.
 
-The lock-held helpers the actions (`model`) and the relay's events (`events`) share. Every
-trait is replaced, never mutated in place, so observers fire.
+The helpers the actions (`core`) and the relay's events (`events`) share. Every published
+value is replaced, never mutated in place, so the adapter sees each change.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import sys
-import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from traitlets import All, Bool, Dict, HasTraits, Int, Tuple, Unicode
-from traitlets import Any as AnyTrait
-from traitlets.traitlets import EventHandler, _CallbackWrapper
-
-from ecc_widgets import protocol, sas
-from ecc_widgets.client import DISCONNECTED, RelayClient
-from ecc_widgets.session.channel import Channel, KeyStates, wire_sizes
+from ecc_widgets import envelope, protocol, sas
+from ecc_widgets.client import DISCONNECTED
+from ecc_widgets.limits import TokenBucket
+from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.delivery import REFUSED, SENT, Outbox
-from ecc_widgets.session.link import Link, RelayLocator
+from ecc_widgets.session.effects import Effect, Emit, Later
+from ecc_widgets.session.link import Membership
 from ecc_widgets.session.pairs import KnownKey, Pair, agree, peer_record
 from ecc_widgets.session.records import (
     LEGACY_NOTE,
@@ -33,6 +29,7 @@ from ecc_widgets.session.records import (
     ChatMessage,
     LogEntry,
     SessionError,
+    wire_fields,
 )
 from ecc_widgets.text import safe_text
 
@@ -53,9 +50,6 @@ STEP_BURST = 30             # ...and at once
 SHARES_PER_SECOND = 5.0     # keys we give by ourselves to peers who announce theirs...
 SHARE_BURST = 20            # ...and at once (a churning room is not a stream of our keys)
 MAX_DEPARTED = 20           # names of peers who left, shown as left (the newest)
-
-_logger = logging.getLogger(__name__)
-
 
 def displayable(value: Any, depth: int = 0, limit: int | None = None) -> Any:
     """A payload from the network with every string a widget can encode (lone surrogates
@@ -80,25 +74,13 @@ def displayable(value: Any, depth: int = 0, limit: int | None = None) -> Any:
 def footprint(message: ChatMessage) -> int:
     """About what one kept message costs in memory: its strings as Python holds them."""
     return (sys.getsizeof(message.plaintext) + sys.getsizeof(message.ciphertext)
+            + sys.getsizeof(message.ciphertext_raw)
             + sys.getsizeof(message.associated_data) + sys.getsizeof(message.reason)
             + MESSAGE_OVERHEAD)
 
 
-class Budget:
-    """A token bucket: `take(now)` is true at most `rate` times a second, `burst` at once."""
-
-    def __init__(self, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = float(burst), None
-
-    def take(self, now: float) -> bool:
-        if self.at is not None:
-            self.tokens = min(self.burst, self.tokens + max(now - self.at, 0.0) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+# The one token bucket, under the name the chat panel's coalescing imports.
+Budget = TokenBucket
 
 
 def peer_name(name: str) -> str:
@@ -114,53 +96,55 @@ def _unencodable(text: str) -> bool:
     return False
 
 
-class SessionState(HasTraits):
-    """What a session knows, as traits (published) and private state (under `_lock`)."""
+# What a session publishes (the traitlets `Session`'s traits), as the core holds them.
+PUBLISHED = ("username", "room", "my_id", "relay_url", "connection", "curve", "public_jwk",
+             "fingerprint", "keygen", "joined", "hidden_in_room", "peers", "departed",
+             "conversations", "trimmed", "errors", "log", "relay_view")
 
-    username = Unicode("")
-    room = Unicode("")
-    my_id = Unicode("")
-    relay_url = Unicode("")
-    connection = Unicode(DISCONNECTED)
-    joined = Bool(False)
-    curve = Unicode(DEFAULT_CURVE)
-    public_jwk = Dict()
-    fingerprint = Unicode("")
-    keygen = AnyTrait(None, allow_none=True)
-    peers = Dict()
-    conversations = Dict()
-    log = Tuple()
-    # every event as the relay carried it: {"time", "direction" ("out" to the relay, "in"
-    # from it), "event", "payload"}; the newest MAX_VIEW
-    relay_view = Tuple()
-    errors = Dict()
-    # names of peers who left the room while we were in it (the newest MAX_DEPARTED), until
-    # they come back
-    departed = Tuple()
-    # {peer: messages dropped from that conversation, oldest first, to keep the session's
-    # memory bounded (per conversation MAX_HISTORY, all together MAX_KEPT_BYTES)}
-    trimmed = Dict()
-    # members of the room only their summoners see (classmates' demo peers), as the relay
-    # counts them
-    hidden_in_room = Int(0)
 
-    def __init__(self, *, client_factory: Callable[..., Any] = RelayClient,
-                 relay_locator: RelayLocator | None = None,
-                 demo_peer_factory: Callable[..., Any] | None = None,
-                 clock: Callable[[], float] = time.time, share_steps: bool = True,
-                 **kwargs: Any):
-        # start_relay=False, the former spelling of what a Session now does by itself, is
-        # accepted for one release; starting a relay is the composition root's decision.
-        if kwargs.pop("start_relay", False):
-            raise TypeError("Session(start_relay=True) is gone: ecc_widgets.app."
-                            "local_session() finds or starts the local relay")
-        super().__init__(**kwargs)
+_PUBLISHED = frozenset(PUBLISHED)
+
+
+class SessionState:
+    """What a session knows: the published state (`PUBLISHED`, replaced, never mutated in
+    place) and the private state, with the helpers that change them. No traitlets, no
+    client, no clock of its own (`clock` is injected), no lock (the adapter holds one):
+    what is to be sent or done later is collected as effects (`Emit`, `Later`)."""
+
+    def __init__(self, *, clock: Callable[[], float], share_steps: bool = True):
+        self.username = self.room = self.my_id = self.relay_url = ""
+        self.connection = DISCONNECTED
+        self.joined = False
+        self.curve = DEFAULT_CURVE
+        self.public_jwk: dict = {}
+        self.fingerprint = ""
+        self.keygen: Any = None
+        self.peers: dict = {}
+        self.conversations: dict = {}
+        self.log: tuple = ()
+        # every event as the relay carried it: {"time", "direction" ("out" to the relay,
+        # "in" from it), "event", "payload"}; the newest MAX_VIEW
+        self.relay_view: tuple = ()
+        self.errors: dict = {}
+        # names of peers who left the room while we were in it (the newest MAX_DEPARTED),
+        # until they come back
+        self.departed: tuple = ()
+        # {peer: messages dropped from that conversation, oldest first, to keep the
+        # session's memory bounded (per conversation MAX_HISTORY, all together
+        # MAX_KEPT_BYTES)}
+        self.trimmed: dict = {}
+        # members of the room only their summoners see (classmates' demo peers), as the
+        # relay counts them
+        self.hidden_in_room = 0
+
         self._clock = clock
         self._share_steps = share_steps   # tell the room about our processing steps
-        self._demo_peer_factory = demo_peer_factory
-        self._lock = threading.RLock()
-        self._link = Link(client_factory, relay_locator)
-        self._private: Any = None         # our private key object: never leaves this object
+        self._effects: list[Effect] = []  # what to send and do later, for the adapter
+        self.attached = False             # the adapter has a client (emits go somewhere)
+        self.closed = False
+        self._member = Membership()
+        self.invites: list[str] = []      # invite tokens of our demo peers (re-sent at joins)
+        self._private: Any = None         # our private key object: never leaves the kernel
         self._keys_dropped = False        # keys were dropped for a new curve: re-share new ones
         self._public_raw = b""
         self._pairs: dict[str, Pair] = {}
@@ -171,59 +155,35 @@ class SessionState(HasTraits):
         self._key_states = KeyStates()
         self._exchanges = sas.Exchanges()    # the short code's exchange of each key pair
         self._known_keys: OrderedDict[tuple[str, str], KnownKey] = OrderedDict()
-        self._reporting = False           # an observer's error is being logged
         # Steps told to the room, many of them answers to what peers send: bounded, so a
         # flood of junk does not spend our rate at the relay (informational, dropped first).
-        self._step_budget = Budget(STEPS_PER_SECOND, STEP_BURST)
-        self._share_budget = Budget(SHARES_PER_SECOND, SHARE_BURST)
+        self._step_budget = TokenBucket(STEPS_PER_SECOND, STEP_BURST)
+        self._share_budget = TokenBucket(SHARES_PER_SECOND, SHARE_BURST)
         self._announced_curve = ""
-        self._demo_peers: list[Any] = []
         self._kept_bytes = 0              # footprint of every kept message
         # Roster work a churning room causes, coalesced: what is due soon, by kind (when it
         # was asked for), the last time each kind ran, and the join/leave lines unsaid.
         self._due: dict[str, float] = {}
         self._ran: dict[str, float] = {}
-        self._roster_log_budget = Budget(ROSTER_LINES_PER_SECOND, ROSTER_LINES_BURST)
+        self._roster_log_budget = TokenBucket(ROSTER_LINES_PER_SECOND, ROSTER_LINES_BURST)
         self._roster_unlisted = 0
+        self._changed: dict[str, None] = {}   # published names assigned, in that order
 
-    # ------------------------------------------------------------------ observers
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PUBLISHED:   # remembered in the order of their latest change
+            changed = self.__dict__.get("_changed")
+            if changed is not None:
+                changed.pop(name, None)
+                changed[name] = None
+        object.__setattr__(self, name, value)
 
-    def _notify_observers(self, event: Any) -> None:
-        """Call every observer even when one raises: state first, display after.
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run `fn` (a core input) after `delay` s, on the adapter's scheduler: dropped if
+        the client goes meanwhile."""
+        if self.attached:
+            self._effects.append(Later(delay, fn))
 
-        Traitlets lets an observer's exception abort the assignment's caller, here a
-        protocol handler half-way through a message; a display error is logged instead
-        (as an "app" error) and the state already changed stays.
-        """
-        name, kind = event["name"], event["type"]
-        notifiers = self._trait_notifiers
-        callables = [*notifiers.get(name, {}).get(kind, []),
-                     *notifiers.get(name, {}).get(All, []),
-                     *notifiers.get(All, {}).get(kind, []),
-                     *notifiers.get(All, {}).get(All, [])]
-        for c in callables:
-            if isinstance(c, _CallbackWrapper):
-                c = c.__call__
-            elif isinstance(c, EventHandler) and c.name is not None:
-                c = getattr(self, c.name)
-            try:
-                c(event)
-            except Exception as exc:  # noqa: BLE001 - a view's error must not stop the model
-                self._display_failed(name, exc)
-
-    def _display_failed(self, trait: str, exc: Exception) -> None:
-        _logger.exception("an observer of %r failed", trait)
-        with self._lock:
-            if self._reporting:
-                return  # an observer of `log` failed on the report itself: stop here
-            self._reporting = True
-            try:
-                self._log("error", "app", safe_text(
-                    f"display of {trait} failed: {type(exc).__name__}: {exc}", 300))
-            finally:
-                self._reporting = False
-
-    # ------------------------------------------------------------------ helpers (lock held)
+    # ------------------------------------------------------------------ helpers
 
     def _new_pair(self, name: str, sid: str = "") -> Pair:
         channel = Channel(room=self.room, me=self.username, peer=name)
@@ -247,7 +207,7 @@ class SessionState(HasTraits):
             self._clear_stale(("chat",), f"no key for {pair.name} yet")
             self._step("Derived shared secret",
                        f"ECDH on {pair.channel.curve} with {pair.name}, "
-                       + ("first 32 bytes (seed format)" if pair.legacy else "HKDF-SHA256"))
+                       + pair.channel.version.key_derivation)
         self._sas_go(pair)
 
     def _rederive_all(self) -> None:
@@ -259,7 +219,8 @@ class SessionState(HasTraits):
         if self._private is None or not pair.sid:
             return
         payload = {"publicKey": dict(self.public_jwk), "targetSocketId": pair.sid,
-                   "isReply": is_reply, "v": protocol.PROTOCOL_VERSION, "curve": self.curve}
+                   "isReply": is_reply, "curve": self.curve,
+                   envelope.VERSION_FIELD: envelope.CURRENT.number}   # the version we speak
         self._emit(protocol.SHARE_PUBLIC_KEY, payload)
         pair.shared_ours = self._public_raw
         self._log("info", "me", f"{'answered' if is_reply else 'shared'} my key "
@@ -281,25 +242,26 @@ class SessionState(HasTraits):
 
     def _reach(self, name: str) -> tuple[str, bytes] | None:
         pair = self._pairs.get(name)
-        return (pair.sid, pair.key) if pair is not None and pair.present and pair.key else None
+        if pair is not None and pair.present and pair.key:
+            return pair.sid, pair.channel.epoch
+        return None
 
     def _seal_waiting(self) -> None:
         """Seal the messages that waited for their peer's key, now that it is here."""
-        def key_of(name: str) -> bytes:
+        def epoch_of(name: str) -> bytes:
             pair = self._pairs.get(name)
-            return pair.key if pair is not None else b""
+            return pair.channel.epoch if pair is not None else b""
 
-        for out in self._outbox.to_seal(key_of):
+        for out in self._outbox.to_seal(epoch_of):
             pair = self._pairs[out.peer]
             sealed = pair.channel.seal(out.data, message_id=out.id)
-            self._outbox.sealed(out, sealed.payload, pair.key, legacy=pair.legacy)
-            payload = sealed.payload
+            self._outbox.sealed(out, sealed.payload, pair.channel.epoch,
+                                receipts=pair.channel.version.receipts)
             self._update_message(
-                out.id, status="sending", ciphertext=payload["encryptedMessage"],
-                nonce=payload["iv"], tag=payload["tag"], associated_data=sealed.associated_data,
+                out.id, status="sending", associated_data=sealed.associated_data,
                 reason=LEGACY_NOTE if pair.legacy else "", legacy=pair.legacy,
                 ad_bytes=len(sealed.associated_data.encode()), seal_ms=sealed.seal_ms,
-                **wire_sizes(payload))
+                **wire_fields(sealed.payload, sealed))
             self._log("info", "me", f"{pair.name}'s key is here: a waiting message is sealed "
                                     "and sent")
 
@@ -307,7 +269,7 @@ class SessionState(HasTraits):
         """Seal what waited for a key, then send every unconfirmed message whose peer is
         here, in order, and the receipts held back (for a join, the peer, or its key)."""
         self._seal_waiting()
-        if not self.joined or self._link.client is None:
+        if not self.joined or not self.attached:
             return
         due, dropped = self._outbox.due(self._reach)
         for out, sid in due:
@@ -320,42 +282,40 @@ class SessionState(HasTraits):
         self._send_receipts()
 
     def _on_sent(self, message_id: str, sid: str, ack: Any) -> None:
-        with self._lock:
-            out = self._outbox.get(message_id)
-            if out is None:
-                return
-            pair = self._pairs.get(out.peer)
-            moved = pair is not None and (not pair.present or pair.sid != sid)
-            outcome, reason = self._outbox.acknowledged(message_id, ack, peer_moved=moved)
-            if outcome == SENT:
-                self._update_message(message_id, status="sent")
-            elif outcome == REFUSED:
-                self._update_message(message_id, status="rejected", reason=f"relay: {reason}")
-                self._set_error("chat", f"the relay refused a message: {reason}")
-                self._log("error", "relay", f"message refused: {reason}")
+        out = self._outbox.get(message_id)
+        if out is None:
+            return
+        pair = self._pairs.get(out.peer)
+        moved = pair is not None and (not pair.present or pair.sid != sid)
+        outcome, reason = self._outbox.acknowledged(message_id, ack, peer_moved=moved)
+        if outcome == SENT:
+            self._update_message(message_id, status="sent")
+        elif outcome == REFUSED:
+            self._update_message(message_id, status="rejected", reason=f"relay: {reason}")
+            self._set_error("chat", f"the relay refused a message: {reason}")
+            self._log("error", "relay", f"message refused: {reason}")
 
     def _confirm(self, pair: Pair, message_id: str) -> None:
         """Queue a receipt for a received message; receipts go out in small batches."""
         if pair.channel.queue_receipt(message_id):
-            self._link.later(RECEIPT_DELAY, self._send_receipts)
+            self._later(RECEIPT_DELAY, self._send_receipts)
 
     def _send_receipts(self) -> None:
-        with self._lock:
-            if not self.joined or self._link.client is None:
-                return  # sent after the next join
-            for pair in self._pairs.values():
-                if not pair.present:
-                    continue
-                for sealed in pair.channel.seal_receipts():
-                    self._emit(protocol.SEND_MESSAGE,
-                               {**sealed.payload, "targetSocketId": pair.sid})
+        if not self.joined or not self.attached:
+            return  # sent after the next join
+        for pair in self._pairs.values():
+            if not pair.present:
+                continue
+            for sealed in pair.channel.seal_receipts():
+                self._emit(protocol.SEND_MESSAGE,
+                           {**sealed.payload, "targetSocketId": pair.sid})
 
     def _emit(self, event: str, payload: dict, callback: Callable | None = None) -> None:
-        client = self._link.client
-        if client is None:
+        """Send `event` (shown in `relay_view`); `callback`, a core input, gets the ack."""
+        if not self.attached:
             return
         self._view("out", event, payload)
-        client.emit(event, payload, callback=callback)
+        self._effects.append(Emit(event, payload, callback))
 
     def _step(self, step: str, details: str, *, log: bool = True) -> None:
         """Tell the room what we just did, as the seed's client did (never a secret)."""
@@ -458,13 +418,13 @@ class SessionState(HasTraits):
 
     def _soon(self, kind: str, rate: float, fn: Callable[[], None]) -> None:
         """Run `fn` now if `kind` did not run in the last 1/`rate` s, else once when that
-        time is up (however often it is asked meanwhile). Lock held; `fn` runs under it."""
+        time is up (however often it is asked meanwhile)."""
         now = self._clock()
         asked = self._due.get(kind)
         if asked is not None and now - asked < 2.0 / rate:
             return  # already due (a stale entry, its client gone, is asked again)
         wait = self._ran.get(kind, float("-inf")) + 1.0 / rate - now
-        if wait <= 0 or self._link.client is None:
+        if wait <= 0 or not self.attached:
             self._due.pop(kind, None)
             self._ran[kind] = now
             fn()
@@ -472,12 +432,11 @@ class SessionState(HasTraits):
         self._due[kind] = now
 
         def run() -> None:
-            with self._lock:
-                self._due.pop(kind, None)
-                self._ran[kind] = self._clock()
-                fn()
+            self._due.pop(kind, None)
+            self._ran[kind] = self._clock()
+            fn()
 
-        self._link.later(wait, run)
+        self._later(wait, run)
 
     def _drop_gone_pairs(self) -> None:
         """Keep the newest MAX_GONE_PAIRS peers who left (their keys stay known)."""
@@ -529,11 +488,10 @@ class SessionState(HasTraits):
                 self._set_error(topic, "")
 
     def _fail(self, topic: str, text: str) -> SessionError:
-        with self._lock:
-            self._set_error(topic, text)
-            self._log("error", "me", text)
+        self._set_error(topic, text)
+        self._log("error", "me", text)
         return SessionError(text)
 
     def _check_open(self, topic: str) -> None:
-        if self._link.closed:
+        if self.closed:
             raise self._fail(topic, "this session was closed; create a new one")

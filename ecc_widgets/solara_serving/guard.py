@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from ecc_widgets.limits import TokenBucket
+
 KERNEL_PATH = re.compile(r"^/jupyter/api/kernels/[^/]+(/channels)?$")
 MAX_PAGES = 300          # kernel websockets open at once, the whole server
 PAGE_BURST = 60          # new pages one address may open at once: a class behind one NAT...
@@ -37,22 +39,6 @@ MAX_MESSAGE = 1 << 20    # bytes in one websocket message from a page
 TOO_MANY = 1013          # websocket close code: try again later
 REFUSED = 1008           # websocket close code: policy violation
 MAX_PARTS = 64           # parts in one binary message: a header and a few buffers
-
-
-class Bucket:
-    """A token bucket: `burst` tokens, refilled at `rate` a second."""
-
-    def __init__(self, burst: float, rate: float, now: float):
-        self.burst, self.rate = burst, rate
-        self.tokens, self.stamp = burst, now
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 def binary_frame_ok(data: bytes) -> bool:
@@ -86,7 +72,7 @@ class PageGuard:
         self.app, self.clock = app, clock
         self.max_pages, self.page_burst, self.page_rate = max_pages, page_burst, page_rate
         self.open = 0
-        self.by_address: dict[str, Bucket] = {}
+        self.by_address: dict[str, TokenBucket] = {}
         self.lock = threading.Lock()
 
     def admit(self, address: str) -> bool:
@@ -96,10 +82,11 @@ class PageGuard:
                 return False
             if len(self.by_address) > 10_000:  # forget full buckets: they are new again
                 self.by_address = {a: b for a, b in self.by_address.items()
-                                   if b.tokens + (now - b.stamp) * b.rate < b.burst}
+                                   if not b.full(now)}
             bucket = self.by_address.get(address)
             if bucket is None:
-                bucket = self.by_address[address] = Bucket(self.page_burst, self.page_rate, now)
+                bucket = self.by_address[address] = TokenBucket(self.page_rate,
+                                                                self.page_burst, now)
             if not bucket.take(now):
                 return False
             self.open += 1
@@ -114,7 +101,7 @@ class PageGuard:
         address = (scope.get("client") or ("?", 0))[0]
         if not self.admit(address):
             return await refuse(receive, send, TOO_MANY)
-        bucket = Bucket(MESSAGE_BURST, MESSAGE_RATE, self.clock())
+        bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST, self.clock())
 
         async def limited_receive():
             message = await receive()

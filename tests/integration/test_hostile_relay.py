@@ -15,15 +15,9 @@ import pytest
 
 from ecc_widgets import crypto
 from ecc_widgets import protocol as P
-from ecc_widgets.session import (
-    MAX_REJECTED_KEPT,
-    MISMATCH_NOTE,
-    RECEIPT_DELAY,
-    REFLECTED,
-    REPLAYED,
-    TAMPERED,
-    Session,
-)
+from ecc_widgets.session import MISMATCH_NOTE, REFLECTED, REPLAYED, TAMPERED, Session
+from ecc_widgets.session.records import MAX_REJECTED_KEPT
+from ecc_widgets.session.state import RECEIPT_DELAY
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
 from tests.support.sessions import RawPeer, codes_ready, texts

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from ecc_widgets import crypto, protocol
+from ecc_widgets.envelope import associated_data
 from ecc_widgets.session import (
     DOWNGRADE,
     LEGACY_NOTE,
@@ -25,7 +26,6 @@ from ecc_widgets.session import (
     WRONG_CURVE,
     Session,
     SessionError,
-    associated_data,
 )
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess, free_port
@@ -349,7 +349,7 @@ def test_private_key_never_reaches_the_relay(tmp_path, pair):
         wait_until(lambda: len(texts(b, "alice", "in")) == 2, what="the third message")
         secrets = []
         for s in (a, b):
-            private = s._private
+            private = s._core._private   # the key, held by the core alone
             jwk = crypto.private_key_to_jwk(private)
             d = crypto.private_value(private)
             secrets += [jwk["d"], f"{d:x}", str(d), crypto.b64encode(

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from ecc_widgets.app import EccApp
-from ecc_widgets.session import MAX_PLAINTEXT, Session
-from ecc_widgets.session.records import MAX_KEPT_BYTES, MESSAGE_BURST
+from ecc_widgets.session import Session
+from ecc_widgets.session.records import MAX_KEPT_BYTES, MAX_PLAINTEXT, MESSAGE_BURST
 from ecc_widgets.session.state import footprint
 from tests.support.polling import wait_until
 from tests.support.processes import RelayProcess

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecc_widgets import crypto, ecmath
-from ecc_widgets.crypto import DecryptionError, InvalidKeyError, Sealed
+from ecc_widgets.crypto import DecryptionError, Encrypted, InvalidKeyError
 from ecc_widgets.curves import get_curve
 from tests.support.vectors import hexbytes, load_vectors
 
@@ -373,7 +373,7 @@ def test_seed_message_key_is_web_cryptos_first_256_bits(name):
 def test_gcm_known_answers(v):
     key, iv, aad = hexbytes(v["key"]), hexbytes(v["iv"]), hexbytes(v["aad"])
     pt, ct, tag = hexbytes(v["pt"]), hexbytes(v["ct"]), hexbytes(v["tag"])
-    assert crypto.encrypt(key, pt, associated_data=aad, nonce=iv) == Sealed(ct, iv, tag)
+    assert crypto.encrypt(key, pt, associated_data=aad, nonce=iv) == Encrypted(ct, iv, tag)
     assert crypto.decrypt(key, ct, iv, tag, associated_data=aad) == pt
     with pytest.raises(DecryptionError):
         crypto.decrypt(key, ct, iv, bytes([tag[0] ^ 0x80]) + tag[1:], associated_data=aad)

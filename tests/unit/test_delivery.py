@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from ecc_widgets.session.delivery import REFUSED, RETRY, SENT, Outbox, Outgoing
 
-KEY, NEW_KEY = b"k" * 32, b"n" * 32
+KEY, NEW_KEY = b"epoch-1", b"epoch-2"   # key epoch ids (Channel.epoch)
 
 
 def outbox(*messages: tuple[str, str, bool]) -> Outbox:
     box = Outbox()
     for message_id, peer, legacy in messages:
-        box.add(Outgoing(message_id, peer, {"id": message_id}, KEY, legacy=legacy))
+        box.add(Outgoing(message_id, peer, {"id": message_id}, KEY, receipts=not legacy))
     return box
 
 
@@ -90,7 +90,7 @@ def test_messages_waiting_for_a_key_are_sealed_when_it_comes_and_only_then_due()
     todo = box.to_seal(lambda peer: keys.get(peer, b""))
     assert [o.id for o in todo] == ["w1", "s1"]
     for out in todo:
-        box.sealed(out, {"id": out.id, "sealed": True}, NEW_KEY, legacy=False)
+        box.sealed(out, {"id": out.id, "sealed": True}, NEW_KEY, receipts=True)
     assert box.to_seal(lambda peer: keys.get(peer, b"")) == [] and box.waiting() == 1
     send, dropped = box.due(lambda peer: ("b2", NEW_KEY) if peer == "bob" else None)
     assert [o.id for o, _ in send] == ["w1", "s1"]

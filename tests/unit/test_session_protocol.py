@@ -9,16 +9,14 @@ import pytest
 
 from ecc_widgets import crypto, ecmath
 from ecc_widgets.curves import get_curve
+from ecc_widgets.envelope import REPLAY_WINDOW, ReplayWindow, associated_data
 from ecc_widgets.session import (
-    PANELS,
-    REPLAY_WINDOW,
+    TOPICS,
     ChatMessage,
     KeygenTrace,
     Peer,
-    ReplayWindow,
     Session,
     SessionError,
-    associated_data,
     keygen_trace,
 )
 
@@ -112,7 +110,7 @@ def test_bad_input_is_an_error_in_words(action, args, panel, words):
         getattr(s, action)(*args)
     assert words in s.errors[panel]
     assert s.log[-1].level == "error" and words in s.log[-1].text
-    assert set(s.errors) <= set(PANELS)
+    assert set(s.errors) <= set(TOPICS)
     s.close()
 
 

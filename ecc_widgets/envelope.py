@@ -1,0 +1,463 @@
+"""The sealed message's envelope: every version of the format in one table.
+
+On the wire a message is the seed's three base64 fields (``encryptedMessage``, ``iv``,
+``tag``) plus the header fields of its version. `parse` reads a received payload once: it
+picks the version (`version_of`, the one place that looks at ``v``) and decodes the
+base64, so everything after it reads bytes. Each `Version` in `VERSIONS` says what it
+sends (`fields`), what its tag authenticates (`associated_data`), how one pair seals and
+opens (`seal`, `open`: they take the pair's `KeyState`, and may consult and advance it),
+and what identifies the keys a message was sealed under (`epoch`).
+
+- ``legacy`` (the seed's): no header, no associated data, one raw ECDH key both ways; only
+  a repeated IV, or our own message sent back to us, is caught.
+- ``v1``: AES-256-GCM under the HKDF session key, the associated data binding version,
+  room, sender, receiver, curve, a per-pair sequence number and the kind (see
+  docs/protocol.md, "Message protection (v1)").
+
+A new version is a subclass of `Version` registered in `VERSIONS` (plus its tests). Pure:
+no I/O, no clock but the AEAD's own timing, shown to students.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ecc_widgets import crypto
+from ecc_widgets.protocol import PROTOCOL_VERSION, SAS_KINDS
+
+VERSION_FIELD = "v"         # on messages and key shares; absent: the seed's format
+WIRE_FIELDS = ("encryptedMessage", "iv", "tag")   # ciphertext, nonce, tag (base64)
+RECEIPT = "receipt"         # the `kind` of a delivery receipt
+CHAT_KINDS = ("", RECEIPT)  # what a conversation carries ("" is a chat message)
+
+REPLAY_WINDOW = 64          # how far behind the newest sequence number a message may arrive
+REMEMBER_IVS = 4096         # legacy IVs remembered per key pair, received and sent
+
+# Rejection reasons start with these words, so a reader (and a test) can tell them apart.
+TAMPERED = "tampered"
+REPLAYED = "replayed"
+REORDERED = "reordered"
+WRONG_CURVE = "wrong curve"
+DOWNGRADE = "downgrade"
+NO_KEY = "no key"
+MALFORMED = "malformed"
+REFLECTED = "reflected"     # one of our own messages sent back to us as the peer's
+
+
+# ---------------------------------------------------------------------------- per-pair state
+
+class ReplayWindow:
+    """Accepts each sequence number once, and none older than `size` behind the newest.
+
+    `check` returns None (accept), "duplicate" (the same message id again: a re-send after
+    a reconnect, dropped quietly), or a rejection reason.
+    """
+
+    def __init__(self, size: int = REPLAY_WINDOW, remember: int = 4096, floor: int = 0):
+        self.size = size
+        self.highest = floor
+        self.floor = floor   # everything up to here was seen once (details forgotten)
+        self._seen: OrderedDict[int, str] = OrderedDict()  # seq -> message id
+        self._remember = remember
+
+    def check(self, seq: int, message_id: str) -> str | None:
+        seen = self._seen.get(seq)
+        if seen is not None:
+            if seen == message_id:
+                return "duplicate"
+            return f"{REPLAYED}: sequence number {seq} was already received"
+        if seq <= self.floor:
+            return f"{REPLAYED}: sequence number {seq} is from an earlier use of this key"
+        if seq <= self.highest - self.size:
+            return (f"{REORDERED} past the window: #{seq} arrived after #{self.highest} "
+                    f"(window {self.size})")
+        return None
+
+    def accept(self, seq: int, message_id: str) -> None:
+        self._seen[seq] = message_id
+        self.highest = max(self.highest, seq)
+        while len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+
+
+class RecentSet:
+    """The newest `size` strings added (a set that forgets its oldest)."""
+
+    def __init__(self, size: int = REMEMBER_IVS):
+        self.size = size
+        self._items: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: str) -> None:
+        self._items[item] = None
+        self._items.move_to_end(item)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+@dataclass
+class KeyState:
+    """What one key pair (theirs, ours) with one peer has seen and sent: kept while the
+    session lives, so a key that comes back (a relay bouncing keys) finds its history.
+    `extra` is a version's own state (a ratchet's chains), None for legacy and v1."""
+
+    window: ReplayWindow = field(default_factory=ReplayWindow)
+    seen_ivs: RecentSet = field(default_factory=RecentSet)   # legacy IVs received
+    sent_ivs: RecentSet = field(default_factory=RecentSet)   # IVs we sealed with
+    send_seq: int = 0
+    extra: Any = None
+
+
+# ---------------------------------------------------------------------------- records
+
+@dataclass(frozen=True)
+class Context:
+    """Who a message is from and for, where, on which curve: what both ends agree on."""
+
+    room: str
+    sender: str
+    receiver: str
+    curve: str
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A received message, read once: its version, header and decoded wire fields."""
+
+    version: Version
+    payload: dict                # as received
+    ciphertext: bytes
+    nonce: bytes
+    tag: bytes
+    kind: str = ""
+    seq: int | None = None       # None: absent, or not a number
+    message_id: str | None = None
+    curve: str | None = None
+
+    @property
+    def iv(self) -> str:
+        """The nonce as the wire carried it (legacy IV memory compares these)."""
+        return self.payload["iv"]
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A message ready for the wire (without `targetSocketId`: the socket id changes),
+    with what a view shows of it: the associated data and the sizes the AEAD gave."""
+
+    payload: dict
+    associated_data: str = ""
+    seq: int = 0
+    ciphertext: bytes = field(default=b"", compare=False, repr=False)
+    nonce: bytes = field(default=b"", compare=False, repr=False)
+    tag: bytes = field(default=b"", compare=False, repr=False)
+    seal_ms: float = field(default=0.0, compare=False)       # the encryption alone
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What `Version.open` gives for an authentic, new message: the plaintext bytes."""
+
+    data: bytes
+    kind: str = ""
+    seq: int = 0
+    associated_data: str = ""
+    note: str = ""               # accepted, with a warning (reordered inside the window)
+    open_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Refused; `reason` starts with one of the words above (tampered, ...)."""
+
+    reason: str
+    kind: str = ""
+    associated_data: str = ""
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The same message (same id, same number) again: a re-send after a reconnect."""
+
+    seq: int
+    kind: str = ""
+
+
+class EnvelopeError(ValueError):
+    """A payload that is not a message of a version we speak; the text starts with a
+    rejection word (malformed)."""
+
+
+# ---------------------------------------------------------------------------- the versions
+
+class Version:
+    """One version of the format. Subclasses set the class attributes and implement
+    `encrypt`/`decrypt` (one message under a given key, no state) and `seal`/`open` (one
+    pair's protocol: they may consult and advance its `KeyState`)."""
+
+    name: ClassVar[str]
+    number: ClassVar[int | None]       # the wire's ``v`` (None: the field is absent)
+    rank: ClassVar[int]                # a message of a lower rank than the pair's: downgrade
+    fields: ClassVar[tuple[str, ...]]  # header fields sent besides WIRE_FIELDS
+    kinds: ClassVar[tuple[str, ...]] = ("",)   # kinds a conversation carries in it
+    receipts: ClassVar[bool] = False   # the receiver confirms what arrived
+    short_code: ClassVar[bool] = False  # the pair runs the short code's exchange (sas)
+    key_derivation: ClassVar[str] = ""  # what `derive_key` does, in words (for the log)
+
+    def __repr__(self) -> str:
+        return f"<envelope version {self.name}>"
+
+    def derive_key(self, shared_secret: bytes, *, curve: str, ours: bytes,
+                   theirs: bytes) -> bytes:
+        """The pair's key from the ECDH secret and both public keys (the same on both
+        sides): what `seal` and `open` are given as `key`."""
+        raise NotImplementedError
+
+    def associated_data(self, ctx: Context, *, seq: int = 0, kind: str = "") -> bytes:
+        return b""
+
+    def epoch(self, key: bytes, state: KeyState) -> bytes:
+        """What identifies the keys a message is sealed under: a message sealed in one
+        epoch is sent as it is while the pair stays in it (the outbox compares these)."""
+        return hashlib.blake2s(self.name.encode() + b"\0" + key, digest_size=16).digest()
+
+    def complete(self, env: Envelope) -> bool:
+        """The header has what `decrypt` needs (types, not values)."""
+        return True
+
+    def encrypt(self, key: bytes, data: bytes, ctx: Context, *, message_id: str = "",
+                seq: int = 0, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        raise NotImplementedError
+
+    def decrypt(self, key: bytes, env: Envelope, ctx: Context) -> bytes:
+        """The plaintext of `env` under `key` (its own header as associated data), or
+        crypto.DecryptionError."""
+        return crypto.decrypt(key, env.ciphertext, env.nonce, env.tag,
+                              associated_data=self.associated_data(
+                                  ctx, seq=env.seq or 0, kind=env.kind))
+
+    def _timed_decrypt(self, key: bytes, env: Envelope, ctx: Context) -> tuple[bytes, float]:
+        """`decrypt`, and how long it took in ms (shown to students)."""
+        began = time.perf_counter()
+        data = self.decrypt(key, env, ctx)
+        return data, (time.perf_counter() - began) * 1000
+
+    def reseal(self, key: bytes, data: bytes, env: Envelope, ctx: Context) -> dict:
+        """`env`'s payload with `data` sealed again under `key` (same header, fresh nonce):
+        what a relay in the middle delivers."""
+        sealed = self.encrypt(key, data, ctx, message_id=env.message_id or "",
+                              seq=env.seq or 0, kind=env.kind)
+        return {**env.payload, **{k: sealed.payload[k] for k in WIRE_FIELDS}}
+
+    def seal(self, key: bytes, state: KeyState, data: bytes, ctx: Context, *,
+             message_id: str, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        raise NotImplementedError
+
+    def open(self, key: bytes, state: KeyState, env: Envelope,
+             ctx: Context) -> Opened | Rejected | Duplicate:
+        raise NotImplementedError
+
+
+def _wire(payload: dict, box: crypto.Encrypted) -> dict:
+    payload.update(encryptedMessage=crypto.b64encode(box.ciphertext),
+                   iv=crypto.b64encode(box.nonce), tag=crypto.b64encode(box.tag))
+    return payload
+
+
+def _timed_encrypt(key: bytes, data: bytes, ad: bytes,
+                   nonce: bytes | None) -> tuple[crypto.Encrypted, float]:
+    began = time.perf_counter()
+    box = crypto.encrypt(key, data, associated_data=ad, nonce=nonce)
+    return box, (time.perf_counter() - began) * 1000
+
+
+class LegacyFormat(Version):
+    """The seed's format."""
+
+    name, number, rank, fields = "legacy", None, 0, ()
+    key_derivation = "first 32 bytes (seed format)"
+
+    def derive_key(self, shared_secret: bytes, *, curve: str, ours: bytes,
+                   theirs: bytes) -> bytes:
+        return crypto.seed_message_key(shared_secret)
+
+    def encrypt(self, key: bytes, data: bytes, ctx: Context, *, message_id: str = "",
+                seq: int = 0, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        if kind:
+            raise ValueError(f"a legacy peer takes no {kind}")
+        box, took = _timed_encrypt(key, data, b"", nonce)
+        return Sealed(_wire({}, box), "", 0, *box, seal_ms=took)
+
+    def seal(self, key: bytes, state: KeyState, data: bytes, ctx: Context, *,
+             message_id: str, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        sealed = self.encrypt(key, data, ctx, kind=kind, nonce=nonce)
+        # One raw key serves both directions: remembering our IVs is how a message of ours
+        # sent back to us "from the peer" is recognised.
+        state.sent_ivs.add(sealed.payload["iv"])
+        return sealed
+
+    def open(self, key: bytes, state: KeyState, env: Envelope,
+             ctx: Context) -> Opened | Rejected | Duplicate:
+        try:
+            data, took = self._timed_decrypt(key, env, ctx)
+        except crypto.DecryptionError:
+            return Rejected(f"{TAMPERED}: authentication failed (wrong key, or the "
+                            "ciphertext, IV or tag was changed)")
+        if env.iv in state.sent_ivs:
+            return Rejected(f"{REFLECTED}: this is a message we sent, sent back to us as "
+                            f"{ctx.sender}'s")
+        if env.iv in state.seen_ivs:
+            return Rejected(f"{REPLAYED}: this IV was already used by an earlier message")
+        state.seen_ivs.add(env.iv)
+        return Opened(data, open_ms=took)
+
+
+def associated_data(*, room: str, sender: str, receiver: str, curve: str, seq: int,
+                    version: int = PROTOCOL_VERSION, kind: str = "") -> bytes:
+    """What a v1 message's tag authenticates besides the text; both sides build it alike.
+
+    `kind` is "" for a chat message (no ``kind`` key at all) and "receipt" for a delivery
+    receipt, so neither can be passed off as the other.
+    """
+    fields: dict[str, Any] = {"v": version, "room": room, "from": sender, "to": receiver,
+                              "curve": curve, "seq": seq}
+    if kind:
+        fields["kind"] = kind
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+class V1Format(Version):
+    """Protocol v1: associated data, sequence numbers, a replay window, receipts."""
+
+    name, number, rank = "v1", PROTOCOL_VERSION, 1
+    fields = ("v", "id", "seq", "curve", "kind")
+    kinds = CHAT_KINDS
+    receipts = True
+    short_code = True
+    key_derivation = "HKDF-SHA256"
+
+    def derive_key(self, shared_secret: bytes, *, curve: str, ours: bytes,
+                   theirs: bytes) -> bytes:
+        return crypto.derive_session_key(shared_secret, curve=curve, public_a=ours,
+                                         public_b=theirs)
+
+    def associated_data(self, ctx: Context, *, seq: int = 0, kind: str = "") -> bytes:
+        return associated_data(room=ctx.room, sender=ctx.sender, receiver=ctx.receiver,
+                               curve=ctx.curve, seq=seq, version=self.number, kind=kind)
+
+    def complete(self, env: Envelope) -> bool:
+        return env.seq is not None and env.curve is not None
+
+    def encrypt(self, key: bytes, data: bytes, ctx: Context, *, message_id: str = "",
+                seq: int = 0, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        ad = self.associated_data(ctx, seq=seq, kind=kind)
+        box, took = _timed_encrypt(key, data, ad, nonce)
+        payload: dict[str, Any] = {"v": self.number, "id": message_id, "seq": seq,
+                                   "curve": ctx.curve}
+        if kind:
+            payload["kind"] = kind
+        return Sealed(_wire(payload, box), ad.decode(), seq, *box, seal_ms=took)
+
+    def seal(self, key: bytes, state: KeyState, data: bytes, ctx: Context, *,
+             message_id: str, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        state.send_seq += 1
+        sealed = self.encrypt(key, data, ctx, message_id=message_id, seq=state.send_seq,
+                              kind=kind, nonce=nonce)
+        state.sent_ivs.add(sealed.payload["iv"])
+        return sealed
+
+    def open(self, key: bytes, state: KeyState, env: Envelope,
+             ctx: Context) -> Opened | Rejected | Duplicate:
+        kind, seq = env.kind, env.seq
+        if seq is None or seq < 1 or env.message_id is None:
+            return Rejected(f"{MALFORMED}: a v1 message needs an id and a sequence number "
+                            ">= 1", kind)
+        if env.payload.get("curve") != ctx.curve:
+            return Rejected(f"{WRONG_CURVE}: the message says {env.payload.get('curve')!r} "
+                            f"but the keys with {ctx.sender} are on {ctx.curve}", kind)
+        ad = self.associated_data(ctx, seq=seq, kind=kind).decode()
+        try:
+            data, took = self._timed_decrypt(key, env, ctx)
+        except crypto.DecryptionError:
+            return Rejected(f"{TAMPERED}: authentication failed (the ciphertext, nonce, tag "
+                            "or associated data was changed, or it was not sealed for us)",
+                            kind, ad)
+        verdict = state.window.check(seq, env.message_id)
+        if verdict == "duplicate":
+            return Duplicate(seq, kind)
+        if verdict is not None:
+            return Rejected(verdict, kind, ad)
+        newest = state.window.highest
+        state.window.accept(seq, env.message_id)
+        note = (f"{REORDERED}: #{seq} arrived after #{newest} (accepted: inside the replay "
+                "window)") if seq < newest else ""
+        return Opened(data, kind, seq, ad, note, took)
+
+
+LEGACY, V1 = LegacyFormat(), V1Format()
+# The table: the wire's ``v`` -> the version (None: no ``v``, the seed's format).
+VERSIONS: dict[int | None, Version] = {v.number: v for v in (LEGACY, V1)}
+CURRENT = V1                # what our own clients speak unless a peer offers only less
+
+
+def version_of(payload: dict) -> Version | None:
+    """The version a message or a key share is in (None: one we do not speak). The one
+    place that reads ``v``."""
+    if VERSION_FIELD not in payload:
+        return LEGACY
+    number = payload[VERSION_FIELD]
+    if type(number) is not int:
+        return None
+    return VERSIONS.get(number)
+
+
+def kind_of(payload: dict) -> str:
+    """The `kind` a message claims: "" (chat), "receipt", a short code's step; a version
+    without kinds (legacy) has none."""
+    version = version_of(payload)
+    if version is not None and "kind" not in version.fields:
+        return ""
+    return payload.get("kind", "")
+
+
+def downgraded(payload: dict) -> dict:
+    """`payload` without any version's header: passed off as a seed-format message."""
+    header = {f for v in VERSIONS.values() for f in v.fields}
+    return {k: v for k, v in payload.items() if k not in header}
+
+
+def parse(payload: dict, *, kinds: tuple[str, ...] | None = None) -> Envelope:
+    """Read a received message once: its version, header and decoded base64 fields.
+    `kinds`: the kinds accepted (default: every kind of its version and the short code's).
+    EnvelopeError (its text starts with "malformed") for anything else."""
+    version = version_of(payload)
+    if version is None:
+        raise EnvelopeError(f"{MALFORMED}: unsupported protocol version "
+                            f"{payload.get(VERSION_FIELD)!r:.40}")
+    kind = kind_of(payload)
+    allowed = kinds if kinds is not None else (*version.kinds, *SAS_KINDS)
+    if kind not in allowed:
+        raise EnvelopeError(f"{MALFORMED}: unknown message kind {kind!r:.40}")
+    try:
+        ciphertext, nonce, tag = (crypto.b64decode(payload[f]) for f in WIRE_FIELDS)
+    except (KeyError, ValueError) as exc:
+        raise EnvelopeError(f"{MALFORMED}: {exc}") from None
+    seq = payload.get("seq")
+    if type(seq) is not int:
+        seq = None
+    message_id = payload.get("id")
+    curve = payload.get("curve")
+    return Envelope(version, payload, ciphertext, nonce, tag, kind, seq,
+                    message_id if isinstance(message_id, str) else None,
+                    curve if isinstance(curve, str) else None)
