@@ -47,6 +47,7 @@ DOWNGRADE = "downgrade"
 NO_KEY = "no key"
 MALFORMED = "malformed"
 REFLECTED = "reflected"     # one of our own messages sent back to us as the peer's
+STALE = "stale"             # sealed under the pair's previous key: sent before a key change
 
 
 # ---------------------------------------------------------------------------- per-pair state

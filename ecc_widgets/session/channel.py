@@ -19,12 +19,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ecc_widgets import crypto
 from ecc_widgets.envelope import (  # noqa: F401 - re-exported
     CHAT_KINDS,
     CURRENT,
     LEGACY,
     RECEIPT,
     REPLAY_WINDOW,
+    STALE,
+    TAMPERED,
     Context,
     Duplicate,
     Envelope,
@@ -125,6 +128,9 @@ class Channel:
         self.problem = ""            # why there is no key (curve mismatch, ...)
         self.state = KeyState()
         self.receipts: list[str] = []  # ids received, to confirm to the sender
+        # the key replaced last, and its curve: what the peer sealed before it saw our new
+        # key (or we theirs) is then told apart from a forgery, never accepted
+        self.previous: tuple[bytes, str] = (b"", "")
 
     @property
     def legacy(self) -> bool:
@@ -150,11 +156,27 @@ class Channel:
 
     def set_key(self, key: bytes, *, curve: str, state: KeyState | None = None) -> None:
         """Use `key` with the counters `state` of its key pair (fresh ones if not given)."""
+        if self.key and self.key != key:
+            self.previous = (self.key, self.curve)
         self.key, self.curve, self.problem = key, curve, ""
         self.state = state if state is not None else KeyState()
 
     def drop_key(self, problem: str) -> None:
+        if self.key:
+            self.previous = (self.key, self.curve)
         self.key, self.problem = b"", problem
+
+    def sealed_under_previous(self, env: Envelope) -> bool:
+        """`env` is authentic under the previous key (one decryption more, and only for a
+        message the current key refused)."""
+        key, curve = self.previous
+        if not key:
+            return False
+        try:
+            env.version.decrypt(key, env, Context(self.room, self.peer, self.me, curve))
+        except crypto.DecryptionError:
+            return False
+        return True
 
     def outgoing(self) -> Context:
         return Context(self.room, self.me, self.peer, self.curve)
@@ -213,6 +235,11 @@ class Channel:
                             f"but this message is in {env.version.name} (no associated data, "
                             "no sequence number)", kind)
         opened = env.version.open(self.key, self.state, env, self.incoming())
+        if isinstance(opened, Rejected) and opened.reason.startswith(TAMPERED) \
+                and self.sealed_under_previous(env):
+            return Rejected(f"{STALE}: sealed under the key {self.peer} and you had before "
+                            "the last key change (sent before the new key arrived); not "
+                            "accepted: ask for it again", kind, opened.associated_data)
         if not isinstance(opened, Opened):
             return opened
         if kind == RECEIPT:

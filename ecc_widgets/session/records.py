@@ -16,6 +16,7 @@ from ecc_widgets.envelope import (  # noqa: F401 - the rejection words, re-expor
     REFLECTED,
     REORDERED,
     REPLAYED,
+    STALE,
     TAMPERED,
     WRONG_CURVE,
 )

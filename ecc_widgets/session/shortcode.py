@@ -65,6 +65,15 @@ class ShortCodes(SessionState):
                                           sender=pair.name, receiver=pair.channel.me,
                                           curve=pair.channel.curve)
         except ValueError as exc:
+            try:
+                env = p if isinstance(p, envelope.Envelope) else envelope.parse(p)
+            except envelope.EnvelopeError:
+                env = None
+            if env is not None and pair.channel.sealed_under_previous(env):
+                # a step of the exchange under the key just replaced: that exchange is over
+                self._log("info", pair.name, f"{kind} from {pair.name} under the previous "
+                                             "key dropped (the keys changed since)")
+                return
             self._rejected(pair, kind, str(exc))
             return
         state, problem = exchange.state, exchange.problem

@@ -29,6 +29,7 @@ from ecc_widgets.session.records import (
     REFLECTED,
     REORDERED,
     REPLAYED,
+    STALE,
     TAMPERED,
     WRONG_CURVE,
 )
@@ -133,6 +134,28 @@ def test_a_flipped_wire_byte_is_tampering(alice, bob, field):
 def test_the_wrong_key_is_tampering(alice):
     verdict = channel("bob", "alice", key=OTHER_KEY).open(sealed(alice))
     assert isinstance(verdict, Rejected) and verdict.reason.startswith(TAMPERED)
+
+
+def test_a_message_sealed_before_the_last_key_change_is_stale_not_tampered(alice):
+    # sent under the pair's key just before bob's new key reached alice: authentic, but of
+    # a key the pair no longer uses; said so (not "tampered") and still not accepted
+    bob = channel("bob", "alice")
+    before = sealed(alice)
+    bob.set_key(OTHER_KEY, curve="P-256")
+    verdict = bob.open(before)
+    assert isinstance(verdict, Rejected) and verdict.reason.startswith(STALE)
+    forged = channel("alice", "bob", key=bytes(32))
+    verdict = bob.open(sealed(forged))
+    assert isinstance(verdict, Rejected) and verdict.reason.startswith(TAMPERED)
+    # only the key replaced last counts: one more change and it is a wrong key again
+    bob.set_key(bytes(range(2, 34)), curve="P-256")
+    verdict = bob.open(before)
+    assert isinstance(verdict, Rejected) and verdict.reason.startswith(TAMPERED)
+    # a peer who left took the key with them: what it sealed is still told apart
+    bob = channel("bob", "alice")
+    bob.drop_key("alice left the room")
+    bob.set_key(OTHER_KEY, curve="P-256")
+    assert bob.open(sealed(alice, message_id="m2")).reason.startswith(STALE)
 
 
 def test_no_key_says_why(alice):
