@@ -10,7 +10,7 @@ from ecc_widgets import plots
 from ecc_widgets.crypto import SUPPORTED_CURVES
 from ecc_widgets.curves import NAMED_CURVES, TOY_CURVES, Curve, get_curve
 from ecc_widgets.panels.common import MONO, Panel, escape, signed_coefficient
-from ecc_widgets.panels.touch import Picker, TouchPlot
+from ecc_widgets.panels.touch import MAGNET_PIXELS, Picker, TouchPlot
 
 # The small curve that stands in for a big one, where a picture of the group is impossible.
 TOY_ANALOGUE = "toy-97"
@@ -266,6 +266,10 @@ class CurvePanel(Panel):
             if picker.held is None:
                 return
             point = plots.nearest_real_point(self._model, view, *at)
+            other = self._real["Q" if picker.held == "P" else "P"]
+            for special in (other, (other[0], -other[1])):
+                if view.pixels_between(point, special) <= MAGNET_PIXELS:
+                    point = special
             self._real[picker.held] = point
             # The slider goes to the offered point nearest to it, without redrawing.
             slider = self.real_p if picker.held == "P" else self.real_q

@@ -32,6 +32,9 @@ logger = logging.getLogger("ecc_widgets.panels")
 KINDS = ("down", "move", "up")
 # A press this close to P or Q (in the picture's own pixels) grabs that point.
 GRAB_PIXELS = 28.0
+# A point dragged this close to the other one, or to its mirror image, lands exactly on it:
+# the tangent (P = Q) and the vertical line (Q = -P) are reachable by hand.
+MAGNET_PIXELS = 8.0
 
 ESM = """
 export default {

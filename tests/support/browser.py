@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
@@ -142,6 +143,13 @@ def dropdown(root, description: str):
     locator."""
     label = f"label.widget-label:text-is({json.dumps(description)})"
     return root.locator(f".widget-dropdown:has({label}) select")
+
+
+def elsewhere(requests: list[str], url: str) -> list[str]:
+    """The requests that left the dashboard's own server (a CDN, say)."""
+    own = urlsplit(url).netloc
+    return [r for r in requests
+            if not r.startswith(("data:", "blob:")) and urlsplit(r).netloc != own]
 
 
 def screenshot(page, name: str, element=None) -> Path:
