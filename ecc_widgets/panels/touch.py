@@ -134,13 +134,17 @@ def parse(content: object) -> tuple[str, float, float, int] | None:
     if not isinstance(content, dict):
         return None
     kind, x, y, seq = (content.get(k) for k in ("kind", "x", "y", "seq"))
-    if kind not in KINDS or isinstance(seq, bool) or not isinstance(seq, int):
+    if (kind not in KINDS or isinstance(seq, bool) or not isinstance(seq, int)
+            or not 0 <= seq < 2**53):
         return None
     numbers = []
     for value in (x, y):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
-        value = float(value)
+        try:
+            value = float(value)  # a JSON integer may be too large for a float
+        except OverflowError:
+            return None
         if not math.isfinite(value):
             return None
         numbers.append(min(max(value, 0.0), 1.0))
