@@ -13,6 +13,7 @@ host. Screenshots: test-artifacts/touch-<engine>-<device>.png.
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 
@@ -26,8 +27,11 @@ from tests.support.browser import (
     APP_READY_MS,
     dropdown,
     elsewhere,
+    jupyterlab_server,
+    jupyterlab_settings,
     lab_server,
     launch_chromium,
+    run_all_cells,
     screenshot,
 )
 from tests.support.polling import wait_until
@@ -248,5 +252,42 @@ def test_points_follow_clicks_taps_and_drags_on_both_pictures(dashboard, device)
             screenshot(page, f"touch-{engine}-{device}.png",
                        element=page.locator(".ecc-touch-field"))
             assert requests and not elsewhere(requests, url), elsewhere(requests, url)
+        finally:
+            browser.close()
+
+
+def test_points_follow_clicks_and_drags_in_jupyterlab(tmp_path):
+    require_binary("chromium")
+    root = tmp_path / "lab"
+    root.mkdir()
+    source = ("from ecc_widgets.panels.curve import CurvePanel\n"
+              "from ecc_widgets.session import Session\n"
+              "CurvePanel(Session())")
+    (root / "touch.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None,
+                   "outputs": [], "source": source}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    with jupyterlab_server(root, env=jupyterlab_settings(tmp_path),
+                           log_name="jupyterlab-touch.log") as (base, token), \
+            sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(f"{base}/lab/tree/touch.ipynb?token={token}")
+            expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\bIdle\b"))
+                   ).to_be_visible(timeout=APP_READY_MS)
+            run_all_cells(page)
+            for which in ("real", "field"):
+                expect(page.locator(f".ecc-touch-{which} img.ecc-touch-over[src]")).to_have_count(
+                    1, timeout=APP_READY_MS)
+            check_field(page, touch=False)
+            check_real(page, "P-256", touch=False)
+            screenshot(page, "touch-jupyterlab-laptop.png",
+                       element=page.locator(".ecc-touch-field"))
+            assert requests and not elsewhere(requests, base), elsewhere(requests, base)
         finally:
             browser.close()

@@ -109,6 +109,28 @@ def jupyterlab_server(
         _stop(proc, log)
 
 
+def jupyterlab_settings(folder: Path) -> dict[str, str]:
+    """JupyterLab settings for a test, written under `folder`: every cell rendered (no
+    virtual scrolling), no news and no update check. The environment that selects them."""
+    settings = folder / "settings"
+    for plugin, values in {
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                        "checkForUpdates": False},
+    }.items():
+        place, name = plugin.rsplit("/", 1)
+        (settings / place).mkdir(parents=True, exist_ok=True)
+        (settings / place / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
+    return {"JUPYTERLAB_SETTINGS_DIR": str(settings),
+            "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces")}
+
+
+def run_all_cells(page) -> None:
+    """JupyterLab's Run menu, Run All Cells."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
 # --- widget look-ups by what the user sees -------------------------------------------------
 
 def button(page, label: str):
