@@ -255,24 +255,19 @@ class CurvePanel(Panel):
         with self._lock:
             if self._model is None:
                 return
-            view, picker = self._real_view, self._real_picker
-            if kind == "up":
-                picker.up()
-                return
+            view = self._real_view
             at = view.to_data(fx, fy)
-            if kind == "down":
-                picker.down({name: view.pixels_between(at, point)
-                             for name, point in self._real.items()})
-            if picker.held is None:
+            held = self._real_picker.follow(kind, view, at, self._real)
+            if held is None:
                 return
             point = plots.nearest_real_point(self._model, view, *at)
-            other = self._real["Q" if picker.held == "P" else "P"]
+            other = self._real["Q" if held == "P" else "P"]
             for special in (other, (other[0], -other[1])):
                 if view.pixels_between(point, special) <= MAGNET_PIXELS:
                     point = special
-            self._real[picker.held] = point
+            self._real[held] = point
             # The slider goes to the offered point nearest to it, without redrawing.
-            slider = self.real_p if picker.held == "P" else self.real_q
+            slider = self.real_p if held == "P" else self.real_q
             self._set_quietly(slider, min(range(len(self._real_points)), key=lambda i:
                                           view.pixels_between(self._real_points[i], point)))
             self._draw_real()
@@ -302,18 +297,14 @@ class CurvePanel(Panel):
         with self._lock:
             if self._toy is None or not self._field_points:
                 return
-            view, picker = self._field_view, self._field_picker
-            if kind == "up":
-                picker.up()
-                return
+            view = self._field_view
             at = view.to_data(fx, fy)
-            if kind == "down":
-                picker.down({"P": view.pixels_between(at, self._field_point(self.field_p)),
-                             "Q": view.pixels_between(at, self._field_point(self.field_q))})
-            if picker.held is None:
+            current = {"P": self._field_point(self.field_p), "Q": self._field_point(self.field_q)}
+            held = self._field_picker.follow(kind, view, at, current)
+            if held is None:
                 return
             point = plots.nearest_field_point(self._toy, view, *at)
-            slider = self.field_p if picker.held == "P" else self.field_q
+            slider = self.field_p if held == "P" else self.field_q
             index = self._field_points.index(point)
             if slider.value != index:
                 slider.value = index  # draws, through the slider's observer

@@ -8,11 +8,13 @@ overlay and acknowledges; the browser sends the next move only then, so a fast d
 queues stale work, it skips to where the finger is. Mouse, pen and touch alike (pointer
 events); the sliders beside the pictures stay for the keyboard.
 
-Why not ipympl, matplotlib's own widget backend: its front-end is a JupyterLab extension
-that Solara (ecc-lab's default engine) does not ship and would ask a CDN for; and it
-renders the whole figure per move (docs/architecture.md, "The curve you can touch", has the
-measurements). This widget is an ESM module inside the package (anywidget), loaded from the
-kernel like the rest of the page, in Solara, Voila and JupyterLab.
+Why not ipympl, matplotlib's own widget backend (measured side by side by
+`bench/bench_touch.py`; README, "The curve you can touch"): it works in Solara, Voila and
+JupyterLab without a CDN, and with blitting it is as fast as this; but its front-end (0.10)
+listens to mouse events only, so a finger dragging on a phone moves nothing, and its canvas
+keeps the figure's pixel width (500 px on a 390 px screen). Redrawing the whole figure per
+move, as ipympl does without blitting, takes over 100 ms a move here. This widget is an ESM
+module inside the package (anywidget, already a dependency), sent with the widget's state.
 
 What the browser sends is checked like anything from outside: a dict with a known kind,
 two finite numbers (clamped to the picture) and a counter; anything else is ignored.
@@ -199,3 +201,13 @@ class Picker:
 
     def up(self) -> None:
         self.held = None
+
+    def follow(self, kind: str, view, at, current: dict) -> str | None:
+        """The point ("P" or "Q") a pointer message moves to `at`, if any. `view` is the
+        picture's `plots.View`; `at` and `current` (P and Q) in the curve's coordinates."""
+        if kind == "up":
+            self.up()
+            return None
+        if kind == "down":
+            self.down({name: view.pixels_between(at, point) for name, point in current.items()})
+        return self.held

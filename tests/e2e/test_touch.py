@@ -229,6 +229,28 @@ def check_real(page, curve_name: str, touch: bool) -> None:
     assert r["Q"] == (r["P"][0], -r["P"][1]) and "infinity" in r["text"]
 
 
+def pose(page, curve_name: str, touch: bool) -> None:
+    """Two more clicks on each picture (they place P, then Q): a chord, its third point and
+    P + Q in view, for the screenshot."""
+    toy = TOY_CURVES[TOY_ANALOGUE]
+    field = Picture(page, "field", plots.field_background_png(toy)[1])
+    for point in (plots.field_points(toy)[30], plots.field_points(toy)[70]):
+        field.click(*point, touch=touch)
+        wait_readout(page, "field", lambda r, point=point: point in (r["P"], r["Q"]),
+                     f"a point at {point}")
+    model = plots.real_model(get_curve(curve_name))
+    view = plots.real_background_png(model)[1]
+    real = Picture(page, "real", view)
+    (x0, x1) = view.xlim
+    for fraction, sign in ((0.3, -1), (0.55, 1)):
+        x = x0 + fraction * (x1 - x0)
+        point = (x, sign * math.sqrt(max(model.f(x), 0.0)))
+        real.click(*point, touch=touch)
+        wait_readout(page, "real", lambda r, x=x: any(abs(p[0] - x) < 0.15
+                                                        for p in (r["P"], r["Q"])),
+                     f"a point at x = {x:.2f}")
+
+
 @pytest.mark.parametrize("device", list(SIZES))
 def test_points_follow_clicks_taps_and_drags_on_both_pictures(dashboard, device):
     engine, url = dashboard
@@ -249,8 +271,9 @@ def test_points_follow_clicks_taps_and_drags_on_both_pictures(dashboard, device)
             curve_name = dropdown(page, "Curve").input_value()
             check_field(page, touch)
             check_real(page, curve_name, touch)
+            pose(page, curve_name, touch)
             screenshot(page, f"touch-{engine}-{device}.png",
-                       element=page.locator(".ecc-touch-field"))
+                       element=page.locator(".ecc-touch-field" if touch else ".ecc-touch-real"))
             assert requests and not elsewhere(requests, url), elsewhere(requests, url)
         finally:
             browser.close()
