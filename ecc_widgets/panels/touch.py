@@ -9,11 +9,11 @@ queues stale work, it skips to where the finger is. Mouse, pen and touch alike (
 events); the sliders beside the pictures stay for the keyboard.
 
 Why not ipympl, matplotlib's own widget backend (measured side by side by
-`bench/bench_touch.py`; README, "The curve you can touch"): it works in Solara, Voila and
-JupyterLab without a CDN, and with blitting it is as fast as this; but its front-end (0.10)
+`bench/bench_touch.py`; README, "The curve you can touch"): it works in Solara and Voila
+without a CDN, and with blitting it is as fast as this; but its front-end (0.10)
 listens to mouse events only, so a finger dragging on a phone moves nothing, and its canvas
 keeps the figure's pixel width (500 px on a 390 px screen). Redrawing the whole figure per
-move, as ipympl does without blitting, takes over 100 ms a move here. This widget is an ESM
+move, as ipympl does without blitting, took 83-193 ms a move here. This widget is an ESM
 module inside the package (anywidget, already a dependency), sent with the widget's state.
 
 What the browser sends is checked like anything from outside: a dict with a known kind,
