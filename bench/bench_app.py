@@ -87,7 +87,8 @@ def report(name: str, samples: list[float], **extra) -> None:
 
 def clear_plot_caches() -> None:
     for cached in (plots.real_addition_png, plots.field_png, plots.path_png,
-                   plots.field_points):
+                   plots.field_points, plots.real_background_png, plots.field_background_png,
+                   plots.shared_overlay):
         cached.cache_clear()
 
 

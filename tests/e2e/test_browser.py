@@ -12,7 +12,6 @@ Screenshots land in test-artifacts/ (kept by CI as artifacts, ignored by git).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import shutil
@@ -33,9 +32,11 @@ from tests.support.browser import (
     expect_joined,
     join,
     jupyterlab_server,
+    jupyterlab_settings,
     launch_chromium,
     open_step,
     peer_card,
+    run_all_cells,
     screenshot,
     text_box,
     voila_server,
@@ -194,19 +195,8 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
     root = tmp_path / "lab"
     (root / "notebooks").mkdir(parents=True)
     shutil.copy(NOTEBOOK_03, root / "notebooks" / NOTEBOOK_03.name)
-    # Render every cell (no virtual scrolling) and skip the news prompt.
-    settings = tmp_path / "settings"
-    for plugin, values in {
-        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                        "checkForUpdates": False},
-    }.items():
-        folder, name = plugin.rsplit("/", 1)
-        (settings / folder).mkdir(parents=True, exist_ok=True)
-        (settings / folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
     relay = RelayProcess().start()
-    env = {"ECC_RELAY_URL": relay.url, "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    env = {"ECC_RELAY_URL": relay.url, **jupyterlab_settings(tmp_path)}
     try:
         with jupyterlab_server(root, env=env) as (base, token), \
                 sync_playwright() as pw:
@@ -218,9 +208,7 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
                 expect(status.get_by_text(re.compile(r"\bIdle\b"))).to_be_visible(
                     timeout=APP_READY_MS)
 
-                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-                page.locator(".lm-Menu-itemLabel",
-                             has_text=re.compile(r"^Run All Cells$")).click()
+                run_all_cells(page)
 
                 # The last code cell checks the relay's view; its words mean every cell ran.
                 # In an output, not the cell's source (on screen from the start).

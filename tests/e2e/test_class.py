@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -23,6 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.support.browser import (
     APP_READY_MS,
     NETWORK_MS,
+    elsewhere,
     join,
     lab_server,
     launch_chromium,
@@ -72,13 +72,6 @@ def open_pages(browser, url: str, count: int, viewport: dict, requests: list | N
             page.on("request", lambda request: requests.append(request.url))
         page.goto(url, wait_until="commit")
     return pages
-
-
-def elsewhere(requests: list[str], url: str) -> list[str]:
-    """The requests that left the dashboard's own server (a CDN, say)."""
-    own = urlsplit(url).netloc
-    return [r for r in requests
-            if not r.startswith(("data:", "blob:")) and urlsplit(r).netloc != own]
 
 
 def test_ten_pages_opened_at_once_are_all_usable_and_cost_little(lab):

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
@@ -108,6 +109,28 @@ def jupyterlab_server(
         _stop(proc, log)
 
 
+def jupyterlab_settings(folder: Path) -> dict[str, str]:
+    """JupyterLab settings for a test, written under `folder`: every cell rendered (no
+    virtual scrolling), no news and no update check. The environment that selects them."""
+    settings = folder / "settings"
+    for plugin, values in {
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                        "checkForUpdates": False},
+    }.items():
+        place, name = plugin.rsplit("/", 1)
+        (settings / place).mkdir(parents=True, exist_ok=True)
+        (settings / place / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
+    return {"JUPYTERLAB_SETTINGS_DIR": str(settings),
+            "JUPYTERLAB_WORKSPACES_DIR": str(folder / "workspaces")}
+
+
+def run_all_cells(page) -> None:
+    """JupyterLab's Run menu, Run All Cells."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
 # --- widget look-ups by what the user sees -------------------------------------------------
 
 def button(page, label: str):
@@ -142,6 +165,13 @@ def dropdown(root, description: str):
     locator."""
     label = f"label.widget-label:text-is({json.dumps(description)})"
     return root.locator(f".widget-dropdown:has({label}) select")
+
+
+def elsewhere(requests: list[str], url: str) -> list[str]:
+    """The requests that left the dashboard's own server (a CDN, say)."""
+    own = urlsplit(url).netloc
+    return [r for r in requests
+            if not r.startswith(("data:", "blob:")) and urlsplit(r).netloc != own]
 
 
 def screenshot(page, name: str, element=None) -> Path:

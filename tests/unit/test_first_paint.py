@@ -68,7 +68,8 @@ def test_the_first_screen_is_light_and_the_steps_come_when_opened():
         app.first_sight.probe.value = app.first_sight.probe.step
         assert app.curve_panel.drawn
         for image in (app.curve_panel.real_image, app.curve_panel.field_image):
-            assert bytes(image.value).startswith(b"\x89PNG")
+            assert bytes(image.background).startswith(b"\x89PNG")
+            assert bytes(image.overlay).startswith(b"\x89PNG")
         assert app.first_sight.probe.comm is None, "the probe is closed once it fired"
     finally:
         app.close()

@@ -162,17 +162,19 @@ def test_curve_dropdown_selects_key_curves_and_explores_toys(app):
     assert app.session.curve == "P-384"
     assert "0x" in panel.parameters.value and "security level" in panel.parameters.value
     assert "No picture" in panel.real_note.value  # 384-bit: only the shape and a toy
-    before = bytes(panel.field_image.value)
+    before = bytes(panel.field_image.background)
     panel.dropdown.value = "toy-17"
     assert app.session.curve == "P-384"  # toy curves are for exploring, not for keys
     assert "exploring" in panel.note.value
-    assert bytes(panel.field_image.value) != before
+    assert bytes(panel.field_image.background) != before
     assert panel.field_p.max == len(ecmath_points("toy-17")) - 1
-    real, field = bytes(panel.real_image.value), bytes(panel.field_image.value)
+    real, field = bytes(panel.real_image.overlay), bytes(panel.field_image.overlay)
+    background = bytes(panel.field_image.background)
     panel.field_q.value = 3
-    assert bytes(panel.field_image.value).startswith(b"\x89PNG")
-    assert bytes(panel.field_image.value) != field
-    assert bytes(panel.real_image.value) == real  # only the plot whose inputs changed
+    assert bytes(panel.field_image.overlay).startswith(b"\x89PNG")
+    assert bytes(panel.field_image.overlay) != field  # what moves is drawn again
+    assert bytes(panel.field_image.background) == background  # the curve is not
+    assert bytes(panel.real_image.overlay) == real  # only the plot whose inputs changed
 
 def ecmath_points(name):
     from ecc_widgets.curves import points
@@ -391,8 +393,9 @@ def test_the_theme_paints_the_pictures_background(theme):
         app.keys_panel.speed.value = "instant"
         app.keys_panel.generate.click()   # draws the toy walk too
         panel = app.curve_panel
-        for image in (panel.real_image, panel.field_image, app.keys_panel.path_image):
-            background, brightest = background_and_brightest(bytes(image.value))
+        for png in (panel.real_image.background, panel.field_image.background,
+                    app.keys_panel.path_image.value):
+            background, brightest = background_and_brightest(bytes(png))
             if theme == "dark":
                 assert background < 0.15, "a dark theme draws on a dark background"
                 assert brightest > 0.6, "and draws in light ink"

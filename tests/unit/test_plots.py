@@ -131,3 +131,102 @@ def test_png_is_cached_and_themed():
     assert fig.get_facecolor()[:3] != (1.0, 1.0, 1.0)  # explicit background, not transparent
     with pytest.raises(ValueError, match="unknown theme"):
         plots.field_png(curve, theme="purple")
+
+
+# --- the pictures you can touch --------------------------------------------------------
+
+OVAL = plots.RealModel(0.0, -3.0, 1.0, exact=True, note="two pieces")  # an egg and a branch
+
+
+def brute_nearest(model, view, x, y, samples=40_000):
+    import numpy as np
+
+    sx, sy = view.scale()
+    xs = np.linspace(*view.xlim, samples)
+    fx = model.f(xs)
+    xs, ys = xs[fx >= 0], np.sqrt(fx[fx >= 0])
+    d = np.minimum(((xs - x) * sx) ** 2 + ((ys - y) * sy) ** 2,
+                   ((xs - x) * sx) ** 2 + ((-ys - y) * sy) ** 2)
+    return math.sqrt(float(d.min()))
+
+
+@pytest.mark.parametrize("model", [plots.real_model(get_curve("secp256k1")),
+                                   plots.real_model(NAMED_CURVES["P-256"]), OVAL],
+                         ids=["secp256k1", "P-256-shape", "oval"])
+def test_a_click_snaps_to_the_nearest_point_exactly_on_the_real_curve(model):
+    import random
+
+    _fig, view = plots.real_background(model)
+    rng = random.Random(7)
+    for _ in range(60):
+        x, y = view.to_data(rng.uniform(0.1, 0.95), rng.uniform(0.05, 0.8))
+        px, py = plots.nearest_real_point(model, view, x, y)
+        assert view.xlim[0] <= px <= view.xlim[1]
+        assert math.isclose(py * py, model.f(px), rel_tol=1e-9, abs_tol=1e-9), "on the curve"
+        # No point of the curve is nearer on the picture (to a tenth of a pixel).
+        assert view.pixels_between((px, py), (x, y)) <= brute_nearest(model, view, x, y) + 0.1
+        plots.real_add(model, (px, py), plots.real_points(model)[0])  # accepted as on it
+
+
+def test_a_click_snaps_to_the_nearest_point_of_the_finite_curve():
+    curve = TOY_CURVES["toy-97"]
+    _fig, view = plots.field_background(curve)
+    pts = points(curve)
+    for fx, fy in [(0.1, 0.1), (0.5, 0.5), (0.93, 0.2), (0.31, 0.77)]:
+        x, y = view.to_data(fx, fy)
+        found = plots.nearest_field_point(curve, view, x, y)
+        assert found in pts
+        best = min(view.pixels_between(pt, (x, y)) for pt in pts)
+        assert view.pixels_between(found, (x, y)) == best
+
+
+def test_the_overlay_lies_exactly_over_the_background():
+    model = plots.real_model(get_curve("secp256k1"))
+    fig, view = plots.real_background(model)
+    overlay = plots.Overlay(view)
+    P, Q = plots.real_points(model)[2], plots.real_points(model)[8]
+    plots.real_overlay(overlay, model, P, Q)
+    # Where P lands in pixels: the same on both figures, and where the view says.
+    back = fig.axes[0].transData.transform(P)
+    over = overlay.ax.transData.transform(P)
+    assert abs(back[0] - over[0]) < 0.5 and abs(back[1] - over[1]) < 0.5
+    fx, fy = view.to_picture(*P)
+    assert abs(fx * view.size[0] - back[0]) < 0.5
+    assert abs((1 - fy) * view.size[1] - back[1]) < 0.5
+    assert view.to_data(fx, fy) == pytest.approx(P)
+    png = overlay.png()
+    assert png.startswith(PNG)
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    assert image.size == view.size == tuple(round(v) for v in fig.get_size_inches() * 100)
+    assert image.getpixel((0, 0))[3] == 0, "transparent where nothing moves"
+
+
+def test_the_overlays_draw_what_ecmath_and_the_chord_compute():
+    curve = TOY_CURVES["toy-97"]
+    _fig, view = plots.field_background(curve)
+    overlay = plots.Overlay(view)
+    pts = sorted(points(curve))
+    for P, Q in [(pts[3], pts[40]), (pts[5], pts[5]),
+                 (pts[7], (pts[7][0], (-pts[7][1]) % curve.p))]:
+        total = plots.field_overlay(overlay, curve, P, Q)
+        assert total == ecmath.add(curve, ecmath.Point(*P), ecmath.Point(*Q))
+        fig = overlay.figure
+        assert offsets(fig, "P") == {P} and offsets(fig, "Q") == {Q}
+        drawn = [a for a in fig.axes[0].get_children() if a.get_gid() == "result"]
+        if total.x is None:
+            assert not drawn
+        else:
+            assert offsets(fig, "result") == {(total.x, total.y)}
+    model = plots.real_model(get_curve("secp256k1"))
+    _fig, view = plots.real_background(model)
+    overlay = plots.Overlay(view)
+    P, Q = plots.real_points(model)[2], plots.real_points(model)[8]
+    total = plots.real_overlay(overlay, model, P, Q)
+    (rx, ry), = artist(overlay.figure, "result").get_offsets()
+    assert (rx, ry) == pytest.approx(total.result)
+    assert len([a for a in overlay.ax.get_children() if a.get_gid() == "P"]) == 1, \
+        "each move replaces what the last one drew"
