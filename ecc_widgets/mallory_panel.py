@@ -43,6 +43,7 @@ from ecc_widgets.panels.common import (
     close_tree,
     escape,
 )
+from ecc_widgets.style import Styled
 from ecc_widgets.text import safe_text
 
 TOKEN_ENV = "ECC_RELAY_ATTACK_TOKEN"
@@ -163,19 +164,18 @@ class MalloryClient:
 
 def intercepted_html(message: dict) -> str:
     edited = badge("edited", LEVEL_COLOURS["error"]) if message["edited"] else ""
-    return (f'<div style="margin:2px 0"><small>{clock(message["time"])}</small> '
+    return (f'<div class="ecc-intercepted"><small>{clock(message["time"])}</small> '
             f'<b>{escape(message["from"])}</b> → <b>{escape(message["to"])}</b> '
-            f'{badge(message["attack"] or "read", "#8250df")}{edited}<br>'
-            f'<span style="white-space:pre-wrap">{escape(message["text"], MAX_TEXT)}</span>'
-            "</div>")
+            f'{badge(message["attack"] or "read", LEVEL_COLOURS["error"])}{edited}'
+            f'<div class="ecc-text">{escape(message["text"], MAX_TEXT)}</div></div>')
 
 
 class RoomControls(widgets.VBox):
     """One room: who is in it, a checkbox per attack, what was read, the next edit."""
 
     def __init__(self, panel: MalloryPanel, room: str):
-        super().__init__(layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px",
-                                               margin="4px 0"))
+        super().__init__()
+        self.add_class("ecc-mallory-room")
         self.panel = panel
         self.room = room
         self.title = widgets.HTML()
@@ -219,7 +219,8 @@ class RoomControls(widgets.VBox):
 
     def update(self, info: dict) -> None:
         members = ", ".join(escape(m) for m in info["members"]) or "nobody"
-        self.title.value = f"<b>room {escape(self.room)}</b> <small>({members})</small>"
+        self.title.value = (f'<div class="ecc-panel-title">room {escape(self.room)} '
+                            f"<small>({members})</small></div>")
         self.show_attacks(info["attacks"])
         read = info["intercepted"]
         self.intercepted.value = (
@@ -227,7 +228,7 @@ class RoomControls(widgets.VBox):
             "<small>nothing read yet (switch on mitm, and let them talk)</small>")
 
 
-class MalloryPanel(widgets.VBox):
+class MalloryPanel(Styled, widgets.VBox):
     """The attack mode of the relay at `relay_url`, polled every `interval` seconds on a
     background thread until `close()`. Failures are shown on the panel, never raised."""
 
@@ -244,9 +245,8 @@ class MalloryPanel(widgets.VBox):
         self.add_class("ecc-mallory")
         for name in NO_TYPESETTING:
             self.add_class(name)
-        self.layout.border = f"2px solid {LEVEL_COLOURS['error']}"
-        self.layout.padding = "6px 10px"
-        self.children = [widgets.HTML("<b>😈 Mallory, in the relay</b>"), self.error,
+        self.children = [widgets.HTML('<div class="ecc-mallory-title">😈 Mallory, in the '
+                                      "relay</div>"), self.error,
                          self.empty, self.rooms_box]
         self.last_state: dict[str, dict] = {}
         self._stop = threading.Event()
