@@ -32,7 +32,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ecc_widgets.localrelay import pick_port, relay_health, spawn_relay
+from ecc_widgets.localrelay import log_path, pick_port, relay_health, spawn_relay
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     LINE_LIMIT,
@@ -314,8 +314,9 @@ def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",
                        idle_exit: float = 600.0) -> tuple[str, str, subprocess.Popen]:
     """Start a relay in attack mode on a free loopback port: ``(url, token, process)``.
 
-    With `room`, the full man in the middle is on in that room from the start. A fresh token
-    is made for it (pass it to `MalloryPanel`/`MalloryClient`). Stopping the relay is the
+    With `room`, the full man in the middle is on in that room from the start. Its output
+    goes to a log file (`ecc_widgets.localrelay.log_path`), not into the notebook. A fresh
+    token is made for it (pass it to `MalloryPanel`/`MalloryClient`). Stopping the relay is the
     caller's job (``process.terminate()``); one left running exits after `idle_exit` seconds
     without connections.
     """
@@ -324,14 +325,19 @@ def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",
     options = ["--attacks", "--idle-exit", str(idle_exit)]
     if room is not None:
         options += ["--attack", room]
-    process = spawn_relay(host, port, *options, env={**os.environ, TOKEN_ENV: token},
-                          stdin=subprocess.DEVNULL)
+    # Its log goes to a file, not into the notebook: students read red lines as errors.
+    path = log_path(port)
+    with open(path, "ab") as log:
+        log.write(f"\n--- attack relay started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log.flush()
+        process = spawn_relay(host, port, *options, env={**os.environ, TOKEN_ENV: token},
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise MalloryError(f"the attack relay exited with code {process.returncode} "
-                               "while starting (see its output above)")
+                               f"while starting (its log: {path})")
         if relay_health(url, timeout=0.5) is not None:
             return url, token, process
         time.sleep(0.1)
