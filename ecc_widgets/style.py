@@ -1,12 +1,12 @@
 """The look: one stylesheet shipped with the package (``ecc-lab.css``), and how it reaches
 the page.
 
-- Solara's page template includes the file itself (``ecc_widgets/templates/index.html.j2``).
-- In Voila and JupyterLab, whatever shows one of our top-level widgets (`Styled`: the app,
-  a panel shown alone, Mallory's panel) puts the stylesheet in the same cell's output, as a
-  plain HTML output, not a widget: no model to build, nothing typeset, nothing fetched.
+Whatever shows one of our top-level widgets (`Styled`: the app, a panel shown alone,
+Mallory's panel) through IPython's display puts the stylesheet in the same output, as a plain
+HTML output, not a widget: no model to build, nothing typeset, nothing fetched. That is how
+it reaches the page in JupyterLab, in Voila and in Solara (whose ``display`` is IPython's).
 
-The file sits in the "ecc" Voila template's folder, so a page template can include it too.
+The file sits in the "ecc" Voila template's folder, so a page template could include it.
 """
 
 from __future__ import annotations

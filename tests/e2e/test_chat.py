@@ -8,6 +8,7 @@ in test-artifacts/ (chat-*.png)."""
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -82,11 +83,17 @@ def test_the_chat_reads_like_a_messenger_and_they_differ_is_one_red_state(dashbo
         try:
             context = browser.new_context(viewport={"width": width, "height": height})
             alice, bob = context.new_page(), context.new_page()
+            hosts: set = set()
+            alice.on("request", lambda request: hosts.add(urlsplit(request.url).hostname)
+                     if request.url.startswith(("http:", "https:", "ws:", "wss:")) else None)
             for page in (alice, bob):
                 page.goto(url)
             for page in (alice, bob):
                 expect(text_box(page, "Your name")).to_be_editable(timeout=APP_READY_MS)
             assert alice.title() == "ECC Chat Lab"
+            # the one stylesheet, once, from the package: the page asked no other host
+            expect(alice.locator("style.ecc-stylesheet")).to_have_count(1)
+            expect(alice.locator(".ecc-app")).to_have_css("container-type", "inline-size")
             join(alice, "alice", room)
             join(bob, "bob", room)
             chat = alice.locator(".ecc-chat")
@@ -139,5 +146,6 @@ def test_the_chat_reads_like_a_messenger_and_they_differ_is_one_red_state(dashbo
             expect(chat.get_by_text("read in the middle").first).to_be_visible()
             assert chat.locator(".ecc-lock").count() == 0  # no lock alone says "all is well"
             alice.screenshot(path=str(ARTIFACTS / f"chat-differ-{device}-{engine}.png"))
+            assert hosts == {"127.0.0.1"}, f"the page loaded from {hosts}"
         finally:
             browser.close()
