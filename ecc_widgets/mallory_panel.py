@@ -194,9 +194,11 @@ class RoomControls(widgets.VBox):
         self.edit.on_click(lambda _: self.panel.act(self.panel.client.edit, self.room,
                                                     self.replace.value or None))
         self.intercepted = widgets.HTML()
+        edit_row = widgets.HBox([self.replace, self.edit])
+        edit_row.add_class("ecc-mallory-edit")  # wraps on a phone (the stylesheet)
         self.children = [self.title, widgets.HBox(list(self.attacks.values()),
                                                   layout=widgets.Layout(flex_flow="row wrap")),
-                         widgets.HBox([self.replace, self.edit]), self.intercepted]
+                         edit_row, self.intercepted]
 
     def _toggle(self, attack: str, change) -> None:
         if self._updating:
