@@ -1,7 +1,8 @@
 """The chat as a messenger in chromium, on the dashboard `ecc-lab` serves with each engine, on
 a laptop and on a phone: after eight messages both ways the newest bubble is the lowest one
 and in view, the message box is in view, eight bubbles (five on a phone) are in view at once,
-each bubble's full detail is one click away; on a laptop the chat stays in view while the
+each bubble's full detail is one click away, a reader scrolled up to older messages stays
+there when a new one comes; on a laptop the chat stays in view while the
 steps scroll; after "They differ" the card says so, and nowhere "secure". Screenshots land
 in test-artifacts/ (chat-*.png)."""
 
@@ -128,12 +129,28 @@ def test_the_chat_reads_like_a_messenger_and_they_differ_is_one_red_state(dashbo
             newest.locator("summary").click()
             expect(newest.get_by_text("nonce", exact=True)).to_be_visible()
 
+            # a reader who scrolled up to read is not pulled down by a new message (on a
+            # phone, where eight messages are more than the conversation shows)
+            conversation = alice.locator(".ecc-conversation")
+            if device == "phone":
+                assert conversation.evaluate("c => c.scrollHeight > c.clientHeight + 100")
+                conversation.evaluate("c => { c.scrollTop = -(c.scrollHeight - c.clientHeight); }")
+                assert alice.evaluate(BUBBLES)["boxes"][0]["top"] >= seen["top"] - 1  # the oldest
+                text_box(bob, "Message").fill("one more")
+                button(bob, "Send").click()
+                expect(conversation.get_by_text("one more", exact=True)).to_be_attached(
+                    timeout=NETWORK_MS)
+                now = alice.evaluate(BUBBLES)
+                assert now["boxes"][0]["bottom"] > now["top"], \
+                    f"the oldest message went out of view when a new one came: {now}"
+                conversation.evaluate("c => { c.scrollTop = 0; }")  # back to the newest
+                expect(conversation.get_by_text("one more", exact=True)).to_be_in_viewport()
+
             if device == "laptop":  # scrolling the steps keeps the chat in view
                 alice.mouse.move(width * 0.25, height * 0.7)
                 alice.mouse.wheel(0, 2000)
                 expect(message).to_be_in_viewport()
                 assert in_viewport(alice, message), "the message box scrolled away"
-                conversation = alice.locator(".ecc-conversation")
                 assert in_viewport(alice, conversation), (
                     f"the conversation scrolled away: {conversation.bounding_box()}"
                     f"; clipping ancestors: {alice.evaluate(CLIPPING)}")
