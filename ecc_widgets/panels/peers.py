@@ -180,8 +180,11 @@ class PeerCard(widgets.VBox):
             if legacy:
                 hint += (" This peer's client (the seed's protocol) shows no codes at all: "
                          "there is nothing to compare with.")
-            self.codes.value = (sas_html(codes, peer.sas_status, peer.sas_problem)
-                                + f"<small>{escape(hint)}</small>")
+            hint = f'<small class="ecc-hint">{escape(hint)}</small>'
+            if peer.verified or peer.mismatch:  # compared: the how-to steps aside
+                hint = (f'<details class="ecc-more"><summary>how to compare</summary>{hint}'
+                        "</details>")
+            self.codes.value = sas_html(codes, peer.sas_status, peer.sas_problem) + hint
         else:
             self.codes.value = ""
         self._legacy_allowed = allowed

@@ -88,12 +88,14 @@ def test_they_differ_is_one_red_state_on_the_card_and_on_every_message(app):
     s.conversations = {"bob": (sealed(1, "in"), sealed(2))}
     card = app.peers_panel.cards["bob"]
     assert badge("secure") in card.details.value
+    assert "how to compare" not in card.codes.value and "Read all seven" in card.codes.value
     assert "fa-lock" in app.chat_panel.conversation.value
     s.peers = {"bob": dataclasses.replace(SECURE, mismatch=True)}
     assert badge("secure") not in card.details.value and ">secure<" not in card.details.value
     assert peers.MITM_STATE in card.details.value and "someone is in the middle" in \
         card.banner.value
     assert "ecc-state-mitm" in card._dom_classes
+    assert "<summary>how to compare</summary>" in card.codes.value  # the steps aside
     shown = app.chat_panel.conversation.value
     assert "fa-lock" not in shown  # no green lock alone on a conversation read in the middle
     assert shown.count("read in the middle") == 2
