@@ -35,39 +35,15 @@ from ecc_widgets.panels.common import (
 )
 from ecc_widgets.panels.compare import CompareCodes
 from ecc_widgets.panels.numbers import NumbersPanel
+from ecc_widgets.style import Styled
 
-# The layout is CSS, not widget traits: a container query, so it follows the width the app
-# gets (a notebook cell, a Voila page, a phone), not the window's. Wide: the steps in tabs
-# on the left, the chat and the peers always in view on the right. Narrow: one column, the
-# chat and the peers first (under the join row), the tabs below.
-STYLE = """<style>
-.ecc-app { container-type: inline-size; container-name: ecc-app; }
-.ecc-app .widget-html-content { line-height: 1.45; }
-.ecc-app .ecc-panel { border-radius: 6px; }
-.ecc-app img { max-width: calc(100% - 4px); height: auto; }  /* 2px margins */
-.ecc-app .widget-slider, .ecc-app .widget-dropdown, .ecc-app .widget-text,
-.ecc-app .widget-toggle-buttons { max-width: 100%; }
-.ecc-app .widget-toggle-buttons .widget-toggle-buttons { flex-wrap: wrap; }
-.ecc-main { display: grid !important; gap: 10px; width: 100%;
-  grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); grid-template-areas: "steps side"; }
-.ecc-main > .ecc-steps { grid-area: steps; min-width: 0; }
-.ecc-main > .ecc-side { grid-area: side; min-width: 0; }
-.ecc-app .ecc-conversation { max-height: 42vh !important; }
-.ecc-app .ecc-title small { color: #57606a; }
-.ecc-app .widget-inline-hbox { max-width: calc(100% - 4px); min-width: 0; }
-.ecc-app .ecc-join .widget-text { flex: 1 1 120px; min-width: 0; max-width: 280px; }
-.ecc-app .ecc-chat .widget-dropdown { flex: 1 1 140px; width: auto; }
-.ecc-app .ecc-steps > .lm-TabBar { height: auto; }
-.ecc-app .ecc-steps .lm-TabBar-content { flex-wrap: wrap; }
-.ecc-app .ecc-steps .lm-TabBar-tab { flex: 0 1 auto; min-width: 0; }
-@container ecc-app (max-width: 820px) {
-  .ecc-main { grid-template-columns: minmax(0, 1fr); grid-template-areas: "side" "steps"; }
-  .ecc-app .ecc-conversation { max-height: 24vh !important; }
-  .ecc-app .ecc-title small, .ecc-app .ecc-detail, .ecc-app .ecc-join > .widget-html:first-child
-    { display: none; }
-  .ecc-app .ecc-join .widget-text { flex: 1 1 90px; }
-}
-</style>"""
+# The layout is CSS (ecc_widgets/templates/voila/templates/ecc/ecc-lab.css, see
+# `ecc_widgets.style`), not widget traits: a container query, so it follows the width the app
+# gets (a notebook cell, a Voila page, a phone), not the window's. Wide: the steps in tabs on
+# the left, the chat (then the peers) on the right, held in view while the steps scroll.
+# Narrow: one column, the chat and the peers first (under the join row), the tabs below.
+TITLE = ("<h1>ECC Chat Lab <small>Elliptic-curve keys, ECDH and an end-to-end encrypted chat "
+         "you can watch.</small></h1>")
 
 # Tab titles are names students (and the browser tests) click.
 STEPS = ("Curve", "Keys", "Numbers", "Log", "What the relay sees")
@@ -128,7 +104,7 @@ class FirstSight:
             widgets.Widget.close(widget)
 
 
-class EccApp(widgets.VBox):
+class EccApp(Styled, widgets.VBox):
     """The dashboard: the join row on top; the steps (curve, keys, numbers, log, relay
     view) in tabs; the chat and the peers always in view beside them (below on a phone).
 
@@ -158,7 +134,6 @@ class EccApp(widgets.VBox):
         self.add_class("ecc-app")
         for name in NO_TYPESETTING:  # peers' names and messages are text, never TeX
             self.add_class(name)
-        self.layout.width = "100%"
         # The keys panel walks on the toy curve the student is looking at.
         self.curve_panel.dropdown.observe(self._on_curve_pick, names="value")
         self.steps = widgets.Tab([self._places[name] for name in STEPS], titles=STEPS,
@@ -169,9 +144,7 @@ class EccApp(widgets.VBox):
         side.add_class("ecc-side")
         main = widgets.GridBox([self.steps, side], layout=shared.plain)
         main.add_class("ecc-main")
-        title = shared.html(STYLE + "<h3 style='margin:2px 0'>ECC Chat Lab <small style="
-                            "'font-size:60%; font-weight:normal'>Elliptic-curve keys, ECDH "
-                            "and an end-to-end encrypted chat you can watch.</small></h3>")
+        title = shared.html(TITLE)
         title.add_class("ecc-title")
         self.children = [title, self.join_panel, main]
         self.first_sight = FirstSight(self._on_first_sight, shared)
@@ -268,7 +241,7 @@ class EccApp(widgets.VBox):
             self.shared.close()
 
 
-class PairApp(widgets.VBox):
+class PairApp(Styled, widgets.VBox):
     """Alice and Bob in one page: two dashboards, each with its own session, joined to one
     fresh room on the relay, with the codes both see for each other in a strip on top.
     For a student alone, or a teacher at a projector."""

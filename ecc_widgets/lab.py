@@ -68,6 +68,7 @@ def dashboard_notebook() -> dict:
     return {
         "cells": cells,
         "metadata": {
+            "title": "ECC Chat Lab",   # the page's title in Voila (else the file's name)
             "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"},
         },

@@ -28,7 +28,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ecc_widgets.localrelay import pick_port, relay_health, spawn_relay
+from ecc_widgets.localrelay import log_path, pick_port, relay_health, spawn_relay
 from ecc_widgets.mitm import ATTACKS  # the attacks and what each does
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
@@ -40,6 +40,7 @@ from ecc_widgets.panels.common import (
     escape,
 )
 from ecc_widgets.polled_panel import PolledPanel, call_api
+from ecc_widgets.style import Styled
 from ecc_widgets.text import safe_text
 
 TOKEN_ENV = "ECC_RELAY_ATTACK_TOKEN"
@@ -130,19 +131,18 @@ class MalloryClient:
 
 def intercepted_html(message: dict) -> str:
     edited = badge("edited", LEVEL_COLOURS["error"]) if message["edited"] else ""
-    return (f'<div style="margin:2px 0"><small>{clock(message["time"])}</small> '
+    return (f'<div class="ecc-intercepted"><small>{clock(message["time"])}</small> '
             f'<b>{escape(message["from"])}</b> → <b>{escape(message["to"])}</b> '
-            f'{badge(message["attack"] or "read", "#8250df")}{edited}<br>'
-            f'<span style="white-space:pre-wrap">{escape(message["text"], MAX_TEXT)}</span>'
-            "</div>")
+            f'{badge(message["attack"] or "read", LEVEL_COLOURS["error"])}{edited}'
+            f'<div class="ecc-text">{escape(message["text"], MAX_TEXT)}</div></div>')
 
 
 class RoomControls(widgets.VBox):
     """One room: who is in it, a checkbox per attack, what was read, the next edit."""
 
     def __init__(self, panel: MalloryPanel, room: str):
-        super().__init__(layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px",
-                                               margin="4px 0"))
+        super().__init__()
+        self.add_class("ecc-mallory-room")
         self.panel = panel
         self.room = room
         self.title = widgets.HTML()
@@ -161,9 +161,11 @@ class RoomControls(widgets.VBox):
         self.edit.on_click(lambda _: self.panel.act(self.panel.client.edit, self.room,
                                                     self.replace.value or None))
         self.intercepted = widgets.HTML()
+        edit_row = widgets.HBox([self.replace, self.edit])
+        edit_row.add_class("ecc-mallory-edit")  # wraps on a phone (the stylesheet)
         self.children = [self.title, widgets.HBox(list(self.attacks.values()),
                                                   layout=widgets.Layout(flex_flow="row wrap")),
-                         widgets.HBox([self.replace, self.edit]), self.intercepted]
+                         edit_row, self.intercepted]
 
     def _toggle(self, attack: str, change) -> None:
         if self._updating:
@@ -186,7 +188,8 @@ class RoomControls(widgets.VBox):
 
     def update(self, info: dict) -> None:
         members = ", ".join(escape(m) for m in info["members"]) or "nobody"
-        self.title.value = f"<b>room {escape(self.room)}</b> <small>({members})</small>"
+        self.title.value = (f'<div class="ecc-panel-title">room {escape(self.room)} '
+                            f"<small>({members})</small></div>")
         self.show_attacks(info["attacks"])
         read = info["intercepted"]
         self.intercepted.value = (
@@ -194,7 +197,7 @@ class RoomControls(widgets.VBox):
             "<small>nothing read yet (switch on mitm, and let them talk)</small>")
 
 
-class MalloryPanel(PolledPanel):
+class MalloryPanel(Styled, PolledPanel):
     """The attack mode of the relay at `relay_url`, polled every `interval` seconds on a
     background thread until `close()`. Failures are shown on the panel, never raised."""
 
@@ -210,9 +213,8 @@ class MalloryPanel(PolledPanel):
         self.add_class("ecc-mallory")
         for name in NO_TYPESETTING:
             self.add_class(name)
-        self.layout.border = f"2px solid {LEVEL_COLOURS['error']}"
-        self.layout.padding = "6px 10px"
-        self.children = [widgets.HTML("<b>😈 Mallory, in the relay</b>"), self.error,
+        self.children = [widgets.HTML('<div class="ecc-mallory-title">😈 Mallory, in the '
+                                      "relay</div>"), self.error,
                          self.empty, self.rooms_box]
         self.last_state: dict[str, dict] = {}
         self.start_polling()
@@ -246,8 +248,9 @@ def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",
                        idle_exit: float = 600.0) -> tuple[str, str, subprocess.Popen]:
     """Start a relay in attack mode on a free loopback port: ``(url, token, process)``.
 
-    With `room`, the full man in the middle is on in that room from the start. A fresh token
-    is made for it (pass it to `MalloryPanel`/`MalloryClient`). Stopping the relay is the
+    With `room`, the full man in the middle is on in that room from the start. Its output
+    goes to a log file (`ecc_widgets.localrelay.log_path`), not into the notebook. A fresh
+    token is made for it (pass it to `MalloryPanel`/`MalloryClient`). Stopping the relay is the
     caller's job (``process.terminate()``); one left running exits after `idle_exit` seconds
     without connections.
     """
@@ -256,14 +259,19 @@ def start_attack_relay(room: str | None = None, *, host: str = "127.0.0.1",
     options = ["--attacks", "--idle-exit", str(idle_exit)]
     if room is not None:
         options += ["--attack", room]
-    process = spawn_relay(host, port, *options, env={**os.environ, TOKEN_ENV: token},
-                          stdin=subprocess.DEVNULL)
+    # Its log goes to a file, not into the notebook: students read red lines as errors.
+    path = log_path(port)
+    with open(path, "ab") as log:
+        log.write(f"\n--- attack relay started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log.flush()
+        process = spawn_relay(host, port, *options, env={**os.environ, TOKEN_ENV: token},
+                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise MalloryError(f"the attack relay exited with code {process.returncode} "
-                               "while starting (see its output above)")
+                               f"while starting (its log: {path})")
         if relay_health(url, timeout=0.5) is not None:
             return url, token, process
         time.sleep(0.1)

@@ -6,11 +6,9 @@ import threading
 
 import ipywidgets as widgets
 
-from ecc_widgets import crypto
 from ecc_widgets.panels.common import (
     LEVEL_COLOURS,
     LINE_LIMIT,
-    MONO,
     NAME_LIMIT,
     NewestFirst,
     Panel,
@@ -28,10 +26,6 @@ WIRE_BYTES = 512    # bytes of a ciphertext shown in hex, and characters of its 
 # How long after Enter to wait for the committed text before sending what the box holds.
 ENTER_GRACE = 0.5
 
-OURS = "#ddf4ff"      # our bubbles, on the right
-THEIRS = "#f6f8fa"    # theirs, on the left
-METRIC_COLOUR = "#57606a"
-
 STATUS_MARKS = {
     "waiting": "⏳ waiting for the key",
     "sending": "…",
@@ -40,14 +34,27 @@ STATUS_MARKS = {
     "rejected": "✗ rejected",
 }
 LEGACY_LACKS = "not authenticated against replay/reordering"
-# Font Awesome (loaded with the widgets) draws the marks; the words are for everyone.
-AUTHENTICATED_MARK = (f'<span style="color:{LEVEL_COLOURS["success"]}" title="the decryption '
-                      'proved who sent it and that it is unchanged"><i class="fa fa-lock"></i> '
-                      "authenticated</span>")
-VERIFIED_MARK = ('<span style="color:#ffffff; background:#1a7f37; border-radius:8px; '
-                 'padding:0 6px; font-size:11px" title="you compared the safety number with '
-                 'this peer: this is their current key"><i class="fa fa-check-circle"></i> '
-                 "verified</span>")
+# Font Awesome (loaded with the widgets) draws the marks; their titles say them in words.
+AUTHENTICATED_MARK = ('<span class="ecc-lock" title="authenticated: the decryption proved who '
+                      'sent it and that it is unchanged"><i class="fa fa-lock"></i></span>')
+VERIFIED_MARK = ('<span class="ecc-lock" title="verified: you compared the safety number with '
+                 'this peer, and this is their current key"><i class="fa fa-check-circle">'
+                 "</i></span>")
+# One state for the whole conversation when the pair's keys are in doubt: it replaces the
+# lock on every bubble, and a banner on top says it in words.
+MITM, CHANGED = "mitm", "changed"
+STATE_MARKS = {
+    MITM: ('<span class="ecc-mitm-mark" title="the codes differ: whoever sits in the middle '
+           'read this message, and could have changed it">⚠ read in the middle</span>'),
+    CHANGED: ('<span class="ecc-changed-mark" title="their key changed: compare the codes '
+              'again before you trust it"><i class="fa fa-lock"></i> new key</span>'),
+}
+STATE_ALERTS = {
+    MITM: ("⚠ The codes differ: someone in the middle reads these messages (and can change "
+           "them). Every lock still shows: the encryption works, with the wrong person."),
+    CHANGED: ("Their key changed: compare the codes again (on their card) before you trust "
+              "this conversation."),
+}
 
 
 def message_marks(message) -> tuple[bool, bool]:
@@ -56,83 +63,105 @@ def message_marks(message) -> tuple[bool, bool]:
     return bool(message.authenticated), bool(message.verified)
 
 
-def _decoded(value: str) -> bytes:
-    try:
-        return crypto.b64decode(value or "")
-    except ValueError:
-        return b""
+def conversation_state(peer) -> str:
+    """MITM when the user found the codes different, CHANGED while a new key waits to be
+    compared, else "" (the crypto's own marks speak)."""
+    if peer is None:
+        return ""
+    if peer.mismatch:
+        return MITM
+    return CHANGED if "key changed" in peer.statuses else ""
 
 
-def metrics_badges(message) -> list[str]:
-    """The measured numbers of one message: sizes before and after, and the AEAD's time."""
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+
+def metrics_line(message) -> str:
+    """The measured numbers of one message in a few words: "15 B → 43 B · sealed 0.11 ms"
+    (the text's bytes, the bytes on the wire: ciphertext, nonce and tag)."""
     if not message.ciphertext_bytes and not message.plaintext_bytes:
-        return []
+        return ""
     wire = message.ciphertext_bytes + message.nonce_bytes + message.tag_bytes
-    plain = message.plaintext_bytes
-    share = f", {100 * message.overhead_bytes / plain:.0f}%" if plain else ""
-    sizes = (f"{plain} B -> {message.ciphertext_bytes}+{message.nonce_bytes}+"
-             f"{message.tag_bytes} B (+{message.overhead_bytes} B{share})")
-    out = [badge(sizes, METRIC_COLOUR)]
+    words = [f"{message.plaintext_bytes} B → {wire} B"]
     if message.seal_ms:
-        out.append(badge(f"sealed in {message.seal_ms:.2f} ms", METRIC_COLOUR))
+        words.append(f"sealed {_ms(message.seal_ms)} ms")
     if message.open_ms:
-        out.append(badge(f"opened in {message.open_ms:.2f} ms", METRIC_COLOUR))
-    return [f'<span title="plaintext -> ciphertext + nonce + tag, bytes on the wire '
-            f'(decoded from what the relay carried); {wire} B in all">{b}</span>'
-            for b in out]
+        words.append(f"opened {_ms(message.open_ms)} ms")
+    return " · ".join(words)
+
+
+def metrics_detail(message) -> str:
+    """The same numbers in full, for the detail one click away."""
+    if not message.ciphertext_bytes and not message.plaintext_bytes:
+        return ""
+    plain = message.plaintext_bytes
+    wire = message.ciphertext_bytes + message.nonce_bytes + message.tag_bytes
+    share = f", {100 * message.overhead_bytes / plain:.0f}%" if plain else ""
+    out = (f"<div>{plain} B -> {message.ciphertext_bytes}+{message.nonce_bytes}+"
+           f"{message.tag_bytes} B (+{message.overhead_bytes} B{share})</div>"
+           f"<div><small>text {plain} B; on the wire ciphertext {message.ciphertext_bytes} B + "
+           f"nonce {message.nonce_bytes} B + tag {message.tag_bytes} B = {wire} B (decoded "
+           "from what the relay carried)</small></div>")
+    times = [f"sealed in {message.seal_ms:.3f} ms" if message.seal_ms else "",
+             f"opened in {message.open_ms:.3f} ms" if message.open_ms else ""]
+    times = [t for t in times if t]
+    if times:
+        out += f"<div>{', '.join(times)} (the AEAD call alone)</div>"
+    return out
 
 
 def wire_html(message, opened: bool) -> str:
-    """The ciphertext's first bytes, and all of it (nonce, tag, associated data) one
-    click away: a <details> the "Show what the relay saw" toggle opens for every bubble."""
-    ciphertext = _decoded(message.ciphertext)
-    if not ciphertext and not message.nonce:
+    """What the relay carried: the ciphertext, nonce, tag and associated data (in hex), and
+    with `opened` ("Show what the relay saw") the very base64 strings of the wire."""
+    ciphertext = message.ciphertext_raw   # decoded once, by the model
+    if not (message.ciphertext or message.nonce):
         return ""
-    preview = grouped_hex(ciphertext[:8]) + (" …" if len(ciphertext) > 8 else "")
     rows = "".join(
         f'<div><b>{label}</b> <small>({len(data)} B)</small> {grouped_hex(data[:WIRE_BYTES])}'
         f'{" …" if len(data) > WIRE_BYTES else ""}</div>'
-        for label, data in (("ciphertext", ciphertext), ("nonce", _decoded(message.nonce)),
-                            ("tag", _decoded(message.tag))))
+        for label, data in (("ciphertext", ciphertext), ("nonce", message.nonce_raw),
+                            ("tag", message.tag_raw)))
     if message.associated_data:
         rows += (f"<div><b>associated data</b> <small>({message.ad_bytes} B, authenticated, "
                  f"not encrypted)</small> {escape(message.associated_data, LINE_LIMIT)}</div>")
     if opened:  # beside the relay view: the very strings it shows
         rows += "".join(
-            f'<div style="overflow-wrap:anywhere"><b>{label}</b> (base64) '
-            f'{escape(value or "-", LINE_LIMIT)}</div>'
+            f'<div><b>{label}</b> (base64) {escape(value or "-", LINE_LIMIT)}</div>'
             for label, value in (("encryptedMessage", message.ciphertext),
                                  ("iv", message.nonce), ("tag", message.tag)))
-    return (f'<details{" open" if opened else ""} style="{MONO}; font-size:11px; '
-            f'overflow-wrap:anywhere; margin-top:2px"><summary style="cursor:pointer">'
-            f"ciphertext {preview}</summary>{rows}</details>")
+    return rows
 
 
 def message_html(message, me: str, peer_name: str, show_wire: bool,
-                 repeated: bool = False) -> str:
-    """One message as a messenger bubble (ours on the right), escaped text, its measured
-    numbers as badges and what the relay carried one click away."""
+                 repeated: bool = False, state: str = "") -> str:
+    """One message as a messenger bubble (ours on the right): the escaped text, one line of
+    details (time, sizes, time to seal or open, the marks), and all of it (sizes, nonce,
+    tag, associated data, ciphertext) one click away, open for every bubble with
+    "Show what the relay saw"."""
     who = me if message.direction == "out" else peer_name
     authenticated, verified = message_marks(message)
     marks = []
-    if authenticated:
-        marks.append(AUTHENTICATED_MARK)
-    if verified:
-        marks.append(VERIFIED_MARK)
+    if state in STATE_MARKS and message.status != "rejected":
+        marks.append(STATE_MARKS[state])
+    else:
+        if authenticated:
+            marks.append(AUTHENTICATED_MARK)
+        if verified:
+            marks.append(VERIFIED_MARK)
     if message.legacy:
         marks.append(badge("legacy", LEVEL_COLOURS["warning"]))
     if message.status == "rejected":
-        marks.append(badge("rejected", LEVEL_COLOURS["error"]))
+        marks.append(f'<b style="color:{LEVEL_COLOURS["error"]}">✗ rejected</b>')
     elif STATUS_MARKS.get(message.status):
-        marks.append(f'<small title="{escape(message.status, 20)}">'
-                     f"{escape(STATUS_MARKS[message.status])}</small>")
+        marks.append(f'<span title="{escape(message.status, 20)}">'
+                     f"{escape(STATUS_MARKS[message.status])}</span>")
+    rejected = message.status == "rejected"
     reason = message.reason or (LEGACY_LACKS if message.legacy else "")
-    if reason:
-        colour = LEVEL_COLOURS["error" if message.status == "rejected" else "warning"]
-        prefix = "legacy: " if message.legacy and message.status != "rejected" else ""
-        reason = (f'<div style="color:{colour}"><small>{prefix}'
-                  f"{escape(reason, LINE_LIMIT)}</small></div>")
-    if message.status == "rejected" and not message.plaintext:
+    shown_reason = ""
+    if reason and (rejected or not message.legacy):
+        shown_reason = f'<div class="ecc-reason">{escape(reason, LINE_LIMIT)}</div>'
+    if rejected and not message.plaintext:
         body = "<i>(not shown: the message failed its checks)</i>"
     else:
         body = escape(message.plaintext, BODY_LIMIT)
@@ -140,18 +169,38 @@ def message_html(message, me: str, peer_name: str, show_wire: bool,
             body += (f"<br><small><i>({len(message.plaintext):,} characters: the first "
                      f"{BODY_LIMIT:,} shown)</i></small>")
     ours = message.direction == "out"
-    callout = (f'<div style="color:{LEVEL_COLOURS["info"]}"><small>same text, different '
-               "ciphertext (fresh nonce)</small></div>" if repeated else "")
-    numbers = " ".join(metrics_badges(message))
-    bubble = (f'<div style="max-width:85%; min-width:0; padding:4px 8px; border-radius:10px; '
-              f'background:{OURS if ours else THEIRS}">'
-              f"<small><b>{escape(who, NAME_LIMIT)}</b> {escape(clock(message.time))}</small> "
-              f"{' '.join(marks)}"
-              f'<div style="white-space:pre-wrap; overflow-wrap:anywhere">{body}</div>'
-              f"{reason}{callout}<div>{numbers}</div>{wire_html(message, show_wire)}</div>")
-    return (f'<div class="ecc-bubble ecc-{"ours" if ours else "theirs"}" style="display:flex; '
-            f'justify-content:{"flex-end" if ours else "flex-start"}; margin:4px 0">'
-            f"{bubble}</div>")
+    line = " · ".join(part for part in (escape(clock(message.time)[:5]),
+                                          metrics_line(message)) if part)
+    summary = f"{line} {' '.join(marks)}" + (" · ↻" if repeated else "")
+    detail = metrics_detail(message)
+    if message.legacy and not rejected:
+        detail += (f'<div style="color:{LEVEL_COLOURS["warning"]}">legacy: '
+                   f"{escape(reason, LINE_LIMIT)}</div>")
+    if repeated:
+        detail += (f'<div style="color:{LEVEL_COLOURS["info"]}">same text, different '
+                   "ciphertext (fresh nonce)</div>")
+    detail += wire_html(message, show_wire)
+    if detail:
+        meta = (f'<details class="ecc-meta"{" open" if show_wire else ""}><summary>{summary}'
+                f'</summary><div class="ecc-detail-rows">{detail}</div></details>')
+    else:
+        meta = f'<div class="ecc-meta">{summary}</div>'
+    classes = f'ecc-bubble ecc-{"ours" if ours else "theirs"}' + (" ecc-rejected" if rejected
+                                                                   else "")
+    return (f'<div class="{classes}" title="{escape(who, NAME_LIMIT)}, '
+            f'{escape(clock(message.time))}"><div class="ecc-b"><div class="ecc-text">{body}'
+            f"</div>{shown_reason}{meta}</div></div>")
+
+
+def empty_hint(name: str, statuses) -> str:
+    """What to do before the first message: share keys, or (once they are shared) write."""
+    who = escape(name, NAME_LIMIT)
+    if {"secure", "legacy"} & set(statuses):
+        words = f"Keys shared with {who}: write below. Only {who} can read it."
+    else:
+        words = (f"No messages with {who} yet. Make your keys (the Keys step), then press "
+                 f"Share key on {who}'s card.")
+    return f'<div class="ecc-chat-empty">{words}</div>'
 
 
 def repeated_texts(messages) -> frozenset:
@@ -195,7 +244,7 @@ def rejected_note(peer, messages, name: str) -> str:
 class ChatPanel(Panel):
     panel = "chat"
     topic = "chat"
-    title = "5. Chat, end-to-end encrypted"
+    title = "Chat, end-to-end encrypted"
     watched = ("peers", "conversations", "username", "trimmed")
     coalesce = (4.0, 8)   # a flood of messages is a few renders a second
 
@@ -206,16 +255,15 @@ class ChatPanel(Panel):
         self.wire = widgets.ToggleButton(value=False, description="Show what the relay saw",
                                          icon="eye",
                                          layout=widgets.Layout(width="auto"))
-        # Its height is the app's to set (ecc-conversation in the app's style).
-        self.conversation = widgets.HTML(layout=widgets.Layout(
-            max_height="360px", overflow="auto", border="1px solid #d0d7de", padding="4px"))
+        # Its height, scrolling and order (newest at the bottom) are the stylesheet's.
+        self.conversation = self.shared.html()
         self.conversation.add_class("ecc-conversation")
         # continuous_update=False: the browser sends the text when Enter is pressed or the
         # box loses focus. Only Enter (and "Send") sends a message; see _on_submit.
         self.message = widgets.Text(placeholder="Message", continuous_update=False,
                                     layout=widgets.Layout(flex="1 1 auto", width="auto"))
         self._enter: threading.Timer | None = None
-        self._list = NewestFirst(self._message_html, SHOWN, "messages")
+        self._list = NewestFirst(self._message_html, SHOWN, "messages", newest_last=True)
         self._context: tuple = ()   # what every cached bubble depends on besides itself
         self._shown: tuple = ()     # what the conversation shows now
         self._repeated: frozenset = frozenset()  # ids of our messages repeating an earlier text
@@ -226,14 +274,12 @@ class ChatPanel(Panel):
         self.send_button.on_click(lambda _: self.send())
         self.to.observe(lambda _: self._render_conversation(), names="value")
         self.wire.observe(lambda _: self._render_conversation(), names="value")
-        self.children = [
-            self.header(),
-            widgets.HBox([self.to, self.wire],
-                         layout=widgets.Layout(flex_flow="row wrap", align_items="center")),
-            self.conversation,
-            widgets.HBox([self.message, self.send_button]),
-            self.error,
-        ]
+        bar = widgets.HBox([self.to, self.wire],
+                           layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        bar.add_class("ecc-chat-bar")
+        compose = widgets.HBox([self.message, self.send_button])
+        compose.add_class("ecc-compose")
+        self.children = [self.header(), bar, self.conversation, compose, self.error]
         self._render()
 
     def _on_submit(self, _widget, content, _buffers) -> None:
@@ -294,8 +340,8 @@ class ChatPanel(Panel):
             self._render_conversation()
 
     def _message_html(self, message) -> str:
-        me, name, wire = self._context
-        return message_html(message, me, name, wire, message.id in self._repeated)
+        me, name, wire, state = self._context
+        return message_html(message, me, name, wire, message.id in self._repeated, state)
 
     def _render_conversation(self) -> None:
         peer_id = self.to.value
@@ -306,21 +352,24 @@ class ChatPanel(Panel):
             name = peer.name if peer else (peer_id or "")
             note = rejected_note(peer, messages, name) if messages else ""
             note = dropped_note(peer, getattr(s, "trimmed", {}).get(peer_id, 0), name) + note
-            shown = (peer_id, messages, note, s.username, self.wire.value)
+            state = conversation_state(peer)
+            statuses = peer.statuses if peer is not None else frozenset()
+            shown = (peer_id, messages, note, s.username, self.wire.value, state, statuses)
             if shown == self._shown:
                 return  # another peer's conversation, or nothing visible, changed
             self._shown = shown
             if not peer_id:
-                self.conversation.value = "<small>No conversation yet.</small>"
+                self.conversation.value = ('<div class="ecc-chat-empty">No conversation yet: '
+                                           "nobody else is in the room.</div>")
                 return
+            alert = (f'<div class="ecc-chat-alert ecc-{state}">{escape(STATE_ALERTS[state])}'
+                     "</div>" if state else "")
             if not messages:
-                self.conversation.value = note + (
-                    f"<small>No messages with {escape(name, NAME_LIMIT)} yet. Share keys "
-                    "first, then write below.</small>")
+                self.conversation.value = alert + note + empty_hint(name, statuses)
                 return
-            context = (s.username or "me", name, self.wire.value)
+            context = (s.username or "me", name, self.wire.value, state)
             if context != self._context:
                 self._context = context
                 self._list.clear()
             self._repeated = repeated_texts(messages)
-            self.conversation.value = note + self._list.html(messages)
+            self.conversation.value = alert + note + self._list.html(messages)

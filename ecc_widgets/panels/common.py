@@ -24,6 +24,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ecc_widgets.session import SessionError
 from ecc_widgets.session.state import Budget
+from ecc_widgets.style import Styled
 from ecc_widgets.text import safe_text
 
 logger = logging.getLogger("ecc_widgets.panels")
@@ -78,9 +79,14 @@ def escape(value: object, limit: int = TEXT_LIMIT) -> str:
 
 def badge(text: str, colour: str | None = None) -> str:
     colour = colour or STATUS_COLOURS.get(text, "#57606a")
-    return (f'<span style="display:inline-block; margin:1px 3px 1px 0; padding:0 6px; '
-            f'border-radius:8px; background:{colour}; color:#ffffff; font-size:11px">'
-            f"{escape(text)}</span>")
+    return f'<span class="ecc-badge" style="background:{colour}">{escape(text)}</span>'
+
+
+def step_title(title: str) -> str:
+    """A panel's title without a step number: the page puts the steps in one order on a
+    laptop (two columns) and in another on a phone (one), so numbers would contradict it."""
+    number, dot, rest = title.partition(". ")
+    return rest if dot and number.isdigit() else title
 
 
 def grouped_hex(data: bytes | str, group: int = 4, sep: str = " ") -> str:
@@ -142,16 +148,20 @@ def observe(session, handler: Callable, names: Sequence[str],
 class NewestFirst:
     """The newest `shown` items of a growing sequence as HTML, newest first (visible
     without scrolling), then how many older ones are left out (the model keeps them).
+    With ``newest_last`` (a messenger's order), how many were left out comes first, then
+    the items oldest first.
 
     Each item is rendered once: the HTML is cached per item object (records are frozen
     and replaced when they change), so a new item costs one render and a join, however
     long the list. A render error shows in place of that item only.
     """
 
-    def __init__(self, render: Callable[[Any], str], shown: int, noun: str):
+    def __init__(self, render: Callable[[Any], str], shown: int, noun: str, *,
+                 newest_last: bool = False):
         self.render = render
         self.shown = shown
         self.noun = noun
+        self.newest_last = newest_last
         self._cache: dict[int, tuple[Any, str]] = {}  # id(item) -> (item, html); holds item
 
     def clear(self) -> None:
@@ -167,9 +177,11 @@ class NewestFirst:
             parts.append(hit[1])
         self._cache = cache
         older = len(items) - self.shown
-        if older > 0:
-            parts.append(f"<small>… and {older} older {self.noun}</small>")
-        return "".join(parts)
+        note = (f'<div class="ecc-note"><small>… and {older} older {self.noun}</small></div>'
+                if older > 0 else "")
+        if self.newest_last:
+            return note + "".join(reversed(parts))
+        return "".join(parts) + note
 
     def _render_one(self, item: Any) -> str:
         try:
@@ -262,8 +274,7 @@ class Shared:
     def __init__(self):
         self.plain = widgets.Layout()
         self.html_style = HTMLStyle()
-        self.panel = widgets.Layout(border="1px solid #d0d7de", padding="6px 10px",
-                                    min_width="0")
+        self.panel = widgets.Layout(min_width="0")  # the card itself is the stylesheet's
 
     def html(self, value: str = "", **kwargs) -> widgets.HTML:
         """An HTML widget with the shared layout and style (3 models become 1)."""
@@ -274,7 +285,7 @@ class Shared:
             widgets.Widget.close(widget)
 
 
-class Panel(widgets.VBox):
+class Panel(Styled, widgets.VBox):
     """A Box linked to the session model; ``_render`` redraws it from the model's traits.
 
     Observers fire on the client's thread as well as the kernel's, so ``_render`` only sets
@@ -337,7 +348,8 @@ class Panel(widgets.VBox):
             self.shared.close()
 
     def header(self) -> widgets.HTML:
-        return self.shared.html(f"<b>{escape(self.title)}</b>")
+        return self.shared.html(f'<div class="ecc-panel-title">{escape(step_title(self.title))}'
+                                "</div>")
 
     def _on_change(self, change) -> None:
         if self._coalesced is not None:

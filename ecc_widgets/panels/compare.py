@@ -22,6 +22,7 @@ from ecc_widgets.panels.common import (
     observe,
 )
 from ecc_widgets.sas import COMPARING, FAILED
+from ecc_widgets.style import Styled
 
 SAME = "same"
 DIFFERENT = "DIFFERENT"
@@ -43,7 +44,7 @@ def verdict(peer_a, peer_b) -> str:
     return SAME if same else DIFFERENT
 
 
-class CompareCodes(widgets.VBox):
+class CompareCodes(Styled, widgets.VBox):
     """`session_a`'s codes for `session_b`'s user next to `session_b`'s for `session_a`'s,
     with a verdict; follows both models until `close()`."""
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_string import TextStyle
 
 from ecc_widgets.panels.common import LEVEL_COLOURS, Panel, badge, escape
 from ecc_widgets.panels.memory import PageMemory, clean
+from ecc_widgets.protocol import LOCAL_HOSTS
 
 CONNECTION_COLOURS = {
     "connected": LEVEL_COLOURS["success"],
@@ -16,10 +19,22 @@ CONNECTION_COLOURS = {
 }
 
 
+def relay_words(url: str) -> str:
+    """Where the relay is, in words: beside this app (on its machine), or its host; no
+    ports, no ids."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if host in LOCAL_HOSTS:
+        return "through the relay running beside this app"
+    return f"through the relay at {escape(host or url, 100)}"
+
+
 class JoinPanel(Panel):
     panel = "join"
     topic = "join"
-    title = "1. Join a room"
+    title = "Join a room"
     watched = ("joined", "connection", "username", "room", "my_id", "relay_url")
 
     def __init__(self, session, *, remember: bool = True, **kwargs):
@@ -37,7 +52,10 @@ class JoinPanel(Panel):
                                           style=button_style)
         self.leave_button = widgets.Button(description="Leave", icon="sign-out",
                                            layout=self.shared.plain, style=button_style)
+        self.join_button.add_class("ecc-join-button")
+        self.leave_button.add_class("ecc-leave-button")
         self.status = self.shared.html()
+        self.status.add_class("ecc-status")
         self.join_button.on_click(self._join)
         self.leave_button.on_click(self._leave)
         # A reloaded tab comes back under its name, in its room, with new keys on its curve.
@@ -45,12 +63,15 @@ class JoinPanel(Panel):
         if self.memory is not None:
             self.memory.observe(self._restore, "restored")
             self.watch(self._keep, "joined", "username", "room", "relay_url", "public_jwk")
+        # A login card until joined; then one line: who, where, and Leave (the stylesheet
+        # hides the rest by the ecc-joined class).
+        fields = widgets.HBox([self.name_box, self.room_box, self.relay_box], layout=row)
+        fields.add_class("ecc-login-fields")
+        actions = widgets.HBox([self.join_button, self.leave_button, self.status], layout=row)
+        actions.add_class("ecc-login-actions")
         self.children = [
             *([self.memory] if self.memory is not None else []),
-            self.header(),
-            widgets.HBox([self.name_box, self.room_box, self.relay_box], layout=row),
-            widgets.HBox([self.join_button, self.leave_button, self.status], layout=row),
-            self.error,
+            self.header(), fields, actions, self.error,
         ]
         self._render()
 
@@ -104,12 +125,11 @@ class JoinPanel(Panel):
                 # Show what the model holds (a relay may have normalised the name).
                 self.name_box.value = s.username or self.name_box.value
                 self.room_box.value = s.room or self.room_box.value
+            (self.add_class if joined else self.remove_class)("ecc-joined")
             state = s.connection or "disconnected"
             words = [badge(state, CONNECTION_COLOURS.get(state))]
             if joined:
                 words.append(f"as <b>{escape(s.username)}</b> in room <b>{escape(s.room)}</b>")
-                if s.my_id:  # details a narrow screen leaves out (the app's style)
-                    words.append(f'<span class="ecc-detail">(id {escape(s.my_id)})</span>')
-            if s.relay_url:
-                words.append(f'<span class="ecc-detail">via {escape(s.relay_url)}</span>')
+            if s.relay_url:  # a detail a narrow screen leaves out (the stylesheet)
+                words.append(f'<span class="ecc-detail">{relay_words(s.relay_url)}</span>')
             self.status.value = " ".join(words)

@@ -77,7 +77,7 @@ def _toy_parts(toy):
 class KeysPanel(Panel):
     panel = "keys"
     topic = "keys"
-    title = "3. Generate your keys"
+    title = "Generate your keys"
     watched = ("keygen", "public_jwk", "fingerprint", "curve")
 
     def __init__(self, session, theme: str = "light", **kwargs):

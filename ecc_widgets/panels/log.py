@@ -37,13 +37,26 @@ def source_html(source: str) -> str:
             f'<span style="color:#1f2328">{escape(source, NAME_LIMIT)}</span>')
 
 
+def entry_text(entry) -> str:
+    """An entry's words after its source tag: a peer's name that opens the text is said once
+    ("peer bob generated keys", not "peer bob bob generated keys")."""
+    text, source = entry.text, entry.source
+    if source not in RESERVED_NAMES and source and text.startswith(source) \
+            and text[len(source):len(source) + 1] in (" ", "'"):
+        text = text[len(source):]
+        return escape(text.lstrip(" ") if text.startswith(" ") else text, LINE_LIMIT)
+    return escape(text, LINE_LIMIT)
+
+
 def entry_html(entry) -> str:
     colour = LEVEL_COLOURS.get(entry.level, LEVEL_COLOURS["info"])
+    text = entry_text(entry)
+    joint = "" if text.startswith("&#x27;") else " "
     return (f'<div style="{MONO}; border-left:3px solid {colour}; padding-left:4px; '
             f'margin:1px 0"><span style="color:#8c959f">{escape(clock(entry.time))}</span> '
             f'<span style="color:{colour}; font-weight:bold">{escape(entry.level, 10)}</span> '
-            f"{source_html(entry.source)} "
-            f'<span style="overflow-wrap:anywhere">{escape(entry.text, LINE_LIMIT)}</span></div>')
+            f"{source_html(entry.source)}{joint}"
+            f'<span style="overflow-wrap:anywhere">{text}</span></div>')
 
 
 class LogPanel(Panel):

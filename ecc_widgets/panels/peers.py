@@ -31,6 +31,45 @@ MISMATCH_BANNER = (f'<div class="ecc-mismatch" style="background:{LEVEL_COLOURS[
                    f'margin:4px 0">⚠ {escape(MISMATCH_NOTE[:1].upper() + MISMATCH_NOTE[1:])}.'
                    '<br><small>Every message still decrypts: whoever sits in the middle '
                    'reads them all, and forwards them.</small></div>')
+# One state per card, the latest a student meets, read aloud as it is: (badge, colour, words).
+MITM_STATE = "someone in the middle"
+STATE_WORDS = {
+    MITM_STATE: "the codes differ: do not trust this conversation",
+    "key changed": "a new key: compare the codes again",
+    "curve mismatch": "you and they chose different curves: pick the same one",
+    "legacy": "the seed's protocol: encrypted, not protected against replays",
+    "legacy offered": "their client speaks only the seed's protocol",
+    "verified": "you compared the codes: end-to-end encrypted, to them",
+    "secure": "keys exchanged: compare the codes to be sure it is them",
+    "key received": "you have their key: share yours",
+    "rejoined: waiting for a new key": "back in the room: their old key went with them",
+    "keys generated": "they have keys: press Share key when yours are made",
+    "joined": "in the room, no keys yet",
+}
+STATE_COLOURS = {MITM_STATE: LEVEL_COLOURS["error"]}
+
+
+def card_state(peer) -> str:
+    """The one state a card shows: a doubt about the keys first, then how far the pair got."""
+    statuses = set(peer.statuses)
+    if peer.legacy:
+        statuses.discard("secure")   # a legacy pair is never "secure", whatever a status says
+        if not {"legacy", "legacy offered"} & statuses:
+            statuses.add("legacy" if peer.legacy_allowed else "legacy offered")
+    if peer.mismatch:
+        return MITM_STATE
+    for state in ("key changed", "curve mismatch", "legacy", "legacy offered"):
+        if state in statuses:
+            return state
+    if "secure" in statuses:
+        return "verified" if peer.verified else "secure"
+    for state in ("key received", "rejoined: waiting for a new key", "keys generated", "joined"):
+        if state in statuses:
+            return state
+    others = sorted(statuses - set(STATUSES))
+    return others[0] if others else "joined"
+
+
 PEER_MARK = ('<span style="font-size:10px; color:#8250df; border:1px solid #8250df; '
              'border-radius:4px; padding:0 3px">peer</span>')
 
@@ -41,8 +80,8 @@ class PeerCard(widgets.VBox):
     peer that offers only the seed's protocol, the one control that allows it."""
 
     def __init__(self, panel: PeersPanel, peer_id: str):
-        super().__init__(layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px",
-                                               margin="4px 0"))
+        super().__init__(layout=panel.shared.plain)
+        self.add_class("ecc-peer-card")
         self.panel = panel
         self.peer_id = peer_id
         # HTML with the name escaped: a Label would typeset a name like $\text{bob}$.
@@ -109,16 +148,12 @@ class PeerCard(widgets.VBox):
         allowed = peer.legacy_allowed
         self.name_label.value = (f"<b>{escape(peer.name, NAME_LIMIT)}</b> {PEER_MARK}"
                                  + (" <small>(legacy client)</small>" if legacy else ""))
-        statuses = [s for s in STATUSES if s in peer.statuses]
-        statuses += sorted(set(peer.statuses) - set(STATUSES))
-        if legacy:
-            # A legacy pair is never "secure", whatever a status says.
-            statuses = [s for s in statuses if s != "secure"]
-            if not {"legacy", "legacy offered"} & set(statuses):
-                statuses.append("legacy" if allowed else "legacy offered")
-        badges = "".join(badge(s) for s in statuses)
-        if peer.verified:
-            badges += badge("verified")
+        state = card_state(peer)
+        for name in (MITM_STATE, "key changed"):
+            css = "ecc-state-mitm" if name == MITM_STATE else "ecc-state-changed"
+            (self.add_class if state == name else self.remove_class)(css)
+        badges = (badge(state, STATE_COLOURS.get(state)) +
+                  f' <span class="ecc-state-words">{escape(STATE_WORDS.get(state, ""))}</span>')
         lines = [badges, f"curve: <b>{escape(peer.curve or 'not chosen yet', NAME_LIMIT)}</b>"]
         if legacy:
             lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>{LEGACY_LACKS}'
@@ -128,12 +163,16 @@ class PeerCard(widgets.VBox):
             lines.append(f'<span style="color:{LEVEL_COLOURS["warning"]}"><small>🔇 muted: '
                          f"{peer.muted} message{'s' if peer.muted != 1 else ''} sent faster "
                          "than anyone types (not kept, not shown)</small></span>")
+        more = []
         if peer.fingerprint:
-            lines.append(f'fingerprint: <span style="{MONO}">'
-                         f"{escape(peer.fingerprint, 200)}</span>")
+            more.append(f'fingerprint: <span style="{MONO}">'
+                        f"{escape(peer.fingerprint, 200)}</span>")
         if peer.safety_number:
-            lines.append(safety_number_html(peer.safety_number))
-        self.details.value = "<br>".join(lines)
+            more.append(safety_number_html(peer.safety_number))
+        self.details.value = "<br>".join(lines) + (
+            '<details class="ecc-more"><summary>fingerprint'
+            + (" and safety number" if peer.safety_number else "")
+            + "</summary>" + "<br>".join(more) + "</details>" if more else "")
         self.banner.value = MISMATCH_BANNER if peer.mismatch else ""
         codes = peer.sas
         if codes is not None or peer.safety_number:
@@ -141,8 +180,11 @@ class PeerCard(widgets.VBox):
             if legacy:
                 hint += (" This peer's client (the seed's protocol) shows no codes at all: "
                          "there is nothing to compare with.")
-            self.codes.value = (sas_html(codes, peer.sas_status, peer.sas_problem)
-                                + f"<small>{escape(hint)}</small>")
+            hint = f'<small class="ecc-hint">{escape(hint)}</small>'
+            if peer.verified or peer.mismatch:  # compared: the how-to steps aside
+                hint = (f'<details class="ecc-more"><summary>how to compare</summary>{hint}'
+                        "</details>")
+            self.codes.value = sas_html(codes, peer.sas_status, peer.sas_problem) + hint
         else:
             self.codes.value = ""
         self._legacy_allowed = allowed
@@ -161,7 +203,7 @@ class PeerCard(widgets.VBox):
 class PeersPanel(Panel):
     panel = "peers"
     topic = "peers"
-    title = "4. Peers in the room"
+    title = "Peers in the room"
     watched = ("peers", "departed", "hidden_in_room")
     coalesce = (4.0, 8)   # a churning room is a few renders a second
 

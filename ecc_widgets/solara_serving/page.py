@@ -13,6 +13,7 @@ from solara.server import kernel_context
 from ecc_widgets.app import EccApp
 from ecc_widgets.lab import DASHBOARD_CELLS
 from ecc_widgets.serving import ENV_JOIN_URL, join_html
+from ecc_widgets.solara_serving import TITLE
 
 # The dashboard notebook's words, as Voila shows them above the app.
 INTRO = next(source for _, kind, source in DASHBOARD_CELLS if kind == "markdown")
@@ -28,6 +29,7 @@ def build_app():
 @solara.component
 def Page():
     app = solara.use_memo(build_app, [])
+    solara.Title(TITLE)  # else Solara names the tab after this component ("Page")
     solara.HTML(tag="p", unsafe_innerHTML=html.escape(INTRO))
     solara.display(app)
     join_url = os.environ.get(ENV_JOIN_URL)  # set by `ecc-lab --host 0.0.0.0`

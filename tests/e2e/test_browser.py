@@ -54,13 +54,13 @@ def send(page, text: str) -> None:
 
 
 def conversation(page):
-    """The conversation view of the chat panel (newest message first)."""
-    return page.locator(".widget-html").filter(has=page.locator("div[style*='pre-wrap']"))
+    """The conversation view of the chat panel (newest message last)."""
+    return page.locator(".ecc-conversation")
 
 
 def expect_message(page, text: str) -> None:
     """`text` shown exactly once in the page's conversation, as plain text."""
-    shown = conversation(page).locator("div[style*='pre-wrap']", has_text=text)
+    shown = conversation(page).locator(".ecc-text", has_text=text)
     expect(shown).to_have_count(1, timeout=NETWORK_MS)
 
 
@@ -178,7 +178,7 @@ def test_markup_in_names_and_messages_never_runs_in_the_page():
                 send(page, "<script>window.__pwned=2</script>"
                            '<img src=y onerror="window.__pwned=3">')
                 reply = "You said: '<script>window.__pwned=2</script>"
-                expect(conversation(page).locator("div[style*='pre-wrap']", has_text=reply)
+                expect(conversation(page).locator(".ecc-text", has_text=reply)
                        ).to_have_count(1, timeout=NETWORK_MS)
                 expect(page.get_by_text(f"as {name} in room {room}")).to_be_visible()
                 assert page.evaluate("() => window.__pwned") is None
@@ -225,10 +225,14 @@ def test_notebook_03_runs_in_jupyterlab_and_chats_with_the_demo_peer(tmp_path):
                 expect(dropdown(app, "To")).to_have_value(re.compile("demo-peer"))
                 send(app, "Typed in JupyterLab, sent with the Send button")
                 answer = "You said: 'Typed in JupyterLab, sent with the Send button'"
-                expect(app.locator("div[style*='pre-wrap']", has_text=answer)).to_have_count(
+                expect(app.locator(".ecc-text", has_text=answer)).to_have_count(
                     1, timeout=NETWORK_MS)
+                # the app's stylesheet came with its output: the messenger's order
+                expect(app.locator(".ecc-conversation")).to_have_css(
+                    "flex-direction", "column-reverse")
+                expect(page.locator("style.ecc-stylesheet").first).to_be_attached()
                 screenshot(page, "jupyterlab-notebook-03.png",
-                           element=app.get_by_text("5. Chat, end-to-end encrypted"))
+                           element=app.get_by_text("Chat, end-to-end encrypted", exact=True))
             finally:
                 browser.close()
     finally:

@@ -30,6 +30,7 @@ SIZES = {"laptop": (1400, 1000), "phone": (390, 844)}
 # Every scroller back to the top: Playwright scrolls what it clicks into view.
 SCROLL_TO_TOP = """() => { window.scrollTo(0, 0);
   for (const e of document.querySelectorAll('*')) { e.scrollTop = 0; e.scrollLeft = 0; } }"""
+# (the conversation's 0 is its end: its newest message, at the bottom)
 # Boxes whose content is wider than they are show a horizontal scrollbar.
 OVERFLOWING = """() => [...document.querySelectorAll('.ecc-app *')]
   .filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0
@@ -88,10 +89,17 @@ def test_message_box_and_peers_in_view_after_keys_are_shared(dashboard, device):
                 text_box(page, "Message").fill("same words")
                 button(page, "Send").click()
                 expect(text_box(page, "Message")).to_have_value("", timeout=NETWORK_MS)
-            expect(page.get_by_text("same text, different ciphertext (fresh nonce)")
-                   ).to_be_visible(timeout=NETWORK_MS)
-            expect(page.get_by_text(re.compile(r"^10 B -> 10\+12\+16 B \(\+28 B, 280%\)$"))
-                   .first).to_be_visible()
+            # one line per bubble, the measured numbers in it; the rest one click away
+            newest = page.locator(".ecc-bubble.ecc-ours").last  # (the demo peer answers)
+            expect(newest.locator("summary")).to_contain_text(
+                re.compile(r"10 B → 38 B · sealed \d+\.\d+ ms"), timeout=NETWORK_MS)
+            # (a new message redraws the conversation, closing what was open: the answers first)
+            expect(page.locator(".ecc-bubble.ecc-theirs")).to_have_count(2, timeout=NETWORK_MS)
+            newest.locator("summary").click()
+            expect(newest.get_by_text("same text, different ciphertext (fresh nonce)")
+                   ).to_be_visible()
+            expect(newest.get_by_text(re.compile(r"^10 B -> 10\+12\+16 B \(\+28 B, 280%\)$"))
+                   ).to_be_visible()
 
             page.evaluate(SCROLL_TO_TOP)
             message, peer = text_box(page, "Message"), card.locator(".ecc-peer-name")

@@ -118,8 +118,9 @@ def test_two_apps_join_share_keys_and_chat_both_ways(relay, two_apps, curve):
     assert after.verified
     shown = wait_until(lambda: (lambda v: v if "after verifying" in v else "")(
         alice.chat_panel.conversation.value), what="the message in the chat")
-    line = shown[:shown.index("after verifying")]
-    assert "fa-lock" in line[line.rindex("<b>bob</b>"):]
+    bubble = shown[shown.rindex('<div class="ecc-bubble', 0, shown.index("after verifying")):]
+    bubble = bubble[:bubble.index("</summary>")]   # its one line of details and marks
+    assert 'title="bob, ' in bubble and "fa-lock" in bubble and "fa-check-circle" in bubble
     find(bob_card, widgets.Checkbox, description="Verified")[0].value = False
     assert not alice.session.peers["bob"].verified
     assert verified_badge not in bob_card.details.value

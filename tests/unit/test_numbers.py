@@ -13,7 +13,7 @@ import pytest
 from ecc_widgets import crypto
 from ecc_widgets.app import STEPS, EccApp
 from ecc_widgets.curves import get_curve
-from ecc_widgets.panels.chat import message_html, metrics_badges, repeated_texts
+from ecc_widgets.panels.chat import message_html, metrics_detail, metrics_line, repeated_texts
 from ecc_widgets.panels.common import grouped_hex, signed_coefficient
 from ecc_widgets.panels.curve import equation_text, format_coefficient, parameters_html
 from ecc_widgets.panels.numbers import key_sizes
@@ -35,37 +35,42 @@ def sealed_message(**changes) -> ChatMessage:
     fields = dict(id="m1", peer_id="bob", direction="out", plaintext="hello world!",
                   ciphertext=crypto.b64encode(bytes(12)), nonce=crypto.b64encode(bytes(12)),
                   tag=crypto.b64encode(bytes(16)), associated_data='{"seq":1}',
+                  ciphertext_raw=bytes(12), nonce_raw=bytes(12), tag_raw=bytes(16),
                   time=time.time(), status="sent", plaintext_bytes=12, ciphertext_bytes=12,
                   nonce_bytes=12, tag_bytes=16, ad_bytes=9, seal_ms=0.04)
     fields.update(changes)
     return ChatMessage(**fields)
 
 
-def test_bubble_badges_give_sizes_overhead_and_time():
+def test_a_bubble_gives_sizes_and_time_in_one_line_and_in_full_one_click_away():
     message = sealed_message()
     assert message.overhead_bytes == 28
-    shown = " ".join(metrics_badges(message))
-    assert "12 B -&gt; 12+12+16 B (+28 B, 233%)" in shown
-    assert "sealed in 0.04 ms" in shown and "opened" not in shown
+    assert metrics_line(message) == "12 B → 40 B · sealed 0.04 ms"
+    shown = metrics_detail(message)
+    assert "12 B -> 12+12+16 B (+28 B, 233%)" in shown
+    assert "sealed in 0.040 ms" in shown and "opened" not in shown
     received = dataclasses.replace(message, direction="in", seal_ms=0.0, open_ms=0.125)
-    assert "opened in 0.12 ms" in " ".join(metrics_badges(received))
-    # nothing measured (a rejected message, say): no badge rather than zeros
-    assert metrics_badges(ChatMessage(id="x", peer_id="bob", direction="in",
-                                      plaintext="")) == []
+    assert metrics_line(received) == "12 B → 40 B · opened 0.12 ms"
+    assert "opened in 0.125 ms" in metrics_detail(received)
+    # nothing measured (a rejected message, say): nothing rather than zeros
+    nothing = ChatMessage(id="x", peer_id="bob", direction="in", plaintext="")
+    assert metrics_line(nothing) == metrics_detail(nothing) == ""
 
 
-def test_bubbles_put_ours_right_and_theirs_left_with_the_wire_one_click_away():
+def test_bubbles_mark_ours_and_theirs_with_the_wire_one_click_away():
     ours = message_html(sealed_message(), "alice", "bob", show_wire=False)
     theirs = message_html(sealed_message(direction="in"), "alice", "bob", show_wire=False)
-    assert "justify-content:flex-end" in ours and "ecc-ours" in ours
-    assert "justify-content:flex-start" in theirs and "ecc-theirs" in theirs
-    # the preview is the first bytes in hex; nonce, tag and AD are in a closed <details>
+    assert 'class="ecc-bubble ecc-ours"' in ours      # the stylesheet puts ours right
+    assert 'class="ecc-bubble ecc-theirs"' in theirs
+    # one line of numbers; the bytes in hex, nonce, tag and AD in a closed <details>
     assert "<details " in ours and "<details open" not in ours
-    assert "ciphertext 0000 0000 0000 0000 …" in ours
-    assert "<b>nonce</b> <small>(12 B)</small>" in ours and "<b>tag</b> <small>(16 B)" in ours
-    assert "associated data" in ours
+    assert "<summary>" in ours and "12 B → 40 B" in ours.split("</summary>")[0]
+    detail = ours.split("</summary>")[1]
+    assert "<b>ciphertext</b> <small>(12 B)</small> 0000 0000" in detail
+    assert "<b>nonce</b> <small>(12 B)</small>" in detail and "<b>tag</b> <small>(16 B)" in detail
+    assert "associated data" in detail
     opened = message_html(sealed_message(), "alice", "bob", show_wire=True)
-    assert "<details open" in opened and sealed_message().nonce in opened
+    assert "<details " in opened and " open>" in opened and sealed_message().nonce in opened
 
 
 def test_the_same_text_twice_is_called_out_as_a_fresh_nonce(app):

@@ -273,7 +273,7 @@ def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
     now = time.time()
     proved = ChatMessage(id="1", peer_id="bob", direction="in", plaintext="all good",
                     time=now, status="received", authenticated=True, verified=False,
-                    ciphertext="Y2lwaGVy")
+                    ciphertext="Y2lwaGVy", ciphertext_raw=b"cipher")
     s.conversations = {"bob": (proved,)}
     shown = app.chat_panel.conversation.value
     assert "fa-lock" in shown and "authenticated" in shown
@@ -289,7 +289,7 @@ def test_badges_say_authenticated_for_the_crypto_and_verified_for_the_user(app):
                status="sent", authenticated=False),
     )}
     shown = app.chat_panel.conversation.value
-    assert shown.index("mine") < shown.index("all good")  # newest first
+    assert shown.index("all good") < shown.index("mine")  # newest last, as messengers do
     assert "fa-check-circle" in shown and "verified" in shown
     assert "rejected" in shown and "tampered: the tag does not match" in shown
     assert "legacy" in shown and "legacy: no associated data" in shown
