@@ -4,7 +4,7 @@ the attacker's page and HTTP API that switch its attacks per room.
 Off unless the operator starts the relay with ``--attacks`` (or ``--attack ROOM``); then
 `install` builds one `AttackMode`, sets it as the server's ``attacks``, and registers:
 
-- ``GET /mallory``: the attacker's page (relay/static/mallory.html and mallory.js);
+- ``GET /mallory``: the attacker's page (relay/static/mallory.html, .js and .css);
 - ``GET /mallory/api/state``: every room (or the token's one), its members, its attacks and
   what Mallory read, and ``scope`` (``"all"`` or the room);
 - ``POST /mallory/api/attack`` ``{"room", "attack", "on"}``: switch one attack;
@@ -52,7 +52,7 @@ MAX_REPLACEMENT = 30 * 1024     # characters: a message's own limit (session MAX
 PAGE_HEADERS = {
     **webapi.PAGE_HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
-                               "style-src 'unsafe-inline'; frame-ancestors 'none'",
+                               "style-src 'self'; frame-ancestors 'none'",
 }
 
 
@@ -227,6 +227,10 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Attack
         return web.FileResponse(STATIC / "mallory.js", headers={
             **PAGE_HEADERS, "Content-Type": "application/javascript; charset=utf-8"})
 
+    async def style(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "mallory.css", headers={
+            **PAGE_HEADERS, "Content-Type": "text/css; charset=utf-8"})
+
     async def state(_request: web.Request, scope: str) -> web.Response:
         return web.json_response(mode.state(server, scope),
                                  headers={"Cache-Control": "no-store"})
@@ -260,6 +264,7 @@ def install(app: web.Application, server: RelayServer, config: Config) -> Attack
 
     app.router.add_get("/mallory", page)
     app.router.add_get("/mallory/mallory.js", script)
+    app.router.add_get("/mallory/mallory.css", style)
     app.router.add_get("/mallory/api/state", guarded(state))
     app.router.add_post("/mallory/api/attack", guarded(attack))
     app.router.add_post("/mallory/api/edit", guarded(edit))

@@ -54,7 +54,7 @@ function roomView(name, attackNames, teacher) {
   box.dataset.room = name;
   box.append(el("h2", "Room " + name));
   if (teacher) box.append(handOut(name));
-  const members = el("div");
+  const members = el("div", undefined, {"class": "members"});
   box.append(members);
   const attacks = el("div", undefined, {"class": "attacks"});
   const boxes = {};
@@ -79,7 +79,7 @@ function roomView(name, attackNames, teacher) {
     .then(() => refresh()).catch((err) => say(err.message, true)));
   cancel.addEventListener("click", () => api("edit", {room: name, replace: null})
     .then(() => refresh()).catch((err) => say(err.message, true)));
-  const pending = el("span");
+  const pending = el("span", undefined, {"class": "pending"});
   edit.append(input, send, cancel, pending);
   box.append(edit);
   const log = el("div", undefined, {"class": "log"});
@@ -88,11 +88,16 @@ function roomView(name, attackNames, teacher) {
   return {box, members, boxes, log, pending};
 }
 
-function entryText(e) {
-  const when = new Date(e.time * 1000).toLocaleTimeString();
-  let text = `${when}  [${e.attack}]  ${e.from} → ${e.to}: ${e.text}`;
-  if (e.edited) text += `  (delivered as: ${e.delivered})`;
-  return text;
+function entryView(e) {
+  // one message Mallory read: who to whom and when, then the text itself, large
+  const entry = el("div", undefined, {"class": "entry"});
+  const meta = el("div", undefined, {"class": "meta"});
+  meta.append(el("span", e.attack, {"class": "kind"}),
+              document.createTextNode(`${e.from} → ${e.to} · ` +
+                                      new Date(e.time * 1000).toLocaleTimeString()));
+  entry.append(meta, el("span", e.text, {"class": "text"}));
+  if (e.edited) entry.append(el("span", "delivered as: " + e.delivered, {"class": "delivered"}));
+  return entry;
 }
 
 function render(state) {
@@ -113,10 +118,11 @@ function render(state) {
         view.boxes[attack].checked = on;
       }
     }
-    view.pending.textContent = room.replace != null ? "  next message becomes: " + room.replace
+    view.pending.textContent = room.replace != null ? "next message becomes: " + room.replace
                                                     : "";
-    view.log.replaceChildren(...room.intercepted.slice().reverse()
-                             .map((e) => el("div", entryText(e))));
+    view.log.replaceChildren(...(room.intercepted.length
+      ? room.intercepted.slice().reverse().map(entryView)
+      : [el("div", "nothing read yet: switch on mitm, and let them talk", {"class": "empty"})]));
   }
   if (!names.length) say("No rooms yet: nobody has joined this relay.", false);
   else if (state.scope === "all") {

@@ -39,6 +39,8 @@ def test_mallory_page_switches_an_attack_and_refuses_without_the_token():
                 room = page.locator("section.room[data-room='class']")
                 room.wait_for(timeout=15000)
                 assert "alice" in room.inner_text()
+                # its stylesheet applies under the page's policy (no inline style)
+                assert room.evaluate("e => getComputedStyle(e).borderRadius") == "10px"
                 assert not room_state(server.url, "class")["attacks"]["replay"]
                 room.get_by_label("replay").check()
                 wait_until(lambda: room_state(server.url, "class")["attacks"]["replay"],

@@ -254,9 +254,13 @@ def test_the_api_wants_the_token_and_checks_what_it_is_given(attack_relay):
     with urllib.request.urlopen(url + "/mallory", timeout=5) as resp:
         page = resp.read().decode()
         assert "Mallory" in page and "innerHTML" not in page
-        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+        policy = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "style-src 'self';" in policy  # no inline
+        assert "<style" not in page and 'href="/mallory/mallory.css"' in page
     with urllib.request.urlopen(url + "/mallory/mallory.js", timeout=5) as resp:
         assert "innerHTML" not in resp.read().decode()
+    with urllib.request.urlopen(url + "/mallory/mallory.css", timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/css") and b".room" in resp.read()
 
 
 def test_a_room_token_opens_that_room_and_no_other(attack_relay, sessions):
@@ -296,7 +300,8 @@ def test_a_room_token_opens_that_room_and_no_other(attack_relay, sessions):
 def test_a_relay_without_attack_mode_has_no_mallory(sessions):
     server = RelayProcess(env={"ECC_RELAY_ATTACK_TOKEN": TOKEN}).start()
     try:
-        for path in ("/mallory", "/mallory/mallory.js", "/mallory/api/state"):
+        for path in ("/mallory", "/mallory/mallory.js", "/mallory/mallory.css",
+                     "/mallory/api/state"):
             assert call(server.url, path)[0] == 404
         for path, body in (("/mallory/api/attack", {"room": "lab", "attack": a, "on": True})
                            for a in ATTACKS):
