@@ -19,14 +19,14 @@ from tests.support.browser import (
     ARTIFACTS,
     NETWORK_MS,
     button,
+    dashboard_with_relay,
+    in_viewport,
     join,
-    lab_server,
     launch_chromium,
     make_keys,
     peer_card,
     text_box,
 )
-from tests.support.processes import RelayProcess, require_binary
 
 pytestmark = pytest.mark.slow
 
@@ -55,23 +55,11 @@ CLIPPING = """() => { const out = []; let e = document.querySelector('.ecc-side'
   return out; }"""
 
 
-def in_viewport(page, locator) -> bool:
-    box = locator.bounding_box()
-    size = page.viewport_size
-    return (box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
-            and box["x"] >= 0 and box["x"] + box["width"] <= size["width"])
-
-
 @pytest.fixture(scope="module", params=["solara", "voila"])
 def dashboard(request):
-    require_binary("chromium")
-    relay = RelayProcess().start()
-    try:
-        with lab_server(f"--engine={request.param}", relay_url=relay.url,
-                        log_name=f"ecc-lab-chat-{request.param}.log") as lab:
-            yield request.param, lab.url
-    finally:
-        relay.stop()
+    """The dashboard as `ecc-lab` serves it, with each engine."""
+    with dashboard_with_relay(request.param, f"ecc-lab-chat-{request.param}.log") as served:
+        yield served
 
 
 @pytest.mark.parametrize("device", list(SIZES))

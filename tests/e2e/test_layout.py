@@ -15,13 +15,13 @@ from tests.support.browser import (
     ARTIFACTS,
     NETWORK_MS,
     button,
-    lab_server,
+    dashboard_with_relay,
+    in_viewport,
     launch_chromium,
     open_step,
     step_tab,
     text_box,
 )
-from tests.support.processes import RelayProcess, require_binary
 
 pytestmark = pytest.mark.slow
 
@@ -38,25 +38,11 @@ OVERFLOWING = """() => [...document.querySelectorAll('.ecc-app *')]
   .map(e => `${e.className} ${e.scrollWidth}>${e.clientWidth}: ${e.innerText.slice(0, 60)}`)"""
 
 
-def within_viewport(page, locator) -> bool:
-    box = locator.bounding_box()
-    height = page.viewport_size["height"]
-    width = page.viewport_size["width"]
-    return (box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
-            and box["x"] >= 0 and box["x"] + box["width"] <= width)
-
-
 @pytest.fixture(scope="module", params=["solara", "voila"])
 def dashboard(request):
     """The dashboard as `ecc-lab` serves it, with each engine."""
-    require_binary("chromium")
-    relay = RelayProcess().start()
-    try:
-        with lab_server(f"--engine={request.param}", relay_url=relay.url,
-                        log_name=f"ecc-lab-layout-{request.param}.log") as lab:
-            yield request.param, lab.url
-    finally:
-        relay.stop()
+    with dashboard_with_relay(request.param, f"ecc-lab-layout-{request.param}.log") as served:
+        yield served
 
 
 @pytest.mark.parametrize("device", list(SIZES))
@@ -106,8 +92,8 @@ def test_message_box_and_peers_in_view_after_keys_are_shared(dashboard, device):
             expect(message).to_be_visible()
             expect(peer).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / f"layout-{device}-{engine}.png"))
-            assert within_viewport(page, message), f"the message box is off screen on {device}"
-            assert within_viewport(page, peer), f"the peers are off screen on {device}"
+            assert in_viewport(page, message), f"the message box is off screen on {device}"
+            assert in_viewport(page, peer), f"the peers are off screen on {device}"
             # the steps stay one click away, by their names
             for title in ("Curve", "Keys", "Numbers", "Log", "What the relay sees"):
                 expect(step_tab(page, title)).to_have_count(1)

@@ -25,17 +25,17 @@ from ecc_widgets.curves import TOY_CURVES, get_curve
 from ecc_widgets.panels.curve import TOY_ANALOGUE
 from tests.support.browser import (
     APP_READY_MS,
+    dashboard_with_relay,
     dropdown,
     elsewhere,
     jupyterlab_server,
     jupyterlab_settings,
-    lab_server,
     launch_chromium,
     run_all_cells,
     screenshot,
 )
 from tests.support.polling import wait_until
-from tests.support.processes import RelayProcess, require_binary
+from tests.support.processes import require_binary
 
 pytestmark = pytest.mark.slow
 
@@ -46,14 +46,9 @@ POINT = r"\(([-\d.]+), ([-\d.]+)\)"
 
 @pytest.fixture(scope="module", params=["solara", "voila"])
 def dashboard(request):
-    require_binary("chromium")
-    relay = RelayProcess().start()
-    try:
-        with lab_server(f"--engine={request.param}", relay_url=relay.url,
-                        log_name=f"ecc-lab-touch-{request.param}.log") as lab:
-            yield request.param, lab.url
-    finally:
-        relay.stop()
+    """The dashboard as `ecc-lab` serves it, with each engine."""
+    with dashboard_with_relay(request.param, f"ecc-lab-touch-{request.param}.log") as served:
+        yield served
 
 
 def number(text: str) -> int | float:

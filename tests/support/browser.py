@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from tests.support import ROOT
-from tests.support.processes import free_port, require_binary, wait_for_port
+from tests.support.processes import RelayProcess, free_port, require_binary, wait_for_port
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -273,6 +273,27 @@ def lab_server(*args: str, relay_url: str, log_name: str = "ecc-lab.log") -> Ite
                f"--relay-url={relay_url}", *args]
     with served(command, port, log_name) as pid:
         yield Lab(f"http://127.0.0.1:{port}/", pid)
+
+
+@contextmanager
+def dashboard_with_relay(engine: str, log_name: str) -> Iterator[tuple[str, str]]:
+    """A relay of its own and `ecc-lab --engine=<engine>` on it: (engine, the page's
+    address); both stopped however the tests end."""
+    require_binary("chromium")
+    relay = RelayProcess().start()
+    try:
+        with lab_server(f"--engine={engine}", relay_url=relay.url, log_name=log_name) as lab:
+            yield engine, lab.url
+    finally:
+        relay.stop()
+
+
+def in_viewport(page, locator) -> bool:
+    """The whole of `locator`'s box is inside the page's viewport."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return (box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
+            and box["x"] >= 0 and box["x"] + box["width"] <= size["width"])
 
 
 def tree_cpu(pid: int) -> float:
