@@ -25,6 +25,7 @@ from ecc_widgets.envelope import (  # noqa: F401 - re-exported
     LEGACY,
     RECEIPT,
     REPLAY_WINDOW,
+    V1,
     Context,
     Duplicate,
     Envelope,
@@ -121,7 +122,8 @@ class Channel:
         self.room, self.me, self.peer = room, me, peer
         self.key = b""
         self.curve = ""              # the agreed curve (the peer's key's curve)
-        self.version: Version = CURRENT   # LEGACY: we speak the seed's protocol with them
+        # what key agreement chose (`pairs.agree`): the ratchet, v1, or LEGACY (the seed's)
+        self.version: Version = V1
         self.problem = ""            # why there is no key (curve mismatch, ...)
         self.state = KeyState()
         self.receipts: list[str] = []  # ids received, to confirm to the sender
@@ -132,7 +134,7 @@ class Channel:
 
     @legacy.setter
     def legacy(self, value: bool) -> None:
-        self.version = LEGACY if value else CURRENT
+        self.version = LEGACY if value else V1
 
     @property
     def window(self) -> ReplayWindow:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ecc_widgets import crypto, protocol
+from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import DISCONNECTED
 from ecc_widgets.curves import get_curve
 from ecc_widgets.session.classroom import report_pair
@@ -45,8 +45,14 @@ from ecc_widgets.session.state import PUBLISHED
 class SessionCore(RelayEvents):
     """One notebook peer's protocol: identity, curve, keys, peers, conversations, log."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, share_steps: bool = True):
+    def __init__(self, *, clock: Callable[[], float] = time.time, share_steps: bool = True,
+                 message_version: str = "ratchet"):
         super().__init__(clock=clock, share_steps=share_steps)
+        if message_version not in envelope.BY_NAME:
+            raise ValueError(f"message_version must be one of {sorted(envelope.BY_NAME)}, "
+                             f"not {message_version!r}")
+        # what our key shares offer: the Double Ratchet, or "static" (v1, one key)
+        self.offer = envelope.BY_NAME[message_version]
         self._taken = {name: getattr(self, name) for name in PUBLISHED}
 
     def take(self) -> Changes:

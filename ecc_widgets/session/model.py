@@ -73,14 +73,15 @@ class Session(HasTraits):
                  relay_locator: RelayLocator | None = None,
                  demo_peer_factory: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.time, share_steps: bool = True,
-                 **kwargs: Any):
+                 message_version: str = "ratchet", **kwargs: Any):
         if kwargs.pop("start_relay", False):   # a relay is the composition root's to start
             raise TypeError("Session(start_relay=True) is gone: ecc_widgets.app."
                             "local_session() finds or starts the local relay")
         super().__init__(**kwargs)
         self._lock = threading.RLock()
         self._link = Link(client_factory, relay_locator)
-        self._core = SessionCore(clock=clock, share_steps=share_steps)
+        self._core = SessionCore(clock=clock, share_steps=share_steps,
+                                 message_version=message_version)
         self._demo_peer_factory = demo_peer_factory
         self._demo_peers: list[Any] = []
         self._reporting = False           # an observer's error is being logged
