@@ -18,6 +18,7 @@ relay event, that went wrong); views decide where to show each.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -38,6 +39,9 @@ from ecc_widgets.session.state import DEFAULT_CURVE, PUBLISHED
 from ecc_widgets.text import safe_text
 
 _logger = logging.getLogger(__name__)
+
+
+MESSAGE_VERSION_ENV = "ECC_MESSAGE_VERSION"   # the default of Session(message_version)
 
 
 class Session(HasTraits):
@@ -73,13 +77,17 @@ class Session(HasTraits):
                  relay_locator: RelayLocator | None = None,
                  demo_peer_factory: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.time, share_steps: bool = True,
-                 message_version: str = "ratchet", **kwargs: Any):
+                 message_version: str | None = None, **kwargs: Any):
         if kwargs.pop("start_relay", False):   # a relay is the composition root's to start
             raise TypeError("Session(start_relay=True) is gone: ecc_widgets.app."
                             "local_session() finds or starts the local relay")
         super().__init__(**kwargs)
         self._lock = threading.RLock()
         self._link = Link(client_factory, relay_locator)
+        # what its key shares offer: "ratchet" (the default), or "static" (v1, one key for
+        # the conversation); $ECC_MESSAGE_VERSION sets it for every page a server makes
+        if message_version is None:
+            message_version = os.environ.get(MESSAGE_VERSION_ENV) or "ratchet"
         self._core = SessionCore(clock=clock, share_steps=share_steps,
                                  message_version=message_version)
         self._demo_peer_factory = demo_peer_factory

@@ -187,3 +187,21 @@ def test_mallory_runs_two_ratchets_and_reads_both_ways_across_dh_steps():
                                                  sender, target, members)
         assert again == out and isinstance(channels[target].open(again), Duplicate)
     assert [e.text for e in mallory.intercepted(ROOM)] == [t for _s, _t, t in script]
+
+
+def test_a_session_offers_the_ratchet_unless_told_static(monkeypatch):
+    from ecc_widgets.session import Session
+    from ecc_widgets.session.model import MESSAGE_VERSION_ENV
+
+    monkeypatch.delenv(MESSAGE_VERSION_ENV, raising=False)
+    made = [Session(), Session(message_version="static")]
+    monkeypatch.setenv(MESSAGE_VERSION_ENV, "static")
+    made += [Session(), Session(message_version="ratchet")]
+    try:
+        assert [s._core.offer for s in made] == [RATCHET, V1, V1, RATCHET]
+    finally:
+        for s in made:
+            s.close()
+    monkeypatch.setenv(MESSAGE_VERSION_ENV, "rot13")
+    with pytest.raises(ValueError, match="message_version"):
+        Session()
