@@ -434,6 +434,21 @@ class RatchetPair:
         while len(self.tags) > RATCHET_TAGS:
             self.tags.popitem(last=False)
 
+    def view(self) -> RatchetView:
+        """What a "Ratchet" view shows (fingerprints and public keys only)."""
+        return RatchetView(self.role, self.ratchet.summary(), tuple(self.timeline))
+
+
+@dataclass(frozen=True)
+class RatchetView:
+    """One pair's ratchet for display: our role, `Ratchet.summary()` (RK, CKs, CKr as
+    fingerprints, Ns, Nr, PN, our and their ratchet public keys, skipped keys kept) and the
+    newest steps (`ratchet.Step`: send, receive, skip, dh receive, dh send, ...)."""
+
+    role: str
+    summary: dict
+    timeline: tuple
+
 
 def start_ratchet(key: bytes, *, private: Any, ours: bytes, theirs: bytes,
                   peer_public: Any, curve: str,

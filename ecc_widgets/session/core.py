@@ -268,6 +268,15 @@ class SessionCore(RelayEvents):
         report_pair(self, pair)   # for a teacher's console
         self._publish_peers()
 
+    def ratchet_view(self, peer_id: str) -> envelope.RatchetView | None:
+        """The Double Ratchet with `peer_id` as a view shows it (None: no ratchet with
+        them, e.g. a static or legacy pair, or no key yet)."""
+        pair = self._pairs.get(peer_id)
+        if pair is None or not pair.key:
+            return None
+        extra = pair.channel.state.extra
+        return extra.view() if isinstance(extra, envelope.RatchetPair) else None
+
     def report_mismatch(self, peer_id: str) -> None:
         """Record that the codes (safety number, emoji, numbers) differ on the two screens.
 

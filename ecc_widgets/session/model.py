@@ -243,6 +243,12 @@ class Session(HasTraits):
         """Record that the safety number was (or was not) compared out of band."""
         self._run(self._core.set_verified, peer_id, verified)
 
+    def ratchet_view(self, peer_id: str) -> Any:
+        """The Double Ratchet with a peer, for a view (`envelope.RatchetView`: keys as
+        fingerprints, the timeline of steps), or None without one."""
+        with self._lock:
+            return self._core.ratchet_view(peer_id)
+
     def report_mismatch(self, peer_id: str) -> None:
         """Record that the codes (safety number, emoji, numbers) differ on the two screens:
         someone in the middle reads everything; the mark holds until a key changes."""

@@ -88,6 +88,16 @@ def test_a_conversation_both_ways_survives_loss_and_reordering(relay, sessions):
     # delivery ticks: bob's receipts confirm what arrived
     wait_until(lambda: sum(m.authenticated for m in a.conversations["bob"]
                            if m.direction == "out") == 7, what="alice's delivery ticks")
+    # the Ratchet view: complementary roles, and a timeline with each DH step and the key
+    # skipped for the lost message
+    views = a.ratchet_view("bob"), b.ratchet_view("alice")
+    assert {v.role for v in views} == {"alice", "bob"}
+    for view in views:
+        kinds = {step.kind for step in view.timeline}
+        assert {"send", "receive", "dh receive", "dh send", "skip"} <= kinds, kinds
+        assert all(len(step.rk) < 16 for step in view.timeline)   # fingerprints only
+    assert views[0].summary["DHs"] == views[1].summary["DHr"] or \
+        views[1].summary["DHs"] == views[0].summary["DHr"]
 
 
 def spoil(payload: dict, what: str) -> dict:
@@ -178,5 +188,6 @@ def test_static_is_selectable_and_a_ratchet_client_speaks_it_with_a_static_one(r
     assert wire and all(p["v"] == envelope.V1.number and "dh" not in p for p in wire)
     received = next(m for m in a.conversations["bob"] if m.direction == "in")
     assert json.loads(received.associated_data)["v"] == envelope.V1.number
+    assert a.ratchet_view("bob") is None and b.ratchet_view("alice") is None
     with pytest.raises(ValueError, match="message_version"):
         Session(message_version="rot13")
