@@ -130,9 +130,14 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
     key = version.derive_key(shared, curve=theirs, ours=public_raw, theirs=pair.public_raw)
     pair.exchange_ms = (time.perf_counter() - began) * 1000   # ECDH + derivation alone
     if version.short_code and exchanges is not None:   # the seed's page takes part in none
+        # the two offers as we received them go into the code: a relay that rewrote
+        # either (the ratchet stripped to static) makes the two screens differ
+        offered = pair.offered.number if isinstance(pair.offered, envelope.Version) and \
+            pair.offered.number is not None else offer.number
         pair.exchange = exchanges.get(room=pair.channel.room, me=pair.channel.me,
                                       peer=pair.name, theirs=pair.public_raw, ours=public_raw,
-                                      shared_secret=shared, curve=theirs)
+                                      shared_secret=shared, curve=theirs,
+                                      offers=(offer.number, offered))
     state = states.get(room=pair.channel.room, peer=pair.name, theirs=pair.public_raw,
                        ours=public_raw)
     try:

@@ -16,7 +16,7 @@ from ecc_widgets.ratchet import BAD_KEY, MAX_SKIP, TOO_FAR
 from ecc_widgets.session import DOWNGRADE, REORDERED, REPLAYED, TAMPERED, Session
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
-from tests.support.sessions import texts
+from tests.support.sessions import codes_ready, texts
 
 
 @pytest.fixture
@@ -191,3 +191,31 @@ def test_static_is_selectable_and_a_ratchet_client_speaks_it_with_a_static_one(r
     assert a.ratchet_view("bob") is None and b.ratchet_view("alice") is None
     with pytest.raises(ValueError, match="message_version"):
         Session(message_version="rot13")
+
+
+def test_offers_stripped_from_the_first_shares_make_the_codes_differ(relay, sessions):
+    # A relay rewriting both key shares' v from the ratchet's 2 to static 1 at first
+    # contact (nothing known to compare with yet): the pair speaks static, and the short
+    # codes, which bind the offers as each side received them, differ.
+    a, b = Session(), Session()
+    sessions += [a, b]
+
+    def strip(d: Delivery) -> list[Delivery]:
+        if d.event == P.RECEIVE_PUBLIC_KEY:
+            return [d.replace(payload={**d.payload, "v": envelope.V1.number})]
+        return [d]
+
+    relay.rewrite = strip
+    secure(a, b, relay)
+    wait_until(lambda: codes_ready(a, b), what="both short codes")
+    assert a.ratchet_view("bob") is None and b.ratchet_view("alice") is None   # static
+    assert a.peers["bob"].safety_number == b.peers["alice"].safety_number      # real keys
+    assert a.peers["bob"].sas != b.peers["alice"].sas
+
+
+def test_a_static_peer_and_a_ratchet_peer_show_the_same_code(relay, sessions):
+    a, b = Session(), Session(message_version="static")
+    sessions += [a, b]
+    secure(a, b, relay)
+    wait_until(lambda: codes_ready(a, b), what="both short codes")
+    assert a.peers["bob"].sas == b.peers["alice"].sas
