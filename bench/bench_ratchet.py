@@ -5,7 +5,10 @@ curve, in the same run.
   message, without the JSON and base64 around it);
 - ratchet, same chain: a burst from one side (KDF_CK, the header, AES-GCM);
 - ratchet, DH step: a back-and-forth conversation, where each message opened is the first
-  of a new chain (two ECDH, one key generation, two KDF_RK, then as above).
+  of a new chain (two ECDH, one key generation, two KDF_RK, then as above);
+- envelope v1 / envelope ratchet: the whole message as a session seals and opens it
+  (`Channel.seal` / `Channel.open` after `pairs.agree`: header, associated data, base64,
+  replay window), back and forth.
 
 One JSON line per measurement (microseconds, median and 90th percentile of `--runs`
 messages), each with the 1-minute load; the first and last lines carry `uptime`.
