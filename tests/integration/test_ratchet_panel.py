@@ -3,7 +3,7 @@ step and each message key on the timeline, and a static pair said to have none."
 
 from __future__ import annotations
 
-from ecc_widgets.ratchet_panel import RatchetPanel
+from ecc_widgets.ratchet_panel import RatchetPanel, render
 from ecc_widgets.session import Session
 from tests.support.polling import wait_until
 from tests.support.sessions import pair_up, texts
@@ -41,3 +41,16 @@ def test_a_static_pair_has_no_ratchet_to_show(relay, sessions):
         assert "No ratchet with bob" in panel.body.value
     finally:
         panel.close()
+
+
+def test_a_peer_name_is_escaped_text_never_markup_nor_tex():
+    from ecc_widgets import envelope
+    from ecc_widgets.ratchet import Step
+
+    name = "<b>bob</b> $x^2$ \\alpha"
+    summary = {"RK": "aaaa bbbb", "CKs": "-", "CKr": "-", "Ns": 0, "Nr": 0, "PN": 0,
+               "skipped": 0, "DHs": b"\x04" * 65, "DHr": None}
+    view = envelope.RatchetView("alice", summary, (Step("dh send", b"\x04" * 65, 0, "r", "c"),))
+    for html in (render(None, name), render(view, name)):
+        assert "<b>bob</b>" not in html and "$" not in html and "\\" not in html
+        assert "&lt;b&gt;bob&lt;/b&gt;" in html
