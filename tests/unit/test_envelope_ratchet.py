@@ -205,3 +205,36 @@ def test_a_session_offers_the_ratchet_unless_told_static(monkeypatch):
     monkeypatch.setenv(MESSAGE_VERSION_ENV, "rot13")
     with pytest.raises(ValueError, match="message_version"):
         Session()
+
+
+def test_the_chat_start_is_the_specification_s_start_after_alice_s_first_message():
+    # start_ratchet's Bob is RatchetInitBob after a message from RatchetInitAlice whose
+    # first ratchet key is Alice's long-term key: the same root, chains and keys.
+    from ecc_widgets.ratchet import Ratchet, kdf_ck, root_key_from_session_key
+
+    for curve in ("P-256", "X25519"):
+        keys = sorted((crypto.generate_private_key(curve) for _ in range(2)),
+                      key=crypto.public_bytes)
+        a, b = keys                       # the smaller public key is Alice
+        A, B = crypto.public_bytes(a), crypto.public_bytes(b)
+        key = RATCHET.derive_key(crypto.ecdh(a, b.public_key()), curve=curve, ours=A,
+                                 theirs=B)
+        fresh = crypto.generate_private_key(curve)
+        bob = envelope.start_ratchet(key, private=b, ours=B, theirs=A,
+                                     peer_public=a.public_key(), curve=curve,
+                                     generate=lambda c, k=fresh: k)
+        alice = envelope.start_ratchet(key, private=a, ours=A, theirs=B,
+                                       peer_public=b.public_key(), curve=curve)
+        assert (alice.role, bob.role) == ("alice", "bob")
+
+        sk = root_key_from_session_key(key)
+        spec_alice = Ratchet.alice(sk, B, curve, generate=lambda c, k=a: k)
+        spec_bob = Ratchet.bob(sk, b, generate=lambda c, k=fresh: k)
+        first = spec_alice.seal(b"first", b"")
+        spec_bob.open(first.header, first.ciphertext, first.nonce, first.tag, b"")
+        mine, spec = bob.ratchet.state, spec_bob.state
+        assert (mine.RK, mine.CKs, mine.DHr, mine.public) == \
+            (spec.RK, spec.CKs, spec.DHr, spec.public)
+        assert kdf_ck(mine.CKr)[0] == spec.CKr               # one message further
+        assert kdf_ck(alice.ratchet.state.CKs)[0] == spec_alice.state.CKs   # one sent
+        assert alice.ratchet.state.RK == spec_alice.state.RK
