@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from ecc_widgets import crypto
 from ecc_widgets.protocol import PROTOCOL_VERSION, SAS_KINDS
 from ecc_widgets.ratchet import core as ratchet_core
+from ecc_widgets.ratchet.steal import Logged, exposure, steal
 
 VERSION_FIELD = "v"         # on messages and key shares; absent: the seed's format
 WIRE_FIELDS = ("encryptedMessage", "iv", "tag")   # ciphertext, nonce, tag (base64)
@@ -415,6 +416,7 @@ class V1Format(Version):
 
 RATCHET_TIMELINE = 256      # steps of the ratchet kept per pair, for a view
 RATCHET_TAGS = 256          # tags of accepted messages kept, to tell a re-send from a replay
+RATCHET_LOGGED = 128        # chat messages kept per pair as a relay saw them (the lesson's thief)
 
 
 @dataclass
@@ -428,6 +430,29 @@ class RatchetPair:
     role: str
     timeline: deque = field(default_factory=lambda: deque(maxlen=RATCHET_TIMELINE))
     tags: OrderedDict = field(default_factory=OrderedDict)   # seq -> (message id, tag)
+    # the chat messages both ways as the relay carried them (ciphertext, header, associated
+    # data: nothing secret), newest last, and how many were ever logged
+    logged: deque = field(default_factory=lambda: deque(maxlen=RATCHET_LOGGED))
+    logged_total: int = 0
+
+    def log(self, header: ratchet_core.Header, box: Any, ad: bytes, sender: str,
+            kind: str) -> None:
+        if kind:
+            return      # receipts: not the conversation
+        self.logged.append(Logged(header, box.ciphertext, box.nonce, box.tag,
+                                                ad, sender))
+        self.logged_total += 1
+
+    def steal(self, item: str, owner: str) -> tuple[Any, int]:
+        """The lesson's theft (`ratchet.steal`: one of "message", "sending", "receiving",
+        "state") now, and the number of messages logged so far (the moment of the theft)."""
+        return steal(item, owner, self.ratchet), self.logged_total
+
+    def exposure(self, stolen: Any, theft_at: int) -> list:
+        """`ratchet.exposure` of `stolen` over the messages logged (still kept)."""
+        first = self.logged_total - len(self.logged)
+        return exposure(stolen, list(self.logged),
+                                      theft_at=max(theft_at - first, 0))
 
     def accepted(self, seq: int, message_id: str, tag: bytes) -> None:
         self.tags[seq] = (message_id, tag)
@@ -529,6 +554,7 @@ class RatchetFormat(V1Format):
         payload.update(out.header.to_wire())
         box = crypto.Encrypted(out.ciphertext, out.nonce, out.tag)
         state.sent_ivs.add(crypto.b64encode(out.nonce))
+        pair.log(out.header, box, ad, ctx.sender, kind)
         return Sealed(_wire(payload, box), ad.decode(), seq, *box, seal_ms=took)
 
     def open(self, key: bytes, state: KeyState, env: Envelope,
@@ -563,6 +589,7 @@ class RatchetFormat(V1Format):
             return Rejected(f"{REPLAYED}: sequence number {seq} was already received",
                             kind, ad.decode())
         pair.timeline.extend(opened.steps)
+        pair.log(header, env, ad, ctx.sender, kind)
         newest = state.window.highest
         state.window.accept(seq, env.message_id)
         pair.accepted(seq, env.message_id, env.tag)

@@ -25,6 +25,7 @@ from typing import Any
 from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import DISCONNECTED
 from ecc_widgets.curves import get_curve
+from ecc_widgets.ratchet import ITEMS
 from ecc_widgets.session.classroom import report_pair
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.effects import Changes
@@ -276,6 +277,30 @@ class SessionCore(RelayEvents):
             return None
         extra = pair.channel.state.extra
         return extra.view() if isinstance(extra, envelope.RatchetPair) else None
+
+    def steal(self, peer_id: str, item: str) -> tuple[Any, int]:
+        """The lesson's thief in this kernel: take `item` ("message", "sending",
+        "receiving", "state"; `ratchet.ITEMS`) of our ratchet with `peer_id` now; with the
+        number of messages logged so far, for `exposure`. Never sent anywhere."""
+        extra = self._ratchet_of(peer_id)
+        if item not in ITEMS:
+            raise self._fail("chat", f"item must be one of {', '.join(ITEMS)}")
+        try:
+            return extra.steal(item, self.username)
+        except ValueError as exc:
+            raise self._fail("chat", str(exc)) from None
+
+    def exposure(self, peer_id: str, stolen: Any, theft_at: int) -> list:
+        """What `stolen` opens of the conversation with `peer_id` as the relay carried it
+        (every logged message tried; `ratchet.Verdict` each, with the reason)."""
+        return self._ratchet_of(peer_id).exposure(stolen, theft_at)
+
+    def _ratchet_of(self, peer_id: str) -> envelope.RatchetPair:
+        pair = self._pairs.get(peer_id)
+        extra = pair.channel.state.extra if pair is not None and pair.key else None
+        if not isinstance(extra, envelope.RatchetPair):
+            raise self._fail("chat", f"no ratchet with {peer_id!r}")
+        return extra
 
     def report_mismatch(self, peer_id: str) -> None:
         """Record that the codes (safety number, emoji, numbers) differ on the two screens.

@@ -249,6 +249,17 @@ class Session(HasTraits):
         with self._lock:
             return self._core.ratchet_view(peer_id)
 
+    def steal(self, peer_id: str, item: str = "state") -> tuple[Any, int]:
+        """For the lesson: steal `item` of our ratchet with a peer now (`ratchet.ITEMS`);
+        returns (the stolen item, the moment), for `exposure`. It stays in this kernel."""
+        with self._lock:
+            return self._core.steal(peer_id, item)
+
+    def exposure(self, peer_id: str, stolen: Any, theft_at: int) -> list:
+        """Every logged message with a peer tried with `stolen` (`ratchet.Verdict` each)."""
+        with self._lock:
+            return self._core.exposure(peer_id, stolen, theft_at)
+
     def report_mismatch(self, peer_id: str) -> None:
         """Record that the codes (safety number, emoji, numbers) differ on the two screens:
         someone in the middle reads everything; the mark holds until a key changes."""

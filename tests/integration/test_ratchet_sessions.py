@@ -12,8 +12,15 @@ import pytest
 
 from ecc_widgets import crypto, envelope
 from ecc_widgets import protocol as P
-from ecc_widgets.ratchet import BAD_KEY, MAX_SKIP, TOO_FAR
-from ecc_widgets.session import DOWNGRADE, REORDERED, REPLAYED, TAMPERED, Session
+from ecc_widgets.ratchet import BAD_KEY, MAX_SKIP, ONE_WAY, TOO_FAR
+from ecc_widgets.session import (
+    DOWNGRADE,
+    REORDERED,
+    REPLAYED,
+    TAMPERED,
+    Session,
+    SessionError,
+)
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
 from tests.support.sessions import codes_ready, texts
@@ -189,6 +196,8 @@ def test_static_is_selectable_and_a_ratchet_client_speaks_it_with_a_static_one(r
     received = next(m for m in a.conversations["bob"] if m.direction == "in")
     assert json.loads(received.associated_data)["v"] == envelope.V1.number
     assert a.ratchet_view("bob") is None and b.ratchet_view("alice") is None
+    with pytest.raises(SessionError, match="no ratchet"):
+        a.steal("bob", "state")
     with pytest.raises(ValueError, match="message_version"):
         Session(message_version="rot13")
 
@@ -219,3 +228,33 @@ def test_a_static_peer_and_a_ratchet_peer_show_the_same_code(relay, sessions):
     secure(a, b, relay)
     wait_until(lambda: codes_ready(a, b), what="both short codes")
     assert a.peers["bob"].sas == b.peers["alice"].sas
+
+
+def test_steal_in_the_middle_of_a_real_chat_and_watch_what_it_opens(relay, sessions):
+    # The lesson's thief in the kernel: alice's whole state, taken between two messages
+    # of a real conversation; then every ciphertext the relay carried is really tried.
+    a, b = Session(), Session()
+    sessions += [a, b]
+    secure(a, b, relay)
+
+    def say(sender: Session, to: str, receiver: Session, name: str, text: str) -> None:
+        sender.send(to, text)
+        wait_until(lambda: text in texts(receiver, name, "in"), what=repr(text))
+
+    say(a, "bob", b, "alice", "before 1")
+    say(b, "alice", a, "bob", "before 2")
+    stolen, theft_at = a.steal("bob", "state")
+    assert theft_at == 2
+    say(a, "bob", b, "alice", "after 1")      # alice's sending chain: the thief follows
+    say(b, "alice", a, "bob", "after 2")      # bob's DH step: followed with alice's DHs
+    say(a, "bob", b, "alice", "after 3")      # alice's fresh key: healed
+    say(b, "alice", a, "bob", "after 4")
+    verdicts = a.exposure("bob", stolen, theft_at)
+    assert [v.opened for v in verdicts] == [False, False, True, True, False, False], verdicts
+    assert [v.plaintext for v in verdicts if v.opened] == [b"after 1", b"after 2"]
+    assert verdicts[-1].reason.startswith("healed")
+    # bob's receiving chain key, now: one-way, it opens nothing already sent
+    chain, at = b.steal("alice", "receiving")
+    verdicts = b.exposure("alice", chain, at)
+    assert len(verdicts) == 6 and not any(v.opened for v in verdicts)
+    assert verdicts[4].reason == ONE_WAY                  # "after 3", in that very chain
