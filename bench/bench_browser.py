@@ -22,7 +22,9 @@ Per engine and round, one JSON line each:
 - memory_per_student: RSS of the whole serving process tree after one page joined a room
   and made keys, and after all the burst's pages did; the difference per extra page.
 - send_to_displayed: two of the pages chatting, from the Enter key in one page's message
-  box to the decrypted text appearing in the other (timestamped inside the browser).
+  box to the decrypted text appearing in the other (timestamped inside the browser); with
+  `--message-versions ratchet,static` each round runs once per version (the server's
+  pages speak it: $ECC_MESSAGE_VERSION), alternating, so the two are in one run.
 
 Machine load (os.getloadavg) is in every line. Needs chromium; starts its own relay.
 """
@@ -42,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from ecc_widgets.envelope import BY_NAME  # noqa: E402
+from ecc_widgets.session.model import MESSAGE_VERSION_ENV  # noqa: E402
 from tests.support.browser import (  # noqa: E402
     DASHBOARD,
     button,
@@ -148,10 +152,11 @@ def send_to_displayed(alice, bob, messages: int) -> list[float]:
     return latencies
 
 
-def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
+def one_round(pw, engine: str, round_: int, relay_url: str, args,
+              message_version: str = "") -> None:
     port = free_port()
     command = server_command(engine, port, relay_url, pool=args.burst + 1)
-    where = {}
+    where: dict = {"env": {MESSAGE_VERSION_ENV: message_version}} if message_version else {}
     if engine == "before":  # that checkout's code, run from there
         where = {"cwd": args.before, "env": {"PYTHONPATH": str(args.before)}}
     with served(command, port, f"bench-{engine}.log", **where) as pid:
@@ -201,7 +206,8 @@ def one_round(pw, engine: str, round_: int, relay_url: str, args) -> None:
                    per_extra_student_mb=round((everyone - one) / args.burst / 2**20, 1))
             if args.messages:
                 report("send_to_displayed", engine, round_,
-                       send_to_displayed(alice, burst[0], args.messages))
+                       send_to_displayed(alice, burst[0], args.messages),
+                       **({"message_version": message_version} if message_version else {}))
         finally:
             browser.close()
 
@@ -216,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=10, help="messages to time")
     parser.add_argument("--before", type=Path, default=None,
                         help="another checkout, served as engine 'before'")
+    parser.add_argument("--message-versions", default="",
+                        help="comma-separated, of ratchet, static: a round per version")
     parser.add_argument("--preheat-wait", type=float, default=60.0,
                         help="seconds voila-preheat is given to fill its pool")
     args = parser.parse_args(argv)
@@ -223,13 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(engines) - {*ENGINES, "before"}
     if unknown:
         parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
+    versions = args.message_versions.split(",") if args.message_versions else [""]
+    if set(versions) - {"", *BY_NAME}:
+        parser.error(f"message versions are of {', '.join(BY_NAME)}")
 
     relay = RelayProcess().start()
     try:
         with sync_playwright() as pw:
             for round_ in range(1, args.rounds + 1):
                 for engine in engines:
-                    one_round(pw, engine, round_, relay.url, args)
+                    for version in versions:
+                        one_round(pw, engine, round_, relay.url, args, version)
     finally:
         relay.stop()
     return 0

@@ -5,7 +5,10 @@ curve, in the same run.
   message, without the JSON and base64 around it);
 - ratchet, same chain: a burst from one side (KDF_CK, the header, AES-GCM);
 - ratchet, DH step: a back-and-forth conversation, where each message opened is the first
-  of a new chain (two ECDH, one key generation, two KDF_RK, then as above).
+  of a new chain (two ECDH, one key generation, two KDF_RK, then as above);
+- envelope v1 / envelope ratchet: the whole message as a session seals and opens it
+  (`Channel.seal` / `Channel.open` after `pairs.agree`: header, associated data, base64,
+  replay window), back and forth.
 
 One JSON line per measurement (microseconds, median and 90th percentile of `--runs`
 messages), each with the 1-minute load; the first and last lines carry `uptime`.
@@ -22,8 +25,10 @@ import statistics
 import subprocess
 import time
 
-from ecc_widgets import crypto, protocol
+from ecc_widgets import crypto, envelope
 from ecc_widgets.ratchet import Ratchet, root_key_from_session_key
+from ecc_widgets.session.channel import Channel, KeyStates
+from ecc_widgets.session.pairs import Pair, agree
 
 CURVES = ("X25519", "P-256", "P-384", "P-521", "secp256k1")
 MESSAGE = (b"The quick brown fox jumps over the lazy dog while Alice and Bob compare safety "
@@ -66,7 +71,7 @@ def pair(curve: str):
 
 def bench_curve(curve: str, runs: int) -> None:
     key, alice, bob = pair(curve)
-    ad = protocol.associated_data(room="lab", sender="alice", receiver="bob", curve=curve,
+    ad = envelope.associated_data(room="lab", sender="alice", receiver="bob", curve=curve,
                                   seq=7)
 
     seal, open_ = [], []
@@ -105,6 +110,39 @@ def bench_curve(curve: str, runs: int) -> None:
     report(bench="open", curve=curve, mode="ratchet, DH step", **summary(open_))
 
 
+def agreed(curve: str, version: envelope.Version) -> tuple[Channel, Channel]:
+    """Alice's and Bob's channels as key agreement (`pairs.agree`) leaves them."""
+    keys = {"alice": crypto.generate_private_key(curve), "bob": crypto.generate_private_key(curve)}
+    out = []
+    for me, peer in (("alice", "bob"), ("bob", "alice")):
+        pair = Pair(peer, Channel(room="lab", me=me, peer=peer))
+        pair.public_key = keys[peer].public_key()
+        pair.public_raw = crypto.public_bytes(keys[peer])
+        pair.offered = version
+        assert agree(pair, private=keys[me], public_raw=crypto.public_bytes(keys[me]),
+                     curve=curve, states=KeyStates(), offer=version)
+        out.append(pair.channel)
+    return out[0], out[1]
+
+
+def bench_envelope(curve: str, runs: int) -> None:
+    """The whole message as the session seals and opens it (header, associated data, base64,
+    the replay window), back and forth: static v1 versus the ratchet (a DH step each)."""
+    for version in (envelope.V1, envelope.RATCHET):
+        alice, bob = agreed(curve, version)
+        seal, open_ = [], []
+        for i in range(runs):
+            sender, receiver = (alice, bob) if i % 2 == 0 else (bob, alice)
+            t, s = timed(lambda sender=sender, i=i: sender.seal(MESSAGE, message_id=f"m{i}"))
+            seal.append(t)
+            t, verdict = timed(lambda s=s, r=receiver: r.open(s.payload))
+            assert verdict.text, verdict
+            open_.append(t)
+        mode = f"envelope {version.name}, back and forth"
+        report(bench="seal", curve=curve, mode=mode, **summary(seal))
+        report(bench="open", curve=curve, mode=mode, **summary(open_))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
@@ -113,6 +151,7 @@ def main() -> None:
     report(bench="ratchet_start", uptime=uptime(), message_bytes=len(MESSAGE))
     for curve in args.curves.split(","):
         bench_curve(curve, args.runs)
+        bench_envelope(curve, args.runs)
     report(bench="ratchet_end", uptime=uptime())
 
 

@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ecc_widgets import crypto
 from ecc_widgets.protocol import PROTOCOL_VERSION, SAS_KINDS
+from ecc_widgets.ratchet import core as ratchet_core
+from ecc_widgets.ratchet.steal import Logged, exposure, steal
 
 VERSION_FIELD = "v"         # on messages and key shares; absent: the seed's format
 WIRE_FIELDS = ("encryptedMessage", "iv", "tag")   # ciphertext, nonce, tag (base64)
@@ -214,6 +216,7 @@ class Version:
     receipts: ClassVar[bool] = False   # the receiver confirms what arrived
     short_code: ClassVar[bool] = False  # the pair runs the short code's exchange (sas)
     key_derivation: ClassVar[str] = ""  # what `derive_key` does, in words (for the log)
+    stateful: ClassVar[bool] = False   # `start` sets up per-pair state (a ratchet)
 
     def __repr__(self) -> str:
         return f"<envelope version {self.name}>"
@@ -223,6 +226,12 @@ class Version:
         """The pair's key from the ECDH secret and both public keys (the same on both
         sides): what `seal` and `open` are given as `key`."""
         raise NotImplementedError
+
+    def start(self, key: bytes, state: KeyState, *, private: Any, ours: bytes, theirs: bytes,
+              peer_public: Any, curve: str) -> None:
+        """Set up what the version keeps per key pair in `state.extra`, once, at key
+        agreement (our private key is used here and not kept beyond the version's own
+        state). ValueError if the pair cannot go on."""
 
     def associated_data(self, ctx: Context, *, seq: int = 0, kind: str = "") -> bytes:
         return b""
@@ -406,10 +415,196 @@ class V1Format(Version):
         return Opened(data, kind, seq, ad, note, took)
 
 
-LEGACY, V1 = LegacyFormat(), V1Format()
+RATCHET_TIMELINE = 256      # steps of the ratchet kept per pair, for a view
+RATCHET_TAGS = 256          # tags of accepted messages kept, to tell a re-send from a replay
+RATCHET_LOGGED = 128        # chat messages kept per pair as a relay saw them (the lesson's thief)
+
+
+@dataclass
+class RatchetPair:
+    """What the ratchet version keeps in a pair's `KeyState.extra`: the Double Ratchet
+    (`ecc_widgets.ratchet.Ratchet`), our role, what each message did to it (`timeline`,
+    newest last, bounded) and the tags of the messages accepted (a re-send is the same
+    message again; its key is deleted, so it is recognised by its tag)."""
+
+    ratchet: ratchet_core.Ratchet
+    role: str
+    timeline: deque = field(default_factory=lambda: deque(maxlen=RATCHET_TIMELINE))
+    tags: OrderedDict = field(default_factory=OrderedDict)   # seq -> (message id, tag)
+    # the chat messages both ways as the relay carried them (ciphertext, header, associated
+    # data: nothing secret), newest last, and how many were ever logged
+    logged: deque = field(default_factory=lambda: deque(maxlen=RATCHET_LOGGED))
+    logged_total: int = 0
+
+    def log(self, header: ratchet_core.Header, box: Any, ad: bytes, sender: str,
+            kind: str) -> None:
+        if kind:
+            return      # receipts: not the conversation
+        self.logged.append(Logged(header, box.ciphertext, box.nonce, box.tag,
+                                                ad, sender))
+        self.logged_total += 1
+
+    def steal(self, item: str, owner: str) -> tuple[Any, int]:
+        """The lesson's theft (`ratchet.steal`: one of "message", "sending", "receiving",
+        "state") now, and the number of messages logged so far (the moment of the theft)."""
+        return steal(item, owner, self.ratchet), self.logged_total
+
+    def exposure(self, stolen: Any, theft_at: int) -> list:
+        """`ratchet.exposure` of `stolen` over the messages logged (still kept)."""
+        first = self.logged_total - len(self.logged)
+        return exposure(stolen, list(self.logged),
+                                      theft_at=max(theft_at - first, 0))
+
+    def accepted(self, seq: int, message_id: str, tag: bytes) -> None:
+        self.tags[seq] = (message_id, tag)
+        while len(self.tags) > RATCHET_TAGS:
+            self.tags.popitem(last=False)
+
+    def view(self) -> RatchetView:
+        """What a "Ratchet" view shows (fingerprints and public keys only)."""
+        return RatchetView(self.role, self.ratchet.summary(), tuple(self.timeline))
+
+
+@dataclass(frozen=True)
+class RatchetView:
+    """One pair's ratchet for display: our role, `Ratchet.summary()` (RK, CKs, CKr as
+    fingerprints, Ns, Nr, PN, our and their ratchet public keys, skipped keys kept) and the
+    newest steps (`ratchet.Step`: send, receive, skip, dh receive, dh send, ...)."""
+
+    role: str
+    summary: dict
+    timeline: tuple
+
+
+def start_ratchet(key: bytes, *, private: Any, ours: bytes, theirs: bytes,
+                  peer_public: Any, curve: str,
+                  generate: Any = None) -> RatchetPair:
+    """Both ends' Double Ratchet from the pair's v1 session key, no message needed.
+
+    Roles come from the two public keys (the smaller encoding is Alice), so each side
+    knows its own without a word. The root key is `root_key_from_session_key(key)`. Alice's
+    first ratchet key is her long-term key pair and Bob's initial one his (section 3.3's
+    "Bob's ratchet public key" is his long-term key, as with a signed prekey): Alice starts
+    as RatchetInitAlice does (RK, CKs = KDF_RK(SK, DH(a, B))); Bob starts as if her first
+    message had already arrived (RK, CKr = KDF_RK(SK, DH(b, A)), then a fresh DHs and
+    RK, CKs = KDF_RK(RK, DH(DHs, A))). So either can send first, and Bob's first message
+    is already a DH step that Alice's next reply answers with hers.
+    """
+    if ours == theirs:
+        raise ValueError("our own key as the peer's: no ratchet")
+    make = generate or crypto.generate_private_key
+    sk = ratchet_core.root_key_from_session_key(key)
+    static = crypto.ecdh(private, peer_public)
+    rk, ck = ratchet_core.kdf_rk(sk, static)
+    if ours < theirs:   # Alice
+        state = ratchet_core.RatchetState(curve, private, bytes(theirs), rk, ck, None)
+        role = ratchet_core.ALICE
+    else:               # Bob
+        dhs = make(curve)
+        rk2, cks = ratchet_core.kdf_rk(rk, crypto.ecdh(dhs, peer_public))
+        state = ratchet_core.RatchetState(curve, dhs, bytes(theirs), rk2, cks, ck)
+        role = ratchet_core.BOB
+    return RatchetPair(ratchet_core.Ratchet(state, generate=generate), role)
+
+
+class RatchetFormat(V1Format):
+    """The Double Ratchet (``ecc_widgets.ratchet``): v1's header, associated data, sequence
+    numbers, replay window and receipts, plus the ratchet header ``dh``, ``pn``, ``n``; every
+    message under its own message key, the header authenticated with v1's associated data
+    (CONCAT(ad, header)). The pair key (`derive_key`, v1's) gives the first root key and the
+    short code; the ratchet lives in `KeyState.extra` (`start`)."""
+
+    name, number, rank = "ratchet", 2, 2
+    fields = ("v", "id", "seq", "curve", "kind", "dh", "pn", "n")
+    key_derivation = "HKDF-SHA256, then the Double Ratchet"
+    stateful = True
+
+    def start(self, key: bytes, state: KeyState, *, private: Any, ours: bytes, theirs: bytes,
+              peer_public: Any, curve: str) -> None:
+        if state.extra is not None:
+            return          # the key pair came back: its ratchet goes on
+        if state.send_seq or state.window.highest:
+            # its ratchet was forgotten (evicted): starting it again would reuse keys
+            raise ValueError("the ratchet of this key pair was forgotten: generate new keys")
+        state.extra = start_ratchet(key, private=private, ours=ours, theirs=theirs,
+                                    peer_public=peer_public, curve=curve)
+
+    def encrypt(self, key: bytes, data: bytes, ctx: Context, *, message_id: str = "",
+                seq: int = 0, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        raise TypeError("a ratchet message is sealed by the pair's ratchet (seal)")
+
+    def seal(self, key: bytes, state: KeyState, data: bytes, ctx: Context, *,
+             message_id: str, kind: str = "", nonce: bytes | None = None) -> Sealed:
+        pair = state.extra
+        if not isinstance(pair, RatchetPair):
+            raise ValueError(f"no ratchet with {ctx.receiver}")
+        seq = state.send_seq + 1
+        ad = self.associated_data(ctx, seq=seq, kind=kind)
+        began = time.perf_counter()
+        try:
+            out = pair.ratchet.seal(data, ad, nonce=nonce)
+        except ratchet_core.RatchetRefused as exc:
+            raise ValueError(exc.reason) from None
+        took = (time.perf_counter() - began) * 1000
+        state.send_seq = seq
+        pair.timeline.extend(out.steps)
+        payload: dict[str, Any] = {"v": self.number, "id": message_id, "seq": seq,
+                                   "curve": ctx.curve}
+        if kind:
+            payload["kind"] = kind
+        payload.update(out.header.to_wire())
+        box = crypto.Encrypted(out.ciphertext, out.nonce, out.tag)
+        state.sent_ivs.add(crypto.b64encode(out.nonce))
+        pair.log(out.header, box, ad, ctx.sender, kind)
+        return Sealed(_wire(payload, box), ad.decode(), seq, *box, seal_ms=took)
+
+    def open(self, key: bytes, state: KeyState, env: Envelope,
+             ctx: Context) -> Opened | Rejected | Duplicate:
+        kind, seq = env.kind, env.seq
+        if seq is None or seq < 1 or env.message_id is None:
+            return Rejected(f"{MALFORMED}: a ratchet message needs an id and a sequence "
+                            "number >= 1", kind)
+        if env.payload.get("curve") != ctx.curve:
+            return Rejected(f"{WRONG_CURVE}: the message says {env.payload.get('curve')!r} "
+                            f"but the keys with {ctx.sender} are on {ctx.curve}", kind)
+        pair = state.extra
+        if not isinstance(pair, RatchetPair):
+            return Rejected(f"{NO_KEY}: no ratchet with {ctx.sender} (this pair speaks "
+                            "another version)", kind)
+        ad = self.associated_data(ctx, seq=seq, kind=kind)
+        verdict = state.window.check(seq, env.message_id)
+        if verdict == "duplicate":
+            if pair.tags.get(seq) == (env.message_id, env.tag):
+                return Duplicate(seq, kind)     # the same message, re-sent
+        elif verdict is not None:
+            return Rejected(verdict, kind, ad.decode())
+        began = time.perf_counter()
+        try:
+            header = ratchet_core.Header.from_wire(
+                {f: env.payload.get(f) for f in ("dh", "n", "pn")}, ctx.curve)
+            opened = pair.ratchet.open(header, env.ciphertext, env.nonce, env.tag, ad)
+        except ratchet_core.RatchetRefused as exc:
+            return Rejected(exc.reason, kind, ad.decode())
+        took = (time.perf_counter() - began) * 1000
+        if verdict is not None:     # cannot be: a new message key under a number seen
+            return Rejected(f"{REPLAYED}: sequence number {seq} was already received",
+                            kind, ad.decode())
+        pair.timeline.extend(opened.steps)
+        pair.log(header, env, ad, ctx.sender, kind)
+        newest = state.window.highest
+        state.window.accept(seq, env.message_id)
+        pair.accepted(seq, env.message_id, env.tag)
+        note = (f"{REORDERED}: #{seq} arrived after #{newest} (accepted: inside the replay "
+                "window)") if seq < newest else ""
+        return Opened(opened.plaintext, kind, seq, ad.decode(), note, took)
+
+
+LEGACY, V1, RATCHET = LegacyFormat(), V1Format(), RatchetFormat()
 # The table: the wire's ``v`` -> the version (None: no ``v``, the seed's format).
-VERSIONS: dict[int | None, Version] = {v.number: v for v in (LEGACY, V1)}
-CURRENT = V1                # what our own clients speak unless a peer offers only less
+VERSIONS: dict[int | None, Version] = {v.number: v for v in (LEGACY, V1, RATCHET)}
+CURRENT = RATCHET           # what our own clients speak unless a peer offers only less
+STATIC = V1                 # the lesson's comparison: one key for the whole conversation
+BY_NAME = {"ratchet": RATCHET, "static": V1}   # what a Session may be told to offer
 
 
 def version_of(payload: dict) -> Version | None:

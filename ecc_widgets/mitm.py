@@ -5,8 +5,11 @@ A relay routes every key share and every ciphertext, so it can do more than read
 - ``mitm`` (key substitution): Mallory answers each key share with a key of its own and
   derives a session with each side exactly as a peer would (v1: HKDF and associated data;
   legacy: the seed's raw ECDH key), so it decrypts, records, optionally edits, and seals
-  again every message. Both sides keep chatting; only comparing safety numbers (or the
-  short codes) shows two different keys. The short code's exchange (``ecc_widgets.sas``)
+  again every message. With the Double Ratchet she runs two ratchets, one with each side,
+  started as each side starts its own (`envelope.start_ratchet`): she reads and re-seals
+  every message as well, each side's healing DH steps being steps with her. Both sides
+  keep chatting; only comparing safety numbers (or the short codes) shows two different
+  keys. The short code's exchange (``ecc_widgets.sas``)
   she carries like any message, opened and sealed again: it is the best she can do, since
   its commitment leaves her one guess either way (forwarding, answering herself, or
   grinding her keys), and the two screens then show different codes.
@@ -87,6 +90,12 @@ class Room:
     # the real key each fake stands in for: (victim, posing_as) -> the real key's bytes
     stands_for: OrderedDict = field(default_factory=OrderedDict)
     held: dict = field(default_factory=dict)        # reorder: (from, to) -> held payload
+    # a stateful version's state with each victim, for each fake key:
+    # (victim, posing_as, fake key's bytes, the victim's key's bytes) -> KeyState
+    states: OrderedDict = field(default_factory=OrderedDict)
+    # what she delivered for each message (a re-send is delivered alike):
+    # (from, to, message id) -> payload
+    resealed: OrderedDict = field(default_factory=OrderedDict)
     flips: int = 0                                  # bitflip: which part is next
     replace: str | None = None                      # edit: the next MITM'd message's text
     transform: Callable[[str], str] | None = None   # edit: applied to every MITM'd message
@@ -236,6 +245,57 @@ class Mallory:
                                   ours=crypto.public_bytes(fake),
                                   theirs=crypto.public_bytes(real))
 
+    def _state_with(self, state: Room, victim: str, posing_as: str,
+                    version: envelope.Version, key: bytes) -> envelope.KeyState | None:
+        """The state of a stateful version between `victim` and Mallory posing as
+        `posing_as` (started as the victim starts theirs), or None."""
+        fake, real = state.fakes.get((victim, posing_as)), state.real.get(victim)
+        if fake is None or real is None:
+            return None
+        index = (victim, posing_as, crypto.public_bytes(fake), crypto.public_bytes(real))
+        kept = state.states.get(index)
+        if kept is None:
+            kept = envelope.KeyState()
+            try:
+                version.start(key, kept, private=fake, ours=index[2], theirs=index[3],
+                              peer_public=real, curve=crypto.curve_of(real))
+            except (ValueError, crypto.InvalidKeyError):
+                return None
+        _bounded_put(state.states, index, kept)
+        return kept
+
+    def _relay_stateful(self, state: Room, room: str, env: envelope.Envelope, sender: str,
+                        target: str, inbound: bytes, outbound: bytes) -> bytes | dict | None:
+        """A stateful version (the ratchet): opened with her state with the sender, sealed
+        anew with her state with the target. The plaintext; a payload to deliver as it is
+        (a re-send); None (not hers to read)."""
+        version = env.version
+        with_sender = self._state_with(state, sender, target, version, inbound)
+        with_target = self._state_with(state, target, sender, version, outbound)
+        if with_sender is None or with_target is None:
+            return None
+        opened = version.open(inbound, with_sender, env, envelope.Context(room, sender, target,
+                                                                          env.curve or ""))
+        if isinstance(opened, envelope.Duplicate):
+            return state.resealed.get((sender, target, env.message_id))
+        if not isinstance(opened, envelope.Opened):
+            return None
+        return opened.data
+
+    def _seal_stateful(self, state: Room, room: str, env: envelope.Envelope, data: bytes,
+                       sender: str, target: str, outbound: bytes) -> dict:
+        with_target = self._state_with(state, target, sender, env.version, outbound)
+        if with_target is None:   # made by _relay_stateful; gone only if the table is full
+            return env.payload
+        # the sender's number, so the target's window sees what the sender sent
+        with_target.send_seq = max(with_target.send_seq, (env.seq or 1) - 1)
+        sealed = env.version.seal(outbound, with_target, data,
+                                  envelope.Context(room, sender, target, env.curve or ""),
+                                  message_id=env.message_id or "", kind=env.kind)
+        payload = {**env.payload, **sealed.payload}
+        _bounded_put(state.resealed, (sender, target, env.message_id), payload)
+        return payload
+
     def _relay_through(self, state: Room, room: str, payload: dict, sender: str,
                        target: str) -> list[Delivery]:
         """Open the sender's message with the sender's key, seal it again for the target
@@ -257,10 +317,18 @@ class Mallory:
                              "mitm")
             return [(target, P.RECEIVE_MESSAGE, payload)]
         ctx = envelope.Context(room, sender, target, env.curve or "")
-        try:
-            data = version.decrypt(inbound, env, ctx)
-        except crypto.DecryptionError:
-            return [(target, P.RECEIVE_MESSAGE, payload)]  # not ours to read: pass it on
+        if version.stateful:
+            got = self._relay_stateful(state, room, env, sender, target, inbound, outbound)
+            if got is None:
+                return [(target, P.RECEIVE_MESSAGE, payload)]  # not ours to read: pass it on
+            if isinstance(got, dict):
+                return [(target, P.RECEIVE_MESSAGE, got)]      # a re-send, as delivered
+            data = got
+        else:
+            try:
+                data = version.decrypt(inbound, env, ctx)
+            except crypto.DecryptionError:
+                return [(target, P.RECEIVE_MESSAGE, payload)]  # not ours to read: pass it on
         if kind not in SPARED:   # receipts and the short code's exchange: not messages
             text = data.decode(errors="replace")
             delivered = text
@@ -272,6 +340,9 @@ class Mallory:
             self._record(state, sender, target, text, "mitm", edited=edited,
                          delivered=delivered if edited else "")
             data = delivered.encode()
+        if version.stateful:   # her own ratchet with the target: its own header
+            return [(target, P.RECEIVE_MESSAGE,
+                     self._seal_stateful(state, room, env, data, sender, target, outbound))]
         # a fresh nonce, the same header
         return [(target, P.RECEIVE_MESSAGE, version.reseal(outbound, data, env, ctx))]
 

@@ -19,7 +19,11 @@ messages is fixed (Matrix's SAS verification and ZRTP do the same):
    commitment. Each side shows the code only then ("comparing..." before):
 
        code = HKDF-SHA256(ECDH secret, salt = "", info = "ecc-chat-lab sas v2" || curve
-                          || K_C || K_R || n_C || n_R)   (each part length-prefixed, u16)
+                          || K_C || K_R || n_C || n_R [|| V])   (each part length-prefixed, u16)
+
+   where V, when the pair's key shares carried versions, is the version each side's key share
+   offered as this side received it (committer's, then revealer's; one byte each): a relay
+   that rewrote an offer (the ratchet's 2 stripped to static 1) makes the two screens differ.
 
 The committer is the member whose name comes first (``text.name_key``, then the name): the
 relay keeps names unique in a room and the two screens show the real names, so the one in the
@@ -149,13 +153,16 @@ def commitment(nonce: bytes) -> bytes:
 
 
 def sas_bytes(shared_secret: bytes, *, curve: str, committer_key: bytes, revealer_key: bytes,
-              committer_nonce: bytes, revealer_nonce: bytes) -> bytes:
-    """The 6 bytes both sides derive once both nonces are known (see the module docstring)."""
+              committer_nonce: bytes, revealer_nonce: bytes, offers: bytes = b"") -> bytes:
+    """The 6 bytes both sides derive once both nonces are known (see the module docstring);
+    `offers`: V, the versions offered (committer's, revealer's), b"" for none."""
     if not shared_secret:
         raise ValueError("shared_secret is empty")
-    info = CODE_LABEL + _parts(curve.encode("ascii"), bytes(committer_key),
-                               bytes(revealer_key), bytes(committer_nonce),
-                               bytes(revealer_nonce))
+    parts = [curve.encode("ascii"), bytes(committer_key), bytes(revealer_key),
+             bytes(committer_nonce), bytes(revealer_nonce)]
+    if offers:
+        parts.append(bytes(offers))
+    info = CODE_LABEL + _parts(*parts)
     return crypto.hkdf_sha256(shared_secret, info=info, length=SAS_BYTES)
 
 
@@ -182,13 +189,17 @@ class Exchange:
     """
 
     def __init__(self, *, committer: bool, shared_secret: bytes, curve: str, ours: bytes,
-                 theirs: bytes, random: Callable[[int], bytes] = os.urandom):
+                 theirs: bytes, random: Callable[[int], bytes] = os.urandom,
+                 offers: tuple[int, int] | None = None):
         if not shared_secret:
             raise ValueError("shared_secret is empty")
         self.committer = committer
         self.curve = curve
         self._secret = bytes(shared_secret)
         self._keys = (bytes(ours), bytes(theirs)) if committer else (bytes(theirs), bytes(ours))
+        # the versions offered, (ours, theirs) as given, committer's first in the code
+        self._offers = b"" if offers is None else bytes(
+            offers if committer else offers[::-1])
         self._own = random(NONCE_BYTES)        # our nonce, drawn once for this key pair
         self._commit = commitment(self._own) if committer else b""   # the commitment held
         self._theirs = b""                     # their nonce, once received (and checked)
@@ -283,7 +294,7 @@ class Exchange:
         self.code = from_bytes(sas_bytes(
             self._secret, curve=self.curve, committer_key=self._keys[0],
             revealer_key=self._keys[1], committer_nonce=committer_nonce,
-            revealer_nonce=revealer_nonce))
+            revealer_nonce=revealer_nonce, offers=self._offers))
         self.state = DONE
 
     def _refuse(self, why: str) -> None:
@@ -303,12 +314,15 @@ class Exchanges:
         return len(self._items)
 
     def get(self, *, room: str, me: str, peer: str, theirs: bytes, ours: bytes,
-            shared_secret: bytes, curve: str) -> Exchange:
-        key = (room, peer, bytes(theirs), bytes(ours))
+            shared_secret: bytes, curve: str,
+            offers: tuple[int, int] | None = None) -> Exchange:
+        """`offers`: the versions (ours, theirs) the two key shares offered, bound into the
+        code (None: not bound)."""
+        key = (room, peer, bytes(theirs), bytes(ours), offers)
         exchange = self._items.get(key)
         if exchange is None or exchange.curve != curve:
             exchange = Exchange(committer=is_committer(me, peer), shared_secret=shared_secret,
-                                curve=curve, ours=ours, theirs=theirs)
+                                curve=curve, ours=ours, theirs=theirs, offers=offers)
             self._items[key] = exchange
         self._items.move_to_end(key)
         while len(self._items) > self.size:

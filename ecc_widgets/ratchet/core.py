@@ -391,7 +391,9 @@ class Ratchet:
                               short_fingerprint(ckr)))
         skip(header.n, "n")
         if ckr is None:
-            raise RatchetRefused(f"{MALFORMED}: no receiving chain for this message")
+            # only a message sealed for someone else (or forged) names a chain we never had
+            raise RatchetRefused(f"{TAMPERED}: no receiving chain for this message (it was "
+                                 "not sealed for us)")
         ckr, mk = kdf_ck(ckr)
         plaintext = decrypt(mk)
         steps.append(Step("receive", dhr, nr, short_fingerprint(rk), short_fingerprint(ckr),

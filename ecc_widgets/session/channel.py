@@ -28,6 +28,7 @@ from ecc_widgets.envelope import (  # noqa: F401 - re-exported
     REPLAY_WINDOW,
     STALE,
     TAMPERED,
+    V1,
     Context,
     Duplicate,
     Envelope,
@@ -124,7 +125,8 @@ class Channel:
         self.room, self.me, self.peer = room, me, peer
         self.key = b""
         self.curve = ""              # the agreed curve (the peer's key's curve)
-        self.version: Version = CURRENT   # LEGACY: we speak the seed's protocol with them
+        # what key agreement chose (`pairs.agree`): the ratchet, v1, or LEGACY (the seed's)
+        self.version: Version = V1
         self.problem = ""            # why there is no key (curve mismatch, ...)
         self.state = KeyState()
         self.receipts: list[str] = []  # ids received, to confirm to the sender
@@ -138,7 +140,7 @@ class Channel:
 
     @legacy.setter
     def legacy(self, value: bool) -> None:
-        self.version = LEGACY if value else CURRENT
+        self.version = LEGACY if value else V1
 
     @property
     def window(self) -> ReplayWindow:
@@ -170,7 +172,7 @@ class Channel:
         """`env` is authentic under the previous key (one decryption more, and only for a
         message the current key refused)."""
         key, curve = self.previous
-        if not key:
+        if not key or env.version.stateful:   # a ratchet's keys are per message, not per pair
             return False
         try:
             env.version.decrypt(key, env, Context(self.room, self.peer, self.me, curve))

@@ -22,9 +22,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ecc_widgets import crypto, protocol
+from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.client import DISCONNECTED
 from ecc_widgets.curves import get_curve
+from ecc_widgets.ratchet import ITEMS
 from ecc_widgets.session.classroom import report_pair
 from ecc_widgets.session.delivery import Outgoing
 from ecc_widgets.session.effects import Changes
@@ -45,8 +46,14 @@ from ecc_widgets.session.state import PUBLISHED
 class SessionCore(RelayEvents):
     """One notebook peer's protocol: identity, curve, keys, peers, conversations, log."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, share_steps: bool = True):
+    def __init__(self, *, clock: Callable[[], float] = time.time, share_steps: bool = True,
+                 message_version: str = "ratchet"):
         super().__init__(clock=clock, share_steps=share_steps)
+        if message_version not in envelope.BY_NAME:
+            raise ValueError(f"message_version must be one of {sorted(envelope.BY_NAME)}, "
+                             f"not {message_version!r}")
+        # what our key shares offer: the Double Ratchet, or "static" (v1, one key)
+        self.offer = envelope.BY_NAME[message_version]
         self._taken = {name: getattr(self, name) for name in PUBLISHED}
 
     def take(self) -> Changes:
@@ -261,6 +268,39 @@ class SessionCore(RelayEvents):
                   f"{pair.name} {'verified' if verified else 'no longer verified'}")
         report_pair(self, pair)   # for a teacher's console
         self._publish_peers()
+
+    def ratchet_view(self, peer_id: str) -> envelope.RatchetView | None:
+        """The Double Ratchet with `peer_id` as a view shows it (None: no ratchet with
+        them, e.g. a static or legacy pair, or no key yet)."""
+        pair = self._pairs.get(peer_id)
+        if pair is None or not pair.key:
+            return None
+        extra = pair.channel.state.extra
+        return extra.view() if isinstance(extra, envelope.RatchetPair) else None
+
+    def steal(self, peer_id: str, item: str) -> tuple[Any, int]:
+        """The lesson's thief in this kernel: take `item` ("message", "sending",
+        "receiving", "state"; `ratchet.ITEMS`) of our ratchet with `peer_id` now; with the
+        number of messages logged so far, for `exposure`. Never sent anywhere."""
+        extra = self._ratchet_of(peer_id)
+        if item not in ITEMS:
+            raise self._fail("chat", f"item must be one of {', '.join(ITEMS)}")
+        try:
+            return extra.steal(item, self.username)
+        except ValueError as exc:
+            raise self._fail("chat", str(exc)) from None
+
+    def exposure(self, peer_id: str, stolen: Any, theft_at: int) -> list:
+        """What `stolen` opens of the conversation with `peer_id` as the relay carried it
+        (every logged message tried; `ratchet.Verdict` each, with the reason)."""
+        return self._ratchet_of(peer_id).exposure(stolen, theft_at)
+
+    def _ratchet_of(self, peer_id: str) -> envelope.RatchetPair:
+        pair = self._pairs.get(peer_id)
+        extra = pair.channel.state.extra if pair is not None and pair.key else None
+        if not isinstance(extra, envelope.RatchetPair):
+            raise self._fail("chat", f"no ratchet with {peer_id!r}")
+        return extra
 
     def report_mismatch(self, peer_id: str) -> None:
         """Record that the codes (safety number, emoji, numbers) differ on the two screens.

@@ -261,7 +261,8 @@ class RelayEvents(ShortCodes):
             self._log("error", name, f"invalid key from {name} refused: {problem}")
             return
         raw = crypto.public_bytes(public)
-        legacy = envelope.version_of(share.share) is LEGACY
+        offered = envelope.version_of(share.share)   # None: a version we do not know
+        legacy = offered is LEGACY
         # What we knew of this name's key, in this visit or an earlier one (a re-join).
         known = self._known_key(name)
         previous = pair.public_raw or (known.public_raw if known is not None else b"")
@@ -271,6 +272,15 @@ class RelayEvents(ShortCodes):
             legacy = False
             self._log("warning", name, f"{DOWNGRADE} refused: {name}'s known v1 key arrived "
                                        "without a version; staying on v1")
+        if known is not None and known.public_raw == raw and offered is not None \
+                and offered.rank < known.rank:
+            # The same key offering less than it did (the ratchet, now static v1): a relay
+            # rewriting `v`. Our clients offer one version per key; we stay on the higher.
+            was = next(v for v in envelope.VERSIONS.values() if v.rank == known.rank)
+            self._log("warning", name, f"{DOWNGRADE} refused: {name}'s known key offered "
+                                       f"{was.name} and now {offered.name}; staying on "
+                                       f"{was.name}")
+            offered, legacy = was, False
         if previous and previous != raw:
             pair.key_changed, pair.verified = True, False
             self._set_error("peers", f"{name}'s key changed: compare the new safety number")
@@ -291,9 +301,11 @@ class RelayEvents(ShortCodes):
         pair.announced_curve = curve
         pair.public_jwk = displayable(share.public_jwk)
         pair.offers_legacy = legacy
+        pair.offered = offered
         pair.keys_generated = True
         pair.rejoining = False
-        self._remember_key(pair, v1=not legacy)
+        self._remember_key(pair, v1=not legacy,
+                           rank=offered.rank if offered is not None else 0)
         self._derive(pair)
         if not share.is_reply:
             if self._private is None:

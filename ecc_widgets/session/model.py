@@ -18,6 +18,7 @@ relay event, that went wrong); views decide where to show each.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -38,6 +39,9 @@ from ecc_widgets.session.state import DEFAULT_CURVE, PUBLISHED
 from ecc_widgets.text import safe_text
 
 _logger = logging.getLogger(__name__)
+
+
+MESSAGE_VERSION_ENV = "ECC_MESSAGE_VERSION"   # the default of Session(message_version)
 
 
 class Session(HasTraits):
@@ -73,14 +77,19 @@ class Session(HasTraits):
                  relay_locator: RelayLocator | None = None,
                  demo_peer_factory: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.time, share_steps: bool = True,
-                 **kwargs: Any):
+                 message_version: str | None = None, **kwargs: Any):
         if kwargs.pop("start_relay", False):   # a relay is the composition root's to start
             raise TypeError("Session(start_relay=True) is gone: ecc_widgets.app."
                             "local_session() finds or starts the local relay")
         super().__init__(**kwargs)
         self._lock = threading.RLock()
         self._link = Link(client_factory, relay_locator)
-        self._core = SessionCore(clock=clock, share_steps=share_steps)
+        # what its key shares offer: "ratchet" (the default), or "static" (v1, one key for
+        # the conversation); $ECC_MESSAGE_VERSION sets it for every page a server makes
+        if message_version is None:
+            message_version = os.environ.get(MESSAGE_VERSION_ENV) or "ratchet"
+        self._core = SessionCore(clock=clock, share_steps=share_steps,
+                                 message_version=message_version)
         self._demo_peer_factory = demo_peer_factory
         self._demo_peers: list[Any] = []
         self._reporting = False           # an observer's error is being logged
@@ -233,6 +242,23 @@ class Session(HasTraits):
     def set_verified(self, peer_id: str, verified: bool) -> None:
         """Record that the safety number was (or was not) compared out of band."""
         self._run(self._core.set_verified, peer_id, verified)
+
+    def ratchet_view(self, peer_id: str) -> Any:
+        """The Double Ratchet with a peer, for a view (`envelope.RatchetView`: keys as
+        fingerprints, the timeline of steps), or None without one."""
+        with self._lock:
+            return self._core.ratchet_view(peer_id)
+
+    def steal(self, peer_id: str, item: str = "state") -> tuple[Any, int]:
+        """For the lesson: steal `item` of our ratchet with a peer now (`ratchet.ITEMS`);
+        returns (the stolen item, the moment), for `exposure`. It stays in this kernel."""
+        with self._lock:
+            return self._core.steal(peer_id, item)
+
+    def exposure(self, peer_id: str, stolen: Any, theft_at: int) -> list:
+        """Every logged message with a peer tried with `stolen` (`ratchet.Verdict` each)."""
+        with self._lock:
+            return self._core.exposure(peer_id, stolen, theft_at)
 
     def report_mismatch(self, peer_id: str) -> None:
         """Record that the codes (safety number, emoji, numbers) differ on the two screens:

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ecc_widgets import crypto, sas
+from ecc_widgets import crypto, envelope, sas
 from ecc_widgets.session.channel import Channel, KeyStates
 from ecc_widgets.session.records import (
     CURVE_MISMATCH,
@@ -32,6 +32,7 @@ class KnownKey(NamedTuple):
     public_raw: bytes
     verified: bool
     v1: bool            # it came with a protocol version: without one it is a downgrade
+    rank: int = 0       # the highest version rank it came with: a lower one is a downgrade
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Pair:
     wants_reply: bool = False         # sent us a key (not a reply) before we had keys
     shared_ours: bytes = b""          # which of our public keys we last sent them
     offers_legacy: bool = False       # their key came without a version: the seed's protocol
+    offered: Any = None               # the envelope version their key share offered
     legacy_allowed: bool = False      # the user allowed the seed's protocol with them
     rejected: int = 0                 # their messages refused so far
     rejected_step_at: float = float("-inf")  # when we last told the room about a refusal
@@ -80,16 +82,28 @@ class Pair:
         return self.channel.legacy
 
 
+def spoken(offer: envelope.Version, offered: Any) -> envelope.Version:
+    """The version two of our clients speak: the lower of what each offers (a version we
+    do not know is taken as ours)."""
+    if not isinstance(offered, envelope.Version) or offered.rank >= offer.rank:
+        return offer
+    return offered
+
+
 def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
-          states: KeyStates, exchanges: sas.Exchanges | None = None) -> bool:
+          states: KeyStates, exchanges: sas.Exchanges | None = None,
+          offer: envelope.Version = envelope.CURRENT) -> bool:
     """(Re)compute the pair's message key from our key and theirs, or say why not.
 
-    The key comes with the counters of this key pair from `states`. True when a new key
-    was derived (the caller tells the room).
+    The version spoken is the lower of ours (`offer`) and theirs (`Pair.offered`), or the
+    seed's if they offer only that and the user allowed it. The key comes with the
+    counters of this key pair from `states` (and a stateful version's state, started
+    here). True when a new key was derived (the caller tells the room).
     """
     before = pair.key
     pair.exchange = None
-    pair.channel.legacy = pair.offers_legacy and pair.legacy_allowed
+    pair.channel.version = (envelope.LEGACY if pair.offers_legacy and pair.legacy_allowed
+                            else spoken(offer, pair.offered))
     if pair.public_key is None:
         pair.channel.drop_key(f"no key from {pair.name} yet: share keys first")
         return False
@@ -116,11 +130,23 @@ def agree(pair: Pair, *, private: Any, public_raw: bytes, curve: str,
     key = version.derive_key(shared, curve=theirs, ours=public_raw, theirs=pair.public_raw)
     pair.exchange_ms = (time.perf_counter() - began) * 1000   # ECDH + derivation alone
     if version.short_code and exchanges is not None:   # the seed's page takes part in none
+        # the two offers as we received them go into the code: a relay that rewrote
+        # either (the ratchet stripped to static) makes the two screens differ
+        offered = pair.offered.number if isinstance(pair.offered, envelope.Version) and \
+            pair.offered.number is not None else offer.number
         pair.exchange = exchanges.get(room=pair.channel.room, me=pair.channel.me,
                                       peer=pair.name, theirs=pair.public_raw, ours=public_raw,
-                                      shared_secret=shared, curve=theirs)
+                                      shared_secret=shared, curve=theirs,
+                                      offers=(offer.number, offered))
     state = states.get(room=pair.channel.room, peer=pair.name, theirs=pair.public_raw,
                        ours=public_raw)
+    try:
+        version.start(key, state, private=private, ours=public_raw, theirs=pair.public_raw,
+                      peer_public=pair.public_key, curve=theirs)
+    except (ValueError, crypto.InvalidKeyError) as exc:
+        pair.exchange = None
+        pair.channel.drop_key(f"{version.name} with {pair.name}: {exc}")
+        return False
     pair.channel.set_key(key, curve=theirs, state=state)
     return key != before
 
@@ -135,6 +161,7 @@ def forget_key(pair: Pair) -> None:
     pair.announced_curve, pair.keys_generated = "", False
     pair.key_changed = pair.verified = pair.wants_reply = False
     pair.offers_legacy = pair.legacy_allowed = False
+    pair.offered = None
     pair.shared_ours, pair.answered_at = b"", float("-inf")
     pair.exchange, pair.exchange_ms = None, 0.0
     pair.sas_answered_at = float("-inf")

@@ -145,6 +145,8 @@ class SessionState:
         self._member = Membership()
         self.invites: list[str] = []      # invite tokens of our demo peers (re-sent at joins)
         self._private: Any = None         # our private key object: never leaves the kernel
+        # the envelope version our key shares offer (the ratchet; v1 "static" if asked)
+        self.offer: envelope.Version = envelope.CURRENT
         self._keys_dropped = False        # keys were dropped for a new curve: re-share new ones
         self._public_raw = b""
         self._pairs: dict[str, Pair] = {}
@@ -203,7 +205,7 @@ class SessionState:
 
     def _derive(self, pair: Pair) -> None:
         if agree(pair, private=self._private, public_raw=self._public_raw, curve=self.curve,
-                 states=self._key_states, exchanges=self._exchanges):
+                 states=self._key_states, exchanges=self._exchanges, offer=self.offer):
             self._clear_stale(("chat",), f"no key for {pair.name} yet")
             self._step("Derived shared secret",
                        f"ECDH on {pair.channel.curve} with {pair.name}, "
@@ -220,7 +222,7 @@ class SessionState:
             return
         payload = {"publicKey": dict(self.public_jwk), "targetSocketId": pair.sid,
                    "isReply": is_reply, "curve": self.curve,
-                   envelope.VERSION_FIELD: envelope.CURRENT.number}   # the version we speak
+                   envelope.VERSION_FIELD: self.offer.number}   # the version we speak
         self._emit(protocol.SHARE_PUBLIC_KEY, payload)
         pair.shared_ours = self._public_raw
         self._log("info", "me", f"{'answered' if is_reply else 'shared'} my key "
@@ -390,12 +392,14 @@ class SessionState:
         conversations[peer] = (*current[:index], updated, *current[index + 1:])
         self.conversations = conversations
 
-    def _remember_key(self, pair: Pair, *, v1: bool) -> None:
+    def _remember_key(self, pair: Pair, *, v1: bool, rank: int = 0) -> None:
         """Keep what we know of `pair`'s key beyond this room visit (leave, re-join)."""
         key = (self.room, pair.name)
         known = self._known_keys.get(key)
-        v1 = v1 or (known is not None and known.public_raw == pair.public_raw and known.v1)
-        self._known_keys[key] = KnownKey(pair.public_raw, pair.verified, v1)
+        same = known is not None and known.public_raw == pair.public_raw
+        v1 = v1 or (same and known.v1)
+        rank = max(rank, known.rank if same else 0)
+        self._known_keys[key] = KnownKey(pair.public_raw, pair.verified, v1, rank)
         self._known_keys.move_to_end(key)
         while len(self._known_keys) > MAX_KNOWN_KEYS:
             self._known_keys.popitem(last=False)

@@ -9,6 +9,7 @@ without --attacks has no /mallory at all.
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 import urllib.request
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecc_widgets import crypto
+from ecc_widgets import crypto, envelope
 from ecc_widgets import protocol as P
 from ecc_widgets.mitm import ATTACKS
 from ecc_widgets.session import DOWNGRADE, REORDERED, REPLAYED, TAMPERED, Session
@@ -96,6 +97,29 @@ def test_mallory_in_the_middle_reads_everything_until_the_codes_are_compared(att
     assert texts(b, "alice", "in")[1] == "change of plan: meet at the station"
     last = room_state(attack_relay.url, "lab")["intercepted"][-1]
     assert (last["text"], last["edited"]) == ("see you there", True)
+
+
+def test_mallory_runs_two_ratchets_and_reads_every_dh_step(attack_relay, sessions):
+    # The pair speaks the Double Ratchet: each reply is a DH step, each with Mallory, who
+    # keeps a ratchet with each side and reads every message.
+    a, b, _ = sessions
+    secure(a, b, "lab", attack_relay.url)
+    script = [(a, b, "bob", "alice", f"alice {i}") if i % 2 == 0 else
+              (b, a, "alice", "bob", f"bob {i}") for i in range(6)]
+    for sender, receiver, to, name, text in script:
+        sender.send(to, text)
+        wait_until(lambda r=receiver, n=name, t=text: t in texts(r, n, "in"),
+                   what=f"{text!r} delivered")
+    received = [m for m in b.conversations["alice"] if m.direction == "in"]
+    assert all(json.loads(m.associated_data)["v"] == envelope.RATCHET.number
+               for m in received)
+    seen = [e["text"] for e in room_state(attack_relay.url, "lab")["intercepted"]
+            if e["attack"] == "mitm"]
+    assert seen[-6:] == [text for *_, text in script]
+    assert all(m.status != "rejected" for s, p in ((a, "bob"), (b, "alice"))
+               for m in s.conversations[p])
+    wait_until(lambda: codes_ready(a, b), what="both short codes")
+    assert a.peers["bob"].sas != b.peers["alice"].sas   # only the codes tell
 
 
 def test_another_room_on_the_same_relay_is_left_alone(attack_relay, sessions):

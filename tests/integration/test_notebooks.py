@@ -34,7 +34,8 @@ def _source(cell) -> str:
 def test_the_course_is_numbered_notebooks_each_with_answers():
     assert [p.name for p in COURSE] == [
         "01_curves_and_points.ipynb", "02_keys_and_ecdh.ipynb", "03_secure_chat.ipynb",
-        "04_man_in_the_middle.ipynb", "05_breaking_weak_curves.ipynb"]
+        "04_man_in_the_middle.ipynb", "05_breaking_weak_curves.ipynb",
+        "06_forward_secrecy.ipynb"]
     for notebook in COURSE:
         answers = NOTEBOOKS / "solutions" / f"{notebook.stem}_solutions.ipynb"
         assert answers.is_file(), f"{notebook.name} has no {answers.name}"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecc_widgets import crypto, protocol
+from ecc_widgets import crypto, envelope, protocol
 from ecc_widgets.envelope import associated_data
 from ecc_widgets.session import (
     DOWNGRADE,
@@ -89,7 +89,8 @@ def test_two_sessions_exchange_keys_and_messages(shared_relay, pair, curve):
     assert (received.ciphertext, received.nonce, received.tag) == \
         (sent[0].ciphertext, sent[0].nonce, sent[0].tag)
     assert json.loads(received.associated_data) == {
-        "v": 1, "room": room, "from": "alice", "to": "bob", "curve": curve, "seq": 1}
+        "v": envelope.CURRENT.number, "room": room, "from": "alice", "to": "bob",
+        "curve": curve, "seq": 1}   # the ratchet's: v1's associated data with its own v
     wait_until(lambda: all(m.status == "sent" and m.authenticated for m in a.conversations["bob"]
                            if m.direction == "out"), what="acknowledgements and receipts")
     # what the relay carried for us, as the "relay view" shows it
@@ -245,7 +246,9 @@ def test_tampered_replayed_and_wrong_curve_messages_are_rejected(shared_relay, p
             "isReply": False, "v": 1, "curve": "P-256"})
         wait_until(lambda: mallory.received(protocol.RECEIVE_PUBLIC_KEY), what="the answer")
         answer = mallory.received(protocol.RECEIVE_PUBLIC_KEY)[0]
-        assert answer["isReply"] is True and answer["v"] == 1 and "d" not in answer["publicKey"]
+        # our key offers the ratchet; mallory offers v1, so v1 is what the pair speaks
+        assert answer["isReply"] is True and answer["v"] == envelope.CURRENT.number
+        assert "d" not in answer["publicKey"]
         theirs = crypto.public_key_from_jwk(answer["publicKey"])
         session_key = crypto.derive_session_key(
             crypto.ecdh(key, theirs), curve="P-256", public_a=crypto.public_bytes(key),

@@ -33,9 +33,20 @@ OUT = Context("lab", "alice", "bob", "P-256")
 IN = Context("lab", "alice", "bob", "P-256")   # as the receiver names it: same sender
 
 
+def started(version: envelope.Version) -> tuple[KeyState, KeyState]:
+    """Alice's and Bob's states of one key pair, as key agreement leaves them."""
+    sent, received = KeyState(), KeyState()
+    alice, bob = crypto.generate_private_key("P-256"), crypto.generate_private_key("P-256")
+    for state, me, peer in ((sent, alice, bob), (received, bob, alice)):
+        version.start(KEY, state, private=me, ours=crypto.public_bytes(me),
+                      theirs=crypto.public_bytes(peer), peer_public=peer.public_key(),
+                      curve="P-256")
+    return sent, received
+
+
 @pytest.mark.parametrize("version", list(VERSIONS.values()), ids=lambda v: v.name)
 def test_every_version_seals_and_opens_and_counts_what_the_wire_carries(version):
-    sent, received = KeyState(), KeyState()
+    sent, received = started(version)
     sealed = version.seal(KEY, sent, b"hello", OUT, message_id="m1")
     payload = sealed.payload
     assert set(payload) == {*envelope.WIRE_FIELDS, *(f for f in version.fields

@@ -124,6 +124,12 @@ def test_the_code_binds_the_curve_the_keys_in_their_roles_and_both_nonces():
     assert sas.sas_bytes(bytes(32), **base) != code
     with pytest.raises(ValueError):
         sas.sas_bytes(b"", **base)
+    # the versions offered, in their roles: a rewritten offer is another code
+    offered = sas.sas_bytes(secret, **base, offers=bytes((2, 2)))
+    assert offered != code
+    assert sas.sas_bytes(secret, **base, offers=bytes((2, 1))) != offered
+    assert sas.sas_bytes(secret, **base, offers=bytes((1, 2))) != \
+        sas.sas_bytes(secret, **base, offers=bytes((2, 1)))
 
 
 def test_a_revealer_answers_one_commitment_per_key_pair():
