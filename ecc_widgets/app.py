@@ -35,6 +35,7 @@ from ecc_widgets.panels.common import (
 )
 from ecc_widgets.panels.compare import CompareCodes
 from ecc_widgets.panels.numbers import NumbersPanel
+from ecc_widgets.ratchet_panel import RatchetPanel
 from ecc_widgets.style import Styled
 
 # The layout is CSS (ecc_widgets/templates/voila/templates/ecc/ecc-lab.css, see
@@ -46,7 +47,7 @@ TITLE = ("<h1>ECC Chat Lab <small>Elliptic-curve keys, ECDH and an end-to-end en
          "you can watch.</small></h1>")
 
 # Tab titles are names students (and the browser tests) click.
-STEPS = ("Curve", "Keys", "Numbers", "Log", "What the relay sees")
+STEPS = ("Curve", "Keys", "Ratchet", "Numbers", "Log", "What the relay sees")
 
 
 class LocalRelay:
@@ -157,6 +158,11 @@ class EccApp(Styled, widgets.VBox):
             panel = KeysPanel(s, theme=self.theme, shared=shared)
             panel.use_toy_curve(self.curve_panel.dropdown.value)
             return panel
+        if name == "Ratchet":   # the ratchet with whoever the chat writes to
+            ratchet = RatchetPanel(s, self.chat_panel.to.value or "", shared=shared)
+            self.chat_panel.to.observe(lambda change: ratchet.show(change["new"]),
+                                       names="value")
+            return ratchet
         if name == "Numbers":
             return NumbersPanel(s, shared=shared)
         if name == "Log":
@@ -178,6 +184,10 @@ class EccApp(Styled, widgets.VBox):
     @property
     def keys_panel(self) -> KeysPanel:
         return self.step("Keys")
+
+    @property
+    def ratchet_panel(self) -> RatchetPanel:
+        return self.step("Ratchet")
 
     @property
     def numbers_panel(self) -> NumbersPanel:

@@ -31,6 +31,8 @@ def _key(raw: bytes | None) -> str:
 
 def render(view, peer: str, steps: int = TIMELINE_STEPS) -> str:
     """The view's HTML (every value escaped)."""
+    if not peer:
+        return "<div>Choose whom to write to in the chat: their ratchet shows here.</div>"
     if view is None:
         return (f"<div>No ratchet with {escape(peer)}: exchange keys first (a static or "
                 "legacy pair has one key for the whole conversation).</div>")
@@ -80,3 +82,9 @@ class RatchetPanel(Panel):
             if not hasattr(self, "body"):
                 return   # a change before the panel is built: drawn at its end
             self.body.value = render(self.session.ratchet_view(self.peer), self.peer)
+
+    def show(self, peer: str) -> None:
+        """Follow another peer (the dashboard's: whoever the chat writes to)."""
+        with self._lock:
+            self.peer = peer or ""
+        self._render()

@@ -54,3 +54,24 @@ def test_a_peer_name_is_escaped_text_never_markup_nor_tex():
     for html in (render(None, name), render(view, name)):
         assert "<b>bob</b>" not in html and "$" not in html and "\\" not in html
         assert "&lt;b&gt;bob&lt;/b&gt;" in html
+
+
+def test_the_dashboards_ratchet_tab_follows_whom_the_chat_writes_to(relay, sessions):
+    from ecc_widgets.app import STEPS, EccApp
+
+    a, b = Session(), Session()
+    sessions += [a, b]
+    pair_up(a, b, relay.url, "ratchet-tab")
+    app = EccApp(a)
+    try:
+        assert "Ratchet" not in app._built            # built when first opened
+        app.steps.selected_index = STEPS.index("Ratchet")
+        panel = app.ratchet_panel
+        wait_until(lambda: app.chat_panel.to.value == "bob", what="the chat writing to bob")
+        wait_until(lambda: "sending chain" in panel.body.value, what="bob's ratchet shown")
+        app.chat_panel.to.value = None
+        assert "Choose whom to write to" in panel.body.value
+        app.chat_panel.to.value = "bob"
+        assert a.ratchet_view("bob").summary["RK"] in panel.body.value
+    finally:
+        app.close()
