@@ -97,7 +97,7 @@ class Student:
     demo: bool = False                  # a demo peer (seen by one member only)
     curve: str = ""
     fingerprint: str = ""               # of the last public key it shared
-    client: str = ""                    # "v1" or "seed", by its key shares
+    client: str = ""                    # "v1", "v2" (the version its key share offers) or "seed"
     keys_to: OrderedDict = field(default_factory=OrderedDict)   # peer sid -> fingerprint
     # peer sid -> {"result", "verified", "mallory": in the middle when reported, "at"}
     reports: OrderedDict = field(default_factory=OrderedDict)
@@ -177,7 +177,9 @@ class Console:
             return
         fingerprint = jwk_fingerprint(share["publicKey"])
         student.fingerprint = fingerprint
-        student.client = "v1" if "v" in share else "seed"
+        offered = share.get("v")
+        student.client = (f"v{offered}" if type(offered) is int and 0 < offered < 100
+                          else "seed" if "v" not in share else "unknown")
         _put(student.keys_to, target, fingerprint)
         self._changed()
 

@@ -79,7 +79,7 @@ function studentRow(room, s) {
   tr.append(el("td", s.curve || "—"));
   tr.append(el("td", s.fingerprint || "no key yet"));
   const client = s.client === "seed" ? "seed's page: reports nothing"
-    : s.reports ? "reports codes" : s.client === "v1" ? "no report yet" : "";
+    : s.reports ? "reports codes" : /^v\d+$/.test(s.client) ? "no report yet" : "";
   tr.append(el("td", client, {"class": s.client === "seed" ? "seed" : ""}));
   const pairs = el("td");
   if (!s.pairs.length) pairs.textContent = "no key exchange yet";

@@ -249,7 +249,7 @@ def test_sessions_report_and_mallory_goes_in_and_out_of_one_pair(sessions):
         row = {p["peer"]: p for p in view["alice"]["pairs"]}
         assert row["bob"] == {**row["bob"], "keys": "exchanged", "code": "match",
                               "verified": True, "mallory": False, "outcome": ""}
-        assert view["alice"]["client"] == "v1" and view["alice"]["reports"]
+        assert view["alice"]["client"] == "v2" and view["alice"]["reports"]
         assert view["alice"]["fingerprint"] and view["alice"]["curve"]
 
         # Mallory into alice and bob's pair only, from their next key share

@@ -127,7 +127,7 @@ def test_a_class_of_30_on_two_relays_live_on_either_console(relays, raw_peers, s
     by_name["ann"].set_verified("ben", True)
     row = shown(two.url, "lab", "ann", lambda r: pair_with(r, "ben").get("code") == "match",
                 "ann verified ben")
-    assert row["client"] == "v1" and row["reports"] and row["verified"]
+    assert row["client"] == "v2" and row["reports"] and row["verified"]
     by_name["cat"].report_mismatch("dan")
     shown(one.url, "lab", "cat", lambda r: pair_with(r, "dan").get("code") == "differ",
           "cat found the codes different")
