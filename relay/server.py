@@ -88,6 +88,11 @@ class RelayServer(socketio.AsyncServer):
             transport, self, on_message=self._on_eio_message, on_event=self._on_stock_event,
             on_overflow=self._on_overflow, max_queued_bytes=max_queued_bytes,
             max_paused=max_paused)
+        # ``deliver(conns, text)``, the one way a packet reaches our sockets: encoded once,
+        # queued for each by the transport (on an upgraded lean websocket, one ready-made
+        # frame for all); bound here, not wrapped: it is on every message's path
+        self.deliver: Callable[[Iterable[Connection], str], Awaitable[None]] = \
+            self.transport.deliver
         self.roster = roster
         self.relay_id = roster.relay_id
         # the channel to other relays hands events up through these three callables
@@ -282,11 +287,6 @@ class RelayServer(socketio.AsyncServer):
                 P.RELAY_ERROR, P.relay_error(event, result.get("error", ""))))
 
     # --- delivery ---------------------------------------------------------------------------
-    async def deliver(self, conns: Iterable[Connection], text: str) -> None:
-        """The one way a packet reaches our sockets: encoded once, queued for each (by the
-        transport: on an upgraded lean websocket, one ready-made frame for all)."""
-        await self.transport.deliver(conns, text)
-
     async def send_to(self, sid: str, event: str, payload: dict) -> None:
         """One event to one socket: directly when it is ours, else through the cluster."""
         conn = self.conns.get(sid)
