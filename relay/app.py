@@ -172,7 +172,7 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
         trusted_proxies=parse_networks(config.trusted_proxies),
     )
     if config.backend_name:
-        sio.transport.name_sessions(config.backend_name)
+        sio.carrier.name_sessions(config.backend_name)
     middlewares = [loopback_host_only] if is_loopback(config.host) else []
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app[SIO] = sio
@@ -311,7 +311,7 @@ async def _exit_when_idle(sio: RelayServer, seconds: float, stop: asyncio.Event)
     idle_since = loop.time()
     while True:
         await asyncio.sleep(min(1.0, seconds / 4))
-        if sio.conns or sio.transport.open_sessions():
+        if sio.conns or sio.carrier.open_sessions():
             idle_since = loop.time()
         elif loop.time() - idle_since >= seconds:
             log.info("no connections for %g s: exiting (--idle-exit)", seconds)

@@ -3,10 +3,11 @@
 Every client event goes through ``handle_event``, which checks rate, shape and room (with
 ``relay.policy``) before anything is forwarded; every event the relay sends goes out through
 ``deliver``, encoded once (``relay.wire``) however many sockets receive it. Everything that
-depends on Engine.IO goes through one transport object (``relay.transport``), chosen at
-start-up. On the lean transport the relay reads event packets itself, so the common case
-(one message to one socket) costs a single JSON decode and a single JSON encode; on the stock
-transport python-socketio parses them and calls ``handle_event`` through a catch-all handler.
+depends on Engine.IO goes through one transport object (``relay.transport``, the server's
+``carrier``), chosen at start-up. On the lean transport the relay reads event packets
+itself, so the common case (one message to one socket) costs a single JSON decode and a
+single JSON encode; on the stock transport python-socketio parses them and calls
+``handle_event`` through a catch-all handler.
 
 Handlers run inline in each client's read loop (``async_handlers=False``): one client's
 events are handled strictly in the order it sent them, while clients run concurrently.
@@ -84,7 +85,9 @@ class RelayServer(socketio.AsyncServer):
             logger=False,
             engineio_logger=False,          # engineio logs packet data at INFO: keep it off
         )
-        self.transport: Transport = open_transport(
+        # everything Engine.IO (relay.transport); not `self.transport`, which would hide
+        # python-socketio's own `transport(sid)`
+        self.carrier: Transport = open_transport(
             transport, self, on_message=self._on_eio_message, on_event=self._on_stock_event,
             on_overflow=self._on_overflow, max_queued_bytes=max_queued_bytes,
             max_paused=max_paused)
@@ -92,7 +95,7 @@ class RelayServer(socketio.AsyncServer):
         # queued for each by the transport (on an upgraded lean websocket, one ready-made
         # frame for all); bound here, not wrapped: it is on every message's path
         self.deliver: Callable[[Iterable[Connection], str], Awaitable[None]] = \
-            self.transport.deliver
+            self.carrier.deliver
         self.roster = roster
         self.relay_id = roster.relay_id
         # the channel to other relays hands events up through these three callables
@@ -128,7 +131,7 @@ class RelayServer(socketio.AsyncServer):
         self.admission = admission or Admission.from_config(Config())
         self.trusted_proxies = trusted_proxies
         self._idle_sweep: asyncio.Task | None = None
-        self.transport.watch_sessions(self._admit_session, self.admission.gone)
+        self.carrier.watch_sessions(self._admit_session, self.admission.gone)
 
     # --- connection lifecycle ---------------------------------------------------------------
     async def _admit_session(self, eio_sid: str, environ: dict) -> bool:
@@ -136,7 +139,7 @@ class RelayServer(socketio.AsyncServer):
         the oldest never-joined sessions of that address closed over theirs."""
         if self.shutting_down:
             return False
-        peer, forwarded = self.transport.peer_of(environ)
+        peer, forwarded = self.carrier.peer_of(environ)
         address = client_address(peer, forwarded, self.trusted_proxies)
         ok, evict = self.admission.admit(eio_sid, address)
         if not ok:
@@ -155,7 +158,7 @@ class RelayServer(socketio.AsyncServer):
     async def _close_session(self, eio_sid: str) -> None:
         self.admission.joined(eio_sid)   # not idle any more: it is on its way out
         with contextlib.suppress(Exception):   # it may be gone already
-            await self.transport.drop(eio_sid)
+            await self.carrier.drop(eio_sid)
 
     async def _sweep_idle(self) -> None:
         """Close the sessions that have not joined a room within the join timeout."""
@@ -172,8 +175,8 @@ class RelayServer(socketio.AsyncServer):
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
         if self.shutting_down:
             return False
-        eio_sid = self.transport.session_of(sid)
-        conn = Connection(sid, eio_sid, self.transport.socket_of(eio_sid),
+        eio_sid = self.carrier.session_of(sid)
+        conn = Connection(sid, eio_sid, self.carrier.socket_of(eio_sid),
                           TokenBucket(self.rate, self.burst),
                           TokenBucket(self.join_rate, self.join_burst))
         conn.address = self.admission.address_of.get(eio_sid, "")
@@ -228,7 +231,7 @@ class RelayServer(socketio.AsyncServer):
                     "binary events are not supported; send JSON"))
             return
         try:
-            await self.transport.pass_on(eio_sid, data)
+            await self.carrier.pass_on(eio_sid, data)
         except Exception as exc:  # noqa: BLE001 - a bad packet must not end the read loop
             log.debug("dropped a malformed packet from %s: %s", eio_sid, exc)
 
@@ -483,13 +486,13 @@ class RelayServer(socketio.AsyncServer):
         conn = self.conns.get(sid)
         if conn is None:
             return False
-        return await self.transport.answers(conn.eio_sid, timeout)
+        return await self.carrier.answers(conn.eio_sid, timeout)
 
     async def _evict(self, holder: Member) -> None:
         conn = self.conns.get(holder.sid)
         if conn is not None:
             await self.disconnect(holder.sid)
-            await self.transport.evict(conn.eio_sid)
+            await self.carrier.evict(conn.eio_sid)
             return
         if holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
             await self.disconnect(holder.sid)  # the manager asks the owning relay
@@ -606,7 +609,7 @@ class RelayServer(socketio.AsyncServer):
         await self.deliver(conns, wire.encode_event(P.RELAY_SHUTDOWN, {"reason": reason}))
         for conn in conns:
             await self._leave_room(conn)
-        await self.transport.close_all()
+        await self.carrier.close_all()
         if self.capture:
             self.capture.close()
 
