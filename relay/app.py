@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ecc_widgets.protocol import LOCAL_HOSTS
-from relay import compat, wire
+from relay import wire
 from relay.admission import Admission, in_networks, parse_networks
 from relay.config import Config
 from relay.roster import MemoryRoster, Roster
 from relay.server import RelayServer
+from relay.transport import limit_connections
 
 log = logging.getLogger("relay")
 
@@ -171,7 +172,7 @@ def create_app(config: Config) -> tuple[web.Application, RelayServer]:
         trusted_proxies=parse_networks(config.trusted_proxies),
     )
     if config.backend_name:
-        compat.name_sessions(sio, config.backend_name)
+        sio.carrier.name_sessions(config.backend_name)
     middlewares = [loopback_host_only] if is_loopback(config.host) else []
     app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares)
     app[SIO] = sio
@@ -240,9 +241,9 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> int:
                            keepalive_timeout=config.idle_timeout)
     await runner.setup()
     trusted = parse_networks(config.trusted_proxies)
-    compat.limit_connections(runner.server, config.max_connections_per_ip,
-                             exempt_loopback=not config.cap_loopback,
-                             exempt=lambda ip: in_networks(ip, trusted))
+    limit_connections(runner.server, config.max_connections_per_ip,
+                      exempt_loopback=not config.cap_loopback,
+                      exempt=lambda ip: in_networks(ip, trusted))
     ctx = _ssl_context(config)
     site = web.TCPSite(runner, config.host, config.port, ssl_context=ctx)
     try:
@@ -310,7 +311,7 @@ async def _exit_when_idle(sio: RelayServer, seconds: float, stop: asyncio.Event)
     idle_since = loop.time()
     while True:
         await asyncio.sleep(min(1.0, seconds / 4))
-        if sio.conns or sio.eio.sockets:
+        if sio.conns or sio.carrier.open_sessions():
             idle_since = loop.time()
         elif loop.time() - idle_since >= seconds:
             log.info("no connections for %g s: exiting (--idle-exit)", seconds)

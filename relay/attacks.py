@@ -85,14 +85,13 @@ class AttackMode:
     async def deliver(self, server: RelayServer, sender: Member, target_sid: str, event: str,
                       payload: dict) -> None:
         """What the relay delivers instead of `payload` (`event`) to `target_sid`."""
-        members = {label(conn.member): sid for sid, conn in server.conns.items()
-                   if conn.member is not None and conn.member.room == sender.room
-                   and can_see(sender, conn.member)}
-        target = server.conns.get(target_sid)
-        if target is None or target.member is None or target.member.room != sender.room:
+        members = {label(m): m.sid for m in server.local_members(sender.room)
+                   if can_see(sender, m)}
+        target = server.local_member(target_sid)
+        if target is None or target.room != sender.room:
             await server.send_to(target_sid, event, payload)
             return
-        room, src, dst = sender.room, label(sender), label(target.member)
+        room, src, dst = sender.room, label(sender), label(target)
         override = self.pairs.get(room, {}).get(frozenset((src, dst)))
         room_on = self.mallory.attacks(room)["mitm"]
         if override is not None and override != room_on:   # this pair only, this once
@@ -175,9 +174,8 @@ class AttackMode:
         rooms: dict[str, list[str]] = {}
         if scope != ALL:
             rooms[scope] = []
-        for conn in server.conns.values():
-            if conn.member is not None and scope in (ALL, conn.member.room):
-                rooms.setdefault(conn.member.room, []).append(label(conn.member))
+        for member in server.local_members(None if scope == ALL else scope):
+            rooms.setdefault(member.room, []).append(label(member))
         state = self.mallory.state(rooms)
         if scope != ALL:
             state["rooms"] = {scope: state["rooms"][scope]}

@@ -19,7 +19,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_ROOM_ID = 64                 # ecc_widgets.protocol.MAX_ROOM_ID (not imported: kept light)
-TRANSPORTS = ("lean", "stock")   # relay.compat.TRANSPORTS (not imported: it loads engineio)
+TRANSPORTS = ("lean", "stock")   # relay.transport.TRANSPORTS (not imported: it loads engineio)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Config:
     ping_timeout: float = 10.0
     probe_timeout: float = 3.0          # how long a name's old holder has to answer a probe
     heartbeat_ttl: float = 10.0         # with Redis: a relay silent this long is gone
-    transport: str = "lean"             # "lean" or "stock" (see relay.compat)
+    transport: str = "lean"             # "lean" or "stock" (see relay.transport)
     idle_exit: float = 0.0              # exit after this many seconds without connections
     # attack mode, for teaching (relay.attacks): off unless the operator starts it
     attacks: bool = False

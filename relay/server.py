@@ -2,10 +2,12 @@
 
 Every client event goes through ``handle_event``, which checks rate, shape and room (with
 ``relay.policy``) before anything is forwarded; every event the relay sends goes out through
-``deliver``, encoded once (``relay.wire``) however many sockets receive it. On the lean
-transport (``relay.compat``) the relay reads event packets itself, so the common case (one
-message to one socket) costs a single JSON decode and a single JSON encode; on the stock
-transport python-socketio parses them and calls ``handle_event`` through a catch-all handler.
+``deliver``, encoded once (``relay.wire``) however many sockets receive it. Everything that
+depends on Engine.IO goes through one transport object (``relay.transport``, the server's
+``carrier``), chosen at start-up. On the lean transport the relay reads event packets
+itself, so the common case (one message to one socket) costs a single JSON decode and a
+single JSON encode; on the stock transport python-socketio parses them and calls
+``handle_event`` through a catch-all handler.
 
 Handlers run inline in each client's read loop (``async_handlers=False``): one client's
 events are handled strictly in the order it sent them, while clients run concurrently.
@@ -28,13 +30,13 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from ecc_widgets import protocol as P
 from ecc_widgets.text import name_key
-from relay import compat, policy, wire
+from relay import policy, wire
 from relay.admission import Admission, IPNetwork, client_address
 from relay.cluster import Cluster, SingleRelay, Upcalls
-from relay.compat import LeanSocket
 from relay.config import Config
 from relay.policy import TokenBucket, jwk_fingerprint, require_member, room_key
 from relay.roster import Member, NameTaken, RoomFull, Roster, can_see, hash_token, roster_entries
+from relay.transport import Transport, open_transport
 
 log = logging.getLogger("relay")
 
@@ -45,7 +47,7 @@ NAMESPACE = wire.NAMESPACE
 class Connection:
     sid: str
     eio_sid: str
-    sock: Any                         # its Engine.IO socket on the lean transport, else None
+    sock: Any                         # what the transport keeps for it (``socket_of``)
     bucket: TokenBucket
     joins: TokenBucket                # joins and leaves: each is sent to the whole room
     member: Member | None = None
@@ -83,16 +85,17 @@ class RelayServer(socketio.AsyncServer):
             logger=False,
             engineio_logger=False,          # engineio logs packet data at INFO: keep it off
         )
-        if transport not in compat.TRANSPORTS:
-            raise ValueError(f"transport must be one of {compat.TRANSPORTS}, not {transport!r}")
-        self.lean = transport == "lean"
-        if self.lean:
-            compat.check(self)
-            self._socketio_message = compat.install(
-                self, self._on_eio_message, self._on_overflow,
-                max_queued_bytes=max_queued_bytes, max_paused=max_paused)
-        else:
-            self.on("*", self._on_stock_event)
+        # everything Engine.IO (relay.transport); not `self.transport`, which would hide
+        # python-socketio's own `transport(sid)`
+        self.carrier: Transport = open_transport(
+            transport, self, on_message=self._on_eio_message, on_event=self._on_stock_event,
+            on_overflow=self._on_overflow, max_queued_bytes=max_queued_bytes,
+            max_paused=max_paused)
+        # ``deliver(conns, text)``, the one way a packet reaches our sockets: encoded once,
+        # queued for each by the transport (on an upgraded lean websocket, one ready-made
+        # frame for all); bound here, not wrapped: it is on every message's path
+        self.deliver: Callable[[Iterable[Connection], str], Awaitable[None]] = \
+            self.carrier.deliver
         self.roster = roster
         self.relay_id = roster.relay_id
         # the channel to other relays hands events up through these three callables
@@ -128,7 +131,7 @@ class RelayServer(socketio.AsyncServer):
         self.admission = admission or Admission.from_config(Config())
         self.trusted_proxies = trusted_proxies
         self._idle_sweep: asyncio.Task | None = None
-        compat.watch_sessions(self, self._admit_session, self.admission.gone)
+        self.carrier.watch_sessions(self._admit_session, self.admission.gone)
 
     # --- connection lifecycle ---------------------------------------------------------------
     async def _admit_session(self, eio_sid: str, environ: dict) -> bool:
@@ -136,7 +139,7 @@ class RelayServer(socketio.AsyncServer):
         the oldest never-joined sessions of that address closed over theirs."""
         if self.shutting_down:
             return False
-        peer, forwarded = compat.peer_of(environ)
+        peer, forwarded = self.carrier.peer_of(environ)
         address = client_address(peer, forwarded, self.trusted_proxies)
         ok, evict = self.admission.admit(eio_sid, address)
         if not ok:
@@ -154,11 +157,8 @@ class RelayServer(socketio.AsyncServer):
 
     async def _close_session(self, eio_sid: str) -> None:
         self.admission.joined(eio_sid)   # not idle any more: it is on its way out
-        sock = self.eio.sockets.get(eio_sid)
-        if sock is None or sock.closed:
-            return
         with contextlib.suppress(Exception):   # it may be gone already
-            await compat.drop(sock)
+            await self.carrier.drop(eio_sid)
 
     async def _sweep_idle(self) -> None:
         """Close the sessions that have not joined a room within the join timeout."""
@@ -175,9 +175,9 @@ class RelayServer(socketio.AsyncServer):
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
         if self.shutting_down:
             return False
-        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
-        sock = compat.socket_of(self, eio_sid) if self.lean else None
-        conn = Connection(sid, eio_sid, sock, TokenBucket(self.rate, self.burst),
+        eio_sid = self.carrier.session_of(sid)
+        conn = Connection(sid, eio_sid, self.carrier.socket_of(eio_sid),
+                          TokenBucket(self.rate, self.burst),
                           TokenBucket(self.join_rate, self.join_burst))
         conn.address = self.admission.address_of.get(eio_sid, "")
         self.conns[sid] = conn
@@ -231,7 +231,7 @@ class RelayServer(socketio.AsyncServer):
                     "binary events are not supported; send JSON"))
             return
         try:
-            await self._socketio_message(eio_sid, data)
+            await self.carrier.pass_on(eio_sid, data)
         except Exception as exc:  # noqa: BLE001 - a bad packet must not end the read loop
             log.debug("dropped a malformed packet from %s: %s", eio_sid, exc)
 
@@ -290,26 +290,6 @@ class RelayServer(socketio.AsyncServer):
                 P.RELAY_ERROR, P.relay_error(event, result.get("error", ""))))
 
     # --- delivery ---------------------------------------------------------------------------
-    async def deliver(self, conns: Iterable[Connection], text: str) -> None:
-        """The one way a packet reaches our sockets: encoded once, queued for each.
-
-        On an upgraded lean websocket the frame is built here, once for all, and queued as
-        bytes for the batching writer; otherwise it goes through Engine.IO's own send.
-        """
-        frame = None
-        for conn in conns:
-            sock = conn.sock
-            if sock is not None:
-                if sock.closed:
-                    continue
-                # an upgraded lean websocket takes frames (an Engine.IO MESSAGE in each)
-                if type(sock) is LeanSocket and sock.upgraded and not sock.upgrading:
-                    if frame is None:
-                        frame = wire.ws_frame(("4" + text).encode())
-                    sock.send_frame(frame)
-                    continue
-            await self.eio.send(conn.eio_sid, text)
-
     async def send_to(self, sid: str, event: str, payload: dict) -> None:
         """One event to one socket: directly when it is ours, else through the cluster."""
         conn = self.conns.get(sid)
@@ -388,6 +368,27 @@ class RelayServer(socketio.AsyncServer):
 
     async def announce_left(self, member: Member, rest: list[Member]) -> None:
         await self.announce(P.USER_LEFT, member, rest)
+
+    # --- our members, for the attack mode and the teacher's console ------------------------
+    def local_member(self, sid: str) -> Member | None:
+        """The member a socket of this relay is, or None (not ours, or in no room)."""
+        conn = self.conns.get(sid)
+        return conn.member if conn is not None else None
+
+    def local_members(self, room: str | None = None) -> list[Member]:
+        """The members this relay's sockets are (in ``room``, or in any)."""
+        return [conn.member for conn in self.conns.values() if conn.member is not None
+                and (room is None or conn.member.room == room)]
+
+    async def take_out(self, sid: str, event: str, payload: dict) -> bool:
+        """Tell one of our sockets ``event``, then take it out of its room (the socket stays
+        open); False when the socket is not ours."""
+        conn = self.conns.get(sid)
+        if conn is None:
+            return False
+        await self.deliver((conn,), wire.encode_event(event, payload))
+        await self._leave_room(conn)
+        return True
 
     # --- handlers (each returns the acknowledgement) -----------------------------------------
     async def on_join(self, conn: Connection, payload: Any) -> dict:
@@ -485,19 +486,13 @@ class RelayServer(socketio.AsyncServer):
         conn = self.conns.get(sid)
         if conn is None:
             return False
-        if not self.lean:   # the stock transport cannot ping: connected counts as alive
-            return True
-        sock = compat.socket_of(self, conn.eio_sid)
-        return sock is not None and await compat.answers_ping(sock, timeout)
+        return await self.carrier.answers(conn.eio_sid, timeout)
 
     async def _evict(self, holder: Member) -> None:
         conn = self.conns.get(holder.sid)
         if conn is not None:
             await self.disconnect(holder.sid)
-            if not self.lean:
-                await self.eio.disconnect(conn.eio_sid)
-            elif (sock := compat.socket_of(self, conn.eio_sid)) is not None:
-                await compat.drop(sock)   # it may be half-open: do not wait for it
+            await self.carrier.evict(conn.eio_sid)
             return
         if holder.relay_id != self.relay_id and await self.roster.relay_alive(holder.relay_id):
             await self.disconnect(holder.sid)  # the manager asks the owning relay
@@ -595,7 +590,7 @@ class RelayServer(socketio.AsyncServer):
         """What only a client knows of one of its pairs, for the teacher's console (the
         relay checks it and, without --teacher, keeps nothing)."""
         if self.teacher is not None:
-            return await self.teacher.code_compared(conn, payload)
+            return await self.teacher.code_compared(conn.member, payload)
         P.validate(P.CODE_COMPARED, payload)
         require_member(conn.member, P.CODE_COMPARED)
         return P.ack_ok()
@@ -614,14 +609,7 @@ class RelayServer(socketio.AsyncServer):
         await self.deliver(conns, wire.encode_event(P.RELAY_SHUTDOWN, {"reason": reason}))
         for conn in conns:
             await self._leave_room(conn)
-        if self.lean:
-            await compat.drop_all([s for s in self.eio.sockets.values() if not s.closed])
-            await self.shutdown()
-        else:
-            # python-socketio's shutdown would close every session for good (clients would
-            # not reconnect): leave the transports to the web server's own shutdown, after a
-            # moment for Engine.IO's writers to send the notice
-            await asyncio.sleep(0.2)
+        await self.carrier.close_all()
         if self.capture:
             self.capture.close()
 

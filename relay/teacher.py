@@ -58,7 +58,7 @@ from relay.webapi import json_body, room_of, shown_host
 
 if TYPE_CHECKING:
     from relay.config import Config
-    from relay.server import Connection, RelayServer
+    from relay.server import RelayServer
 
 log = logging.getLogger("relay.teacher")
 
@@ -183,11 +183,11 @@ class Console:
         _put(student.keys_to, target, fingerprint)
         self._changed()
 
-    async def code_compared(self, conn: Connection, payload: Any) -> dict:
+    async def code_compared(self, member: Member | None, payload: Any) -> dict:
         """A member's ``code-compared``: only about a pair it is in, with a peer in its room
         that it gave its key to (a report about anyone else's pair is refused)."""
         p = P.validate(P.CODE_COMPARED, payload)
-        me = require_member(conn.member, P.CODE_COMPARED)
+        me = require_member(member, P.CODE_COMPARED)
         peer_sid = p["peerSocketId"]
         if peer_sid == me.sid:
             raise P.ProtocolError(f"{P.CODE_COMPARED}: a pair is you and another member")
@@ -286,9 +286,9 @@ class Console:
     async def _on_order(self, order: dict) -> None:
         """An action another relay's console took, for the sockets this relay holds."""
         if order.get("op") == "remove":
-            conn = self.server.conns.get(str(order["sid"]))
-            if conn is not None and conn.member is not None:
-                await self._take_out(conn, "removed", str(order["text"]))
+            sid = str(order["sid"])
+            if self.server.local_member(sid) is not None:
+                await self._take_out(sid, "removed", str(order["text"]))
         elif order.get("op") == "clear":
             await self._clear_local(str(order["room"]), str(order["text"]))
 
@@ -424,10 +424,7 @@ class Console:
             await self.redis.sadd(BANNED_PREFIX + room, member.key)
         else:
             self.banned.setdefault(room, set()).add(member.key)
-        conn = self.server.conns.get(sid)
-        if conn is not None:
-            await self._take_out(conn, "removed", text)
-        elif self.redis is not None:
+        if not await self._take_out(sid, "removed", text) and self.redis is not None:
             await self.redis.publish(CHANNEL, json.dumps({"op": "remove", "sid": sid,
                                                           "text": text}))
         return True
@@ -445,16 +442,15 @@ class Console:
         return len([m for m in members if not m.visible_to])
 
     async def _clear_local(self, room: str, text: str) -> None:
-        for conn in list(self.server.conns.values()):
-            if conn.member is not None and conn.member.room == room:
-                await self._take_out(conn, "cleared", text)
+        for member in self.server.local_members(room):
+            await self._take_out(member.sid, "cleared", text)
 
-    async def _take_out(self, conn: Connection, kind: str, text: str) -> None:
-        """Tell the member why, then take it out of its room (its socket stays open)."""
-        room = conn.member.room if conn.member is not None else ""
-        await self.server.deliver((conn,), wire.encode_event(
-            P.TEACHER_NOTICE, {"kind": kind, "text": text, "roomId": room}))
-        await self.server._leave_room(conn)
+    async def _take_out(self, sid: str, kind: str, text: str) -> bool:
+        """Tell one of our sockets why, then take it out of its room (its socket stays
+        open); False when the socket is not ours."""
+        member = self.server.local_member(sid)
+        return await self.server.take_out(sid, P.TEACHER_NOTICE, {
+            "kind": kind, "text": text, "roomId": member.room if member is not None else ""})
 
     # ------------------------------------------------------------------ the token
 

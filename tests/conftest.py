@@ -35,7 +35,7 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
     stock = os.environ.get("ECC_RELAY_TRANSPORT", "lean") != "lean"
-    skip = pytest.mark.skip(reason="about the lean transport (relay.compat)")
+    skip = pytest.mark.skip(reason="about the lean transport (relay.transport)")
     for item in items:
         path = Path(item.path).resolve()
         kind = path.relative_to(HERE).parts[0] if HERE in path.parents else None

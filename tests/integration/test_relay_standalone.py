@@ -38,7 +38,7 @@ def run_blocked(code: str) -> subprocess.CompletedProcess:
 def test_the_relay_needs_no_notebook_stack():
     done = run_blocked("""
         import runpy, sys
-        import ecc_widgets.protocol, relay.app, relay.server, relay.compat, relay.cluster
+        import ecc_widgets.protocol, relay.app, relay.server, relay.transport, relay.cluster
         assert "ipywidgets" not in sys.modules and "numpy" not in sys.modules
         sys.argv = ["relay", "--help"]
         runpy.run_module("relay", run_name="__main__")
@@ -53,12 +53,12 @@ def test_the_relay_needs_no_notebook_stack():
 def test_a_missing_internal_stops_the_lean_transport_with_the_versions(monkeypatch):
     from engineio.async_socket import AsyncSocket
 
-    from relay import compat
+    from relay import transport
     from relay.roster import MemoryRoster
     from relay.server import RelayServer
 
     monkeypatch.delattr(AsyncSocket, "_websocket_handler")
-    with pytest.raises(compat.IncompatibleVersionError) as err:
+    with pytest.raises(transport.IncompatibleVersionError) as err:
         RelayServer(MemoryRoster())
     text = str(err.value)
     assert "AsyncSocket._websocket_handler" in text and "python-engineio 4." in text

@@ -1,7 +1,10 @@
-"""The lean transport, and every use of python-engineio, python-socketio and aiohttp internals.
+"""The relay's transport: how Socket.IO messages move between the relay and its clients.
 
-This is the one module that touches private attributes of those packages. The relay runs on
-one of two transports (``--transport``):
+This is the one module that touches python-engineio, and the only one that touches private
+attributes of python-engineio, python-socketio and aiohttp. The relay server picks one
+transport object at start-up (``open_transport``, ``--transport``) and asks it everything
+that depends on Engine.IO: a socket's session, delivery, whether a client still answers,
+dropping a session, shutdown. Two transports:
 
 ``lean`` (the default)
     Profiling the relay under load showed most time outside our code: python-engineio's
@@ -20,8 +23,9 @@ one of two transports (``--transport``):
     Plain python-socketio and python-engineio through their public API only: slower, and
     with the differences listed in docs/architecture.md, but independent of their internals.
 
-``check()`` runs at start-up (``relay.app.create_app``) and fails with the installed versions
-and the supported range when something the lean transport relies on is missing.
+``check()`` runs when the lean transport is opened (``relay.app.create_app`` builds the
+server) and fails with the installed versions and the supported range when something the
+lean transport relies on is missing.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import metadata
 from typing import Any
 
@@ -43,11 +47,10 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 
 from relay.config import TRANSPORTS
-from relay.wire import WS_BINARY, WS_TEXT, ws_frame
+from relay.wire import NAMESPACE, WS_BINARY, WS_TEXT, ws_frame
 
-__all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "check", "install",
-           "socket_of", "answers_ping", "drop", "drop_all", "limit_connections",
-           "watch_sessions", "peer_of", "name_sessions"]
+__all__ = ["TRANSPORTS", "IncompatibleVersionError", "LeanSocket", "LeanTransport",
+           "StockTransport", "Transport", "check", "limit_connections", "open_transport"]
 
 log = logging.getLogger("relay")
 
@@ -149,13 +152,7 @@ def install(sio: Any, on_message: Callable[[str, Any], Awaitable[None]],
     return socketio_message
 
 
-def socket_of(sio: Any, eio_sid: str) -> Any:
-    """The Engine.IO socket of a session, or None when it is gone or closed."""
-    sock = sio.eio.sockets.get(eio_sid)
-    return None if sock is None or sock.closed else sock
-
-
-async def answers_ping(sock: Any, timeout: float) -> bool:
+async def _answers_ping(sock: Any, timeout: float) -> bool:
     """Send an Engine.IO PING; does anything come back from the client within ``timeout``?"""
     if sock.closed or sock.closing:
         return False
@@ -178,13 +175,13 @@ async def answers_ping(sock: Any, timeout: float) -> bool:
             del sock.receive  # back to the class's method
 
 
-async def drop(sock: Any) -> None:
+async def _drop(sock: Any) -> None:
     """Close a (possibly half-open) transport now, without waiting for the client."""
     await sock.close(wait=False)
     sock.queue.put_nowait(None)  # the writer sends the CLOSE packet, then the socket ends
 
 
-async def drop_all(sockets: list[Any], flush_timeout: float = 2.0) -> None:
+async def _drop_all(sockets: list[Any], flush_timeout: float = 2.0) -> None:
     """Send what is queued, then drop every transport without an Engine.IO CLOSE packet,
     so clients see a dropped connection and reconnect by themselves."""
     for sock in sockets:
@@ -199,52 +196,6 @@ async def drop_all(sockets: list[Any], flush_timeout: float = 2.0) -> None:
 
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n"
         b"\r\n")
-
-
-def watch_sessions(sio: Any, connect: Callable[[str, dict], Awaitable[bool]],
-                   disconnect: Callable[[str], None]) -> None:
-    """Call ``connect(eio_sid, environ)`` as each Engine.IO session opens (False refuses
-    it, before Socket.IO sees it) and ``disconnect(eio_sid)`` as each one ends, on both
-    transports. Call after ``install``, which registers its own connect handler."""
-    handlers = sio.eio.handlers
-    opened, closed = handlers["connect"], handlers["disconnect"]
-
-    async def on_connect(eio_sid: str, environ: dict) -> Any:
-        if not await connect(eio_sid, environ):
-            return False
-        return await opened(eio_sid, environ)
-
-    async def on_disconnect(eio_sid: str, *args: Any) -> Any:
-        try:
-            return await closed(eio_sid, *args)
-        finally:
-            disconnect(eio_sid)
-
-    sio.eio.on("connect", on_connect)
-    sio.eio.on("disconnect", on_disconnect)
-
-
-def name_sessions(sio: Any, name: str) -> None:
-    """Every Engine.IO session id this server makes starts with ``name-``: a proxy that
-    reads the ``sid`` of a request routes it to the relay holding the session (both
-    transports: python-engineio's ``generate_id``, which the handshake calls)."""
-    eio = sio.eio
-    generate = eio.generate_id
-
-    def generate_id() -> str:
-        return f"{name}-{generate()}"
-
-    eio.generate_id = generate_id
-
-
-def peer_of(environ: dict) -> tuple[str, str | None]:
-    """The TCP peer's address of an Engine.IO session, and its X-Forwarded-For header
-    (python-engineio's environ says 127.0.0.1 whatever the peer; aiohttp's request knows)."""
-    request = environ.get("aiohttp.request")
-    transport = getattr(request, "transport", None)
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    ip = peer[0] if isinstance(peer, tuple) and peer else ""
-    return ip, environ.get("HTTP_X_FORWARDED_FOR")
 
 
 def limit_connections(server: Any, limit: int, *, exempt_loopback: bool = True,
@@ -297,6 +248,182 @@ def _loopback(ip: str) -> bool:
         return False
     mapped = getattr(addr, "ipv4_mapped", None)
     return (mapped or addr).is_loopback
+
+
+# --- the transports --------------------------------------------------------------------------
+class Transport:
+    """What the relay server asks of Engine.IO, whichever transport carries its sockets.
+
+    ``conns`` given to ``deliver`` are the server's connections: each has the ``eio_sid``
+    of its session and the ``sock`` that ``socket_of`` gave for it.
+    """
+
+    name = ""
+
+    def __init__(self, sio: Any):
+        self.sio = sio
+        self.eio = sio.eio
+
+    def session_of(self, sid: str) -> str:
+        """The Engine.IO session id of a Socket.IO socket of our namespace."""
+        return self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+
+    def socket_of(self, eio_sid: str) -> Any:
+        """What ``deliver`` keeps for a session (None: nothing)."""
+        return None
+
+    def open_sessions(self) -> int:
+        """Engine.IO sessions open now (joined or not)."""
+        return len(self.eio.sockets)
+
+    async def deliver(self, conns: Iterable[Any], text: str) -> None:
+        """One encoded Socket.IO packet to each of these connections."""
+        send = self.eio.send
+        for conn in conns:
+            await send(conn.eio_sid, text)
+
+    async def answers(self, eio_sid: str, timeout: float) -> bool:
+        """Does the client of a session still answer (within ``timeout``)?"""
+        return True   # the stock transport cannot ping: connected counts as alive
+
+    async def drop(self, eio_sid: str) -> None:
+        """Close a (possibly half-open) session now, without waiting for its client."""
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None and not sock.closed:
+            await _drop(sock)
+
+    async def evict(self, eio_sid: str) -> None:
+        """End the session of a socket just disconnected to free the name it held."""
+        await self.eio.disconnect(eio_sid)
+
+    async def close_all(self) -> None:
+        """Shutdown: the transports end without a CLOSE packet, so that clients reconnect."""
+        # python-socketio's shutdown would close every session for good (clients would
+        # not reconnect): leave the transports to the web server's own shutdown, after a
+        # moment for Engine.IO's writers to send what is queued
+        await asyncio.sleep(0.2)
+
+    def watch_sessions(self, connect: Callable[[str, dict], Awaitable[bool]],
+                       disconnect: Callable[[str], None]) -> None:
+        """Call ``connect(eio_sid, environ)`` as each Engine.IO session opens (False refuses
+        it, before Socket.IO sees it) and ``disconnect(eio_sid)`` as each one ends."""
+        eio = self.eio
+        opened, closed = eio.handlers["connect"], eio.handlers["disconnect"]
+
+        async def on_connect(eio_sid: str, environ: dict) -> Any:
+            if not await connect(eio_sid, environ):
+                return False
+            return await opened(eio_sid, environ)
+
+        async def on_disconnect(eio_sid: str, *args: Any) -> Any:
+            try:
+                return await closed(eio_sid, *args)
+            finally:
+                disconnect(eio_sid)
+
+        eio.on("connect", on_connect)
+        eio.on("disconnect", on_disconnect)
+
+    def name_sessions(self, name: str) -> None:
+        """Every Engine.IO session id this server makes starts with ``name-``: a proxy that
+        reads the ``sid`` of a request routes it to the relay holding the session
+        (python-engineio's ``generate_id``, which the handshake calls)."""
+        eio = self.eio
+        generate = eio.generate_id
+
+        def generate_id() -> str:
+            return f"{name}-{generate()}"
+
+        eio.generate_id = generate_id
+
+    @staticmethod
+    def peer_of(environ: dict) -> tuple[str, str | None]:
+        """The TCP peer's address of an Engine.IO session, and its X-Forwarded-For header
+        (python-engineio's environ says 127.0.0.1 whatever the peer; aiohttp's request
+        knows)."""
+        request = environ.get("aiohttp.request")
+        transport = getattr(request, "transport", None)
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        ip = peer[0] if isinstance(peer, tuple) and peer else ""
+        return ip, environ.get("HTTP_X_FORWARDED_FOR")
+
+
+class StockTransport(Transport):
+    """python-socketio as it comes: it parses each event and calls ``on_event(event, sid,
+    *args)``, whose return value is the acknowledgement."""
+
+    name = "stock"
+
+    def __init__(self, sio: Any, on_event: Callable[..., Awaitable[Any]]):
+        super().__init__(sio)
+        sio.on("*", on_event)
+
+
+class LeanTransport(Transport):
+    """The relay's own websocket path (``LeanSocket``): every Engine.IO message of every
+    client goes to ``on_message(eio_sid, data)``, which hands what it does not read itself
+    to ``pass_on``; ``on_overflow(eio_sid, why)`` is told when a socket is dropped for not
+    reading what is sent to it."""
+
+    name = "lean"
+
+    def __init__(self, sio: Any, on_message: Callable[[str, Any], Awaitable[None]],
+                 on_overflow: Callable[[str, str], None] | None = None, *,
+                 max_queued_bytes: int = 4 * 1024 * 1024, max_paused: float = 10.0):
+        super().__init__(sio)
+        check(sio)
+        # python-socketio's own message handler, for the packets the relay does not read
+        self.pass_on = install(sio, on_message, on_overflow,
+                               max_queued_bytes=max_queued_bytes, max_paused=max_paused)
+
+    def socket_of(self, eio_sid: str) -> Any:
+        """The Engine.IO socket of a session, or None when it is gone or closed."""
+        sock = self.eio.sockets.get(eio_sid)
+        return None if sock is None or sock.closed else sock
+
+    async def deliver(self, conns: Iterable[Any], text: str) -> None:
+        """On an upgraded websocket the frame is built here, once for all, and queued as
+        bytes for the batching writer; otherwise it goes through Engine.IO's own send."""
+        frame = None
+        for conn in conns:
+            sock = conn.sock
+            if sock is not None:
+                if sock.closed:
+                    continue
+                # an upgraded lean websocket takes frames (an Engine.IO MESSAGE in each)
+                if type(sock) is LeanSocket and sock.upgraded and not sock.upgrading:
+                    if frame is None:
+                        frame = ws_frame(("4" + text).encode())
+                    sock.send_frame(frame)
+                    continue
+            await self.eio.send(conn.eio_sid, text)
+
+    async def answers(self, eio_sid: str, timeout: float) -> bool:
+        sock = self.socket_of(eio_sid)
+        return sock is not None and await _answers_ping(sock, timeout)
+
+    async def evict(self, eio_sid: str) -> None:
+        await self.drop(eio_sid)   # it may be half-open: do not wait for it
+
+    async def close_all(self) -> None:
+        await _drop_all([s for s in self.eio.sockets.values() if not s.closed])
+        await self.sio.shutdown()
+
+
+def open_transport(name: str, sio: Any, *, on_message: Callable[[str, Any], Awaitable[None]],
+                   on_event: Callable[..., Awaitable[Any]],
+                   on_overflow: Callable[[str, str], None] | None = None,
+                   max_queued_bytes: int = 4 * 1024 * 1024,
+                   max_paused: float = 10.0) -> Transport:
+    """The transport ``name`` (one of ``TRANSPORTS``) under the Socket.IO server ``sio``:
+    the lean one calls ``on_message`` with each Engine.IO message, the stock one
+    ``on_event`` with each parsed event."""
+    if name == "lean":
+        return LeanTransport(sio, on_message, on_overflow, max_queued_bytes=max_queued_bytes,
+                             max_paused=max_paused)
+    if name == "stock":
+        return StockTransport(sio, on_event)
+    raise ValueError(f"transport must be one of {TRANSPORTS}, not {name!r}")
 
 
 def encode_frame(pkt: packet.Packet) -> bytes:
