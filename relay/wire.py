@@ -3,7 +3,7 @@
 The relay speaks Socket.IO v4 over Engine.IO v4 (see docs/protocol.md). Every event it sends
 is built by ``encode_event`` and every acknowledgement by ``encode_ack``; every event packet
 a client sends is read by ``read_event_header`` and ``decode_event_body``. ``ws_frame``
-wraps an Engine.IO message in a websocket frame for the lean transport (``relay.compat``),
+wraps an Engine.IO message in a websocket frame for the lean transport (``relay.transport``),
 which writes frames itself.
 """
 
