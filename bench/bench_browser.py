@@ -48,7 +48,6 @@ from ecc_widgets.envelope import BY_NAME  # noqa: E402
 from ecc_widgets.session.model import MESSAGE_VERSION_ENV  # noqa: E402
 from tests.support.browser import (  # noqa: E402
     DASHBOARD,
-    button,
     join,
     launch_chromium,
     make_keys,
@@ -131,11 +130,11 @@ def close_page(page) -> None:
 
 
 def send_to_displayed(alice, bob, messages: int) -> list[float]:
-    card = peer_card(alice, "bob")
-    expect(card.get_by_text("keys generated")).to_be_visible(timeout=TIMEOUT_MS)
-    button(card, "Share key").click()
-    for page in (alice, bob):
-        expect(page.get_by_text("secure", exact=True).first).to_be_visible(timeout=TIMEOUT_MS)
+    # the keys are exchanged by themselves once both have made theirs
+    expect(peer_card(alice, "bob").get_by_text("secure", exact=True)).to_be_visible(
+        timeout=TIMEOUT_MS)
+    expect(peer_card(bob, "alice").get_by_text("secure", exact=True)).to_be_visible(
+        timeout=TIMEOUT_MS)
     alice.evaluate(SENDER_PROBE)
     bob.evaluate(RECEIVER_PROBE)
     box = text_box(alice, "Message")
