@@ -41,8 +41,9 @@ def test_pictures_after_first_paint_tabs_when_opened_d_only_when_asked(engine):
                 expect(text_box(page, "Your name")).to_be_editable(timeout=APP_READY_MS)
                 curve = page.locator(".ecc-curve")
                 expect(curve.get_by_text("Keys will be made on")).to_be_visible()
-                # Drawn once the page is up, without anyone pressing anything.
-                expect(curve.locator("img")).to_have_count(2, timeout=NETWORK_MS)
+                # Drawn once the page is up, without anyone pressing anything: two
+                # pictures, each the curve and the overlay P and Q move on
+                expect(curve.locator("img")).to_have_count(4, timeout=NETWORK_MS)
                 expect(page.locator(".ecc-keys")).to_have_count(0)  # not built yet
 
                 open_step(page, "Keys")

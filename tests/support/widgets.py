@@ -51,6 +51,12 @@ def live_states() -> list[tuple[dict, list[bytes]]]:
 
     out = []
     for widget in list(_instances.values()):
-        state, _paths, buffers = _remove_buffers(widget.get_state())
+        try:
+            state = widget.get_state()
+        except AttributeError:
+            # an open widget holding a closed one (left by an earlier test): its state
+            # cannot be built, so no page is sent it either
+            continue
+        state, _paths, buffers = _remove_buffers(state)
         out.append((state, [bytes(b) for b in buffers]))
     return out
