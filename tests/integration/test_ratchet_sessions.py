@@ -91,7 +91,9 @@ def test_a_conversation_both_ways_survives_loss_and_reordering(relay, sessions):
     # every message on the wire was a ratchet message, each with its own header
     wire = [d.payload for d in relay.forwarded if chat(d, "alice")]
     assert all(envelope.version_of(p) is envelope.RATCHET for p in wire)
-    assert len({p["dh"] for p in wire}) >= 3              # DH steps
+    # DH steps: her first key, and a fresh one once bob's first message came (more depend on
+    # whether each side's send crossed the other's: both send at once)
+    assert len({p["dh"] for p in wire}) >= 2
     # delivery ticks: bob's receipts confirm what arrived
     wait_until(lambda: sum(m.authenticated for m in a.conversations["bob"]
                            if m.direction == "out") == 7, what="alice's delivery ticks")
