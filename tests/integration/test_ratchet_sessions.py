@@ -23,7 +23,7 @@ from ecc_widgets.session import (
 )
 from tests.support.malicious_relay import Delivery, MaliciousRelay
 from tests.support.polling import wait_until
-from tests.support.sessions import codes_ready, texts
+from tests.support.sessions import codes_ready, pair_up, texts
 
 
 @pytest.fixture
@@ -33,14 +33,7 @@ def relay() -> Iterator[MaliciousRelay]:
 
 
 def secure(a: Session, b: Session, relay: MaliciousRelay) -> None:
-    a.join("alice", "lab", relay.url)
-    b.join("bob", "lab", relay.url)
-    wait_until(lambda: "bob" in a.peers and "alice" in b.peers, what="the roster")
-    for s in (a, b):
-        s.generate_keys()
-    a.share_key("bob")
-    wait_until(lambda: "secure" in a.peers["bob"].statuses
-               and "secure" in b.peers["alice"].statuses, what="a secure pair")
+    pair_up(a, b, relay.url, "lab")
 
 
 def chat(d: Delivery, sender: str) -> bool:
